@@ -1,0 +1,103 @@
+"""JSON transcripts: OpenAI's `json` and `verbose_json` bodies, the `transcript.json` artifact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxhelm.formats.encoding import dump_artifact_json, dump_response_json, finite_or
+from voxhelm.transcript import Segment, Transcript
+
+
+def render_json(transcript: Transcript) -> bytes:
+    """OpenAI's default body, ``{"text": "..."}``."""
+    return dump_response_json({"text": transcript.text.strip()})
+
+
+def render_verbose_json(transcript: Transcript, words: bool = False) -> bytes:
+    """OpenAI's ``verbose_json`` body, which the official ``openai`` client parses.
+
+    Keys in order: ``task``, ``language``, ``duration``, ``text``, ``segments`` and, with
+    ``words=True`` (``timestamp_granularities[]=word``), a top-level ``words`` list of
+    ``{"word", "start", "end"}``. ``task`` and ``language`` are kept from the reference;
+    ``duration`` is OpenAI's (the audio length, else the last segment end, else 0.0).
+    Statistics an engine did not report are rendered as ``0.0`` / ``[]`` so typed clients
+    accept them. A segment carries ``speaker`` only when it has one and ``voxhelm_flags``
+    only when post-processing flagged it.
+    """
+    payload: dict[str, Any] = {
+        "task": transcript.task,
+        "language": transcript.language,
+        "duration": _duration(transcript),
+        "text": transcript.text.strip(),
+        "segments": [_verbose_segment(segment) for segment in transcript.segments],
+    }
+    if words:
+        payload["words"] = [
+            {"word": word.word.strip(), "start": float(word.start), "end": float(word.end)}
+            for word in transcript.words
+            if word.word.strip()
+        ]
+    return dump_response_json(payload)
+
+
+def render_transcript_json(transcript: Transcript) -> bytes:
+    """The batch ``transcript.json`` artifact, byte-compatible with the reference.
+
+    ``{"task", "language", "text", "segments": [{"id", "seek", "start", "end", "text"
+    [, "speaker"]}]}`` with indent 2 and ASCII escaping; segments as they are (no clamping).
+    When any segment is flagged, a top-level ``voxhelm_flags`` list of ``{"id", "flags"}``
+    follows, so the reference's segment objects stay exactly as they were.
+    """
+    payload: dict[str, Any] = {
+        "task": transcript.task,
+        "language": transcript.language,
+        "text": transcript.text.strip(),
+        "segments": [_reference_segment(segment) for segment in transcript.segments],
+    }
+    flagged = [
+        {"id": segment.id, "flags": list(segment.flags)}
+        for segment in transcript.segments
+        if segment.flags
+    ]
+    if flagged:
+        payload["voxhelm_flags"] = flagged
+    return dump_artifact_json(payload)
+
+
+def _duration(transcript: Transcript) -> float:
+    if transcript.duration is not None:
+        return finite_or(transcript.duration, 0.0)
+    return max((float(segment.end) for segment in transcript.segments), default=0.0)
+
+
+def _reference_segment(segment: Segment) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": segment.id,
+        "seek": segment.seek_frames,
+        "start": float(segment.start),
+        "end": float(segment.end),
+        "text": segment.text,
+    }
+    if segment.speaker:
+        item["speaker"] = segment.speaker
+    return item
+
+
+def _verbose_segment(segment: Segment) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": segment.id,
+        "seek": segment.seek_frames,
+        "start": float(segment.start),
+        "end": float(segment.end),
+        "text": segment.text,
+        "tokens": list(segment.tokens),
+        "temperature": finite_or(segment.temperature, 0.0),
+        "avg_logprob": finite_or(segment.avg_logprob, 0.0),
+        "compression_ratio": finite_or(segment.compression_ratio, 0.0),
+        "no_speech_prob": finite_or(segment.no_speech_prob, 0.0),
+    }
+    if segment.speaker:
+        item["speaker"] = segment.speaker
+    if segment.flags:
+        item["voxhelm_flags"] = list(segment.flags)
+    return item

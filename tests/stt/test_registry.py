@@ -1,0 +1,116 @@
+"""Aliases, model validation and fallback: the reference's rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_config
+from voxhelm.audio import Audio
+from voxhelm.errors import InvalidInput, ServiceUnavailable
+from voxhelm.stt.base import Backend, BackendUnavailable, TranscriptionFailed, TranscriptionRequest
+from voxhelm.stt.registry import Engines, Invocation, accepted_models, resolve, validate_model
+from voxhelm.transcript import Transcript
+
+SILENCE = Audio(np.zeros(1600, dtype=np.float32))
+
+
+@pytest.mark.parametrize("alias", ["auto", "whisper-1", "gpt-4o-mini-transcribe"])
+def test_aliases_resolve_to_the_configured_backend_and_model(alias: str) -> None:
+    stt = make_config().stt
+    assert resolve(alias, stt) == [Invocation("fasterwhisper", "tiny.en")]
+
+
+def test_aliases_add_the_fallback_backend() -> None:
+    stt = make_config(VOXHELM_STT_FALLBACK_BACKEND="mlx").stt
+    assert resolve("whisper-1", stt) == [
+        Invocation("fasterwhisper", "tiny.en"),
+        Invocation("mlx", "mlx-community/whisper-large-v3-mlx"),
+    ]
+
+
+def test_explicit_models_get_no_fallback() -> None:
+    stt = make_config(VOXHELM_STT_FALLBACK_BACKEND="mlx").stt
+    assert resolve("tiny.en", stt) == [Invocation("fasterwhisper", "tiny.en")]
+    assert resolve("ggml-large-v3.bin", stt) == [Invocation("whispercpp", "ggml-large-v3.bin")]
+
+
+def test_a_fallback_equal_to_the_primary_is_not_added() -> None:
+    stt = make_config(VOXHELM_STT_FALLBACK_BACKEND="fasterwhisper").stt
+    assert len(resolve("auto", stt)) == 1
+
+
+def test_whisperkit_names_are_accepted_only_when_enabled() -> None:
+    assert "whisperkit" not in accepted_models(make_config().stt)
+    enabled = make_config(VOXHELM_WHISPERKIT_ENABLED="true").stt
+    assert {"whisperkit", "large-v3-v20240930"} <= set(accepted_models(enabled))
+    assert resolve("whisperkit", enabled) == [Invocation("whisperkit", "large-v3-v20240930")]
+
+
+def test_unknown_models_are_refused_with_the_accepted_list() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        validate_model("davinci", make_config().stt)
+    assert caught.value.message.startswith("Unsupported model 'davinci'. Accepted values: ")
+    assert "whisper-1" in caught.value.message
+    assert caught.value.param == "model"
+
+
+class FakeBackend(Backend):
+    """Stands in for an engine: which engine runs is what these tests are about."""
+
+    name = "fake"
+
+    def __init__(self, model: str, outcome: Exception | None) -> None:
+        super().__init__(model)
+        self.outcome = outcome
+        self.calls = 0
+
+    def transcribe(self, audio: Audio, request: TranscriptionRequest) -> Transcript:
+        self.calls += 1
+        if self.outcome is not None:
+            raise self.outcome
+        return Transcript.from_segments([], language="en", duration=0.1, model=self.model)
+
+
+def engines_with(outcomes: dict[str, Exception | None]) -> tuple[Engines, dict[str, FakeBackend]]:
+    built: dict[str, FakeBackend] = {}
+
+    def factory(name: str, model: str, config: object) -> Backend:
+        built[name] = FakeBackend(model, outcomes[name])
+        return built[name]
+
+    return Engines(factory), built
+
+
+def test_fallback_runs_only_when_the_primary_is_unavailable() -> None:
+    stt = make_config(VOXHELM_STT_FALLBACK_BACKEND="mlx").stt
+    engines, built = engines_with({"fasterwhisper": BackendUnavailable("gone"), "mlx": None})
+    result = engines.transcribe(SILENCE, "whisper-1", TranscriptionRequest(), stt)
+    assert result.model == "mlx-community/whisper-large-v3-mlx"
+    assert built["fasterwhisper"].calls == 1
+
+
+def test_a_failing_primary_is_not_retried_on_the_fallback() -> None:
+    stt = make_config(VOXHELM_STT_FALLBACK_BACKEND="mlx").stt
+    engines, built = engines_with({"fasterwhisper": TranscriptionFailed("boom"), "mlx": None})
+    with pytest.raises(TranscriptionFailed):
+        engines.transcribe(SILENCE, "whisper-1", TranscriptionRequest(), stt)
+    assert "mlx" not in built
+
+
+def test_all_unavailable_is_a_service_unavailable_error_without_details() -> None:
+    stt = make_config(VOXHELM_STT_FALLBACK_BACKEND="mlx").stt
+    engines, _ = engines_with(
+        {"fasterwhisper": BackendUnavailable("/secret/path"), "mlx": BackendUnavailable("x")}
+    )
+    with pytest.raises(ServiceUnavailable) as caught:
+        engines.transcribe(SILENCE, "auto", TranscriptionRequest(), stt)
+    assert caught.value.message == "No configured STT backend is available."
+    assert "/secret" not in caught.value.message
+
+
+def test_backends_are_built_once_per_model() -> None:
+    stt = make_config().stt
+    engines, _ = engines_with({"fasterwhisper": None})
+    first = engines.get(Invocation("fasterwhisper", "tiny.en"), stt)
+    assert engines.get(Invocation("fasterwhisper", "tiny.en"), stt) is first
