@@ -89,15 +89,11 @@ class ServerProcess:
                 self.process.wait()
 
 
-def start_server(
-    root: Path, env: dict[str, str] | None = None, command: str = "serve", timeout: float = 90
-) -> ServerProcess:
-    """Start ``voxhelm <command>`` on a free loopback port and wait until health answers."""
-    port = free_port()
+def process_env(root: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a ``voxhelm`` process keeping its state under ``root``."""
     var_dir = root / "var"
     tmp_dir = root / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    log_path = root / "server.log"
     full_env = {
         k: v
         for k, v in os.environ.items()
@@ -112,6 +108,18 @@ def start_server(
         }
     )
     full_env.update(env or {})
+    return full_env
+
+
+def start_server(
+    root: Path, env: dict[str, str] | None = None, command: str = "serve", timeout: float = 90
+) -> ServerProcess:
+    """Start ``voxhelm <command>`` on a free loopback port and wait until health answers."""
+    port = free_port()
+    var_dir = root / "var"
+    tmp_dir = root / "tmp"
+    log_path = root / "server.log"
+    full_env = process_env(root, env)
     log = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "voxhelm.cli", command, "--port", str(port)],
@@ -140,6 +148,55 @@ def start_server(
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"server did not become ready:\n{server.log()}")
+
+
+@dataclass
+class WorkerProcess:
+    """A ``voxhelm worker`` (batch jobs) running as a real process."""
+
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up, as in a crash or OOM kill."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_worker(
+    root: Path, env: dict[str, str] | None = None, name: str = "worker", timeout: float = 90
+) -> WorkerProcess:
+    """Start ``voxhelm worker`` with its state under ``root`` and wait until it polls."""
+    log_path = root / f"{name}.log"
+    log = log_path.open("w", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voxhelm.cli", "worker"],
+        env=process_env(root, env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    worker = WorkerProcess(process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited early:\n{worker.log()}")
+        if "Voxhelm worker" in worker.log():
+            return worker
+        time.sleep(0.2)
+    worker.stop()
+    raise RuntimeError(f"worker did not start:\n{worker.log()}")
 
 
 @pytest.fixture(scope="session")

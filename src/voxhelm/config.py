@@ -107,6 +107,7 @@ class WhisperKitConfig:
     text_decoder_compute_units: str
     concurrent_worker_count: int
     chunking_strategy: str
+    api_key: str  # bearer token for the server; "" = none
 
 
 @dataclass(frozen=True)
@@ -143,13 +144,19 @@ class WyomingConfig:
     prompt: str
     normalize_transcript: bool
     samples_per_chunk: int
+    vad: bool  # skip the model when Silero VAD hears no speech
+    max_audio_seconds: int  # audio per request; longer gets an error event
+    idle_timeout_seconds: float  # a connection silent this long is closed
+    max_connections: int  # concurrent connections; excess ones get an error event
 
 
 @dataclass(frozen=True)
 class LanesConfig:
     enabled: bool
     directory: Path
-    stale_seconds: int
+    stale_seconds: int  # read for compatibility; slots are OS locks, never reclaimed by age
+    slots: int  # inference slots shared by every process of the host
+    wait_seconds: float  # longest wait for a slot before Busy (HTTP 429)
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,9 @@ class ExecutionConfig:
     lease_seconds: int
     poll_seconds: int
     max_attempts: int
+    job_heartbeat_seconds: float  # how often a running batch job proves its worker is alive
+    job_stale_seconds: float  # a running job silent this long is re-queued or failed
+    job_sweep_seconds: float  # how often each worker looks for such jobs
 
 
 @dataclass(frozen=True)
@@ -303,6 +313,7 @@ def _stt(env: EnvReader, var_dir: Path) -> SttConfig:
                 "VOXHELM_WHISPERKIT_CONCURRENT_WORKER_COUNT", 8, minimum=1
             ),
             chunking_strategy=env.string("VOXHELM_WHISPERKIT_CHUNKING_STRATEGY", "vad"),
+            api_key=env.secret("VOXHELM_WHISPERKIT_API_KEY"),
         ),
     )
 
@@ -386,6 +397,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         prompt=env.string("VOXHELM_WYOMING_STT_PROMPT"),
         normalize_transcript=env.boolean("VOXHELM_WYOMING_STT_NORMALIZE_TRANSCRIPT", True),
         samples_per_chunk=env.integer("VOXHELM_WYOMING_SAMPLES_PER_CHUNK", 1024, minimum=1),
+        vad=env.boolean("VOXHELM_WYOMING_STT_VAD", True),
+        max_audio_seconds=env.integer(
+            "VOXHELM_WYOMING_STT_MAX_AUDIO_SECONDS", 60, minimum=1, maximum=600
+        ),
+        idle_timeout_seconds=env.number("VOXHELM_WYOMING_IDLE_TIMEOUT_SECONDS", 30.0, minimum=0.1),
+        max_connections=env.integer("VOXHELM_WYOMING_MAX_CONNECTIONS", 64, minimum=1),
     )
     if wyoming.backend and wyoming.backend not in STT_BACKENDS:
         env.fail(
@@ -398,6 +415,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             env.string("VOXHELM_LANE_SCHEDULER_DIR", str(var_dir / "lane-scheduler"))
         ).expanduser(),
         stale_seconds=env.integer("VOXHELM_LANE_SCHEDULER_STALE_SECONDS", 1800, minimum=1),
+        slots=env.integer("VOXHELM_LANE_SLOTS", 1, minimum=1, maximum=64),
+        wait_seconds=env.number("VOXHELM_LANE_WAIT_SECONDS", 30.0, minimum=0.1),
     )
     tts = TtsConfig(
         backend=env.choice("VOXHELM_TTS_BACKEND", "piper", ("piper", "auto", "tts-1", "tts-1-hd")),
@@ -420,6 +439,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         lease_seconds=env.integer("VOXHELM_REMOTE_WORKER_LEASE_SECONDS", 1800, minimum=1),
         poll_seconds=env.integer("VOXHELM_REMOTE_WORKER_POLL_SECONDS", 5, minimum=1),
         max_attempts=env.integer("VOXHELM_REMOTE_WORKER_MAX_ATTEMPTS", 3, minimum=1),
+        job_heartbeat_seconds=env.number("VOXHELM_JOB_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
+        job_stale_seconds=env.number("VOXHELM_JOB_STALE_SECONDS", 30.0, minimum=1.0),
+        job_sweep_seconds=env.number("VOXHELM_JOB_SWEEP_SECONDS", 10.0, minimum=0.1),
     )
     remote_worker = RemoteWorkerConfig(
         worker_id=env.string("VOXHELM_WORKER_ID"),

@@ -26,8 +26,20 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
     "voxhelm.api",
+    "voxhelm.jobs",
+    "voxhelm.artifacts",
 ]
+
+# Batch jobs run as Django Tasks; `voxhelm worker` (or the thread in `voxhelm serve`) runs them.
+TASKS = {
+    "default": {
+        "BACKEND": VOXHELM.execution.tasks_backend,
+        "QUEUES": [VOXHELM.execution.task_queue],
+    }
+}
 
 MIDDLEWARE = [
     "voxhelm.api.middleware.ApiErrorMiddleware",

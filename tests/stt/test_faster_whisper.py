@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import make_config
 from tests.speech import passage, word_error_rate
 from voxhelm import audio
+from voxhelm.errors import InvalidInput
 from voxhelm.stt.base import BackendUnavailable, EngineState, TranscriptionRequest
 from voxhelm.stt.faster_whisper import (
     FasterWhisperBackend,
@@ -50,12 +51,50 @@ def test_it_transcribes_real_speech(engine: FasterWhisperBackend) -> None:
     words = [w for s in transcript.segments for w in s.words]
     assert len(words) >= len(speech.text.split()) - 2
     assert all(w.end >= w.start for w in words)
+    # Clean speech gives loop repair nothing to do.
+    assert [s.flags for s in transcript.segments] == [()] * len(transcript.segments)
+    assert [s.id for s in transcript.segments] == list(range(len(transcript.segments)))
 
 
 def test_it_returns_nothing_for_silence(engine: FasterWhisperBackend) -> None:
     silence = audio.Audio(np.zeros(16000 * 2, dtype=np.float32))
     transcript = engine.transcribe(silence, TranscriptionRequest())
     assert len(transcript.text.split()) <= 2
+
+
+def test_it_refuses_other_languages_on_an_english_only_model(
+    engine: FasterWhisperBackend,
+) -> None:
+    # faster-whisper itself would quietly transcribe as English.
+    with pytest.raises(InvalidInput) as caught:
+        engine.transcribe(audio.decode(passage().wav_bytes()), TranscriptionRequest(language="de"))
+    assert caught.value.message == (
+        "Model tiny.en is English-only; use a multilingual model such as base for language 'de'."
+    )
+    assert (caught.value.param, caught.value.code) == ("language", "unsupported_language")
+    english = engine.transcribe(
+        audio.decode(passage().wav_bytes()), TranscriptionRequest(language="en")
+    )
+    assert english.language == "en"
+
+
+def test_it_refuses_to_translate_with_an_english_only_model(
+    engine: FasterWhisperBackend,
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        engine.transcribe(
+            audio.decode(passage().wav_bytes()), TranscriptionRequest(task="translate")
+        )
+    assert "tiny.en is English-only and cannot translate" in caught.value.message
+    assert (caught.value.param, caught.value.code) == ("model", "unsupported_task")
+
+
+def test_the_name_base_means_the_packaged_multilingual_model(tmp_path: Path) -> None:
+    config = make_config().stt
+    engine = FasterWhisperBackend(replace(config.fasterwhisper, model="base"), tmp_path)
+    assert engine.uses_packaged_base()
+    assert engine.model_source() == str(tmp_path / "whisper-base-ct2")
+    assert engine.model == "base"
 
 
 def test_it_is_unavailable_when_a_model_directory_is_missing(tmp_path: Path) -> None:

@@ -6,15 +6,26 @@ import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from voxhelm.api.errors import ApiError, invalid_request
 
 M = TypeVar("M", bound=BaseModel)
 
+EXACT_ERROR = "voxhelm_exact"
+
+
+def exact(message: str) -> PydanticCustomError:
+    """A validation error (raise it in a validator) whose message the client sees verbatim."""
+    # The message goes in as context, so braces in user input are never read as placeholders.
+    return PydanticCustomError(EXACT_ERROR, "{message}", {"message": message})
+
 
 def _message(error: dict[str, Any]) -> tuple[str, str | None]:
     loc = error.get("loc") or ()
     field = ".".join(str(part) for part in loc) or None
+    if error.get("type") == EXACT_ERROR:
+        return str(error.get("msg")), field
     if error.get("type") == "missing":
         return f"The '{field}' field is required.", field
     message = str(error.get("msg", "Invalid value."))
@@ -35,15 +46,17 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
         raise invalid_request(message, param=field) from None
 
 
-def json_object(body: bytes) -> dict[str, Any]:
+def json_object(
+    body: bytes, *, not_object: str = "JSON request body must be an object."
+) -> dict[str, Any]:
     """Decode a JSON object body; bad UTF-8 or JSON is a 400, never a 500."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise invalid_request("Request body was not valid JSON.", code="invalid_json") from None
     if not isinstance(data, dict):
-        raise invalid_request("JSON request body must be an object.", code="invalid_json")
+        raise invalid_request(not_object, code="invalid_json")
     return data
 
 
-__all__ = ["ApiError", "json_object", "parse"]
+__all__ = ["ApiError", "exact", "json_object", "parse"]

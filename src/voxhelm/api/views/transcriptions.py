@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
@@ -17,7 +18,7 @@ from typing import IO, Any, BinaryIO, cast
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from voxhelm import audio
+from voxhelm import audio, lanes
 from voxhelm.api.decorators import api_view
 from voxhelm.api.errors import invalid_request
 from voxhelm.api.openapi import Operation, operation
@@ -33,10 +34,11 @@ from voxhelm.config import MIB, Config
 from voxhelm.errors import InvalidInput, PayloadTooLarge
 from voxhelm.fetch import FetchPolicy, check_url, fetch_to_file
 from voxhelm.formats import render
+from voxhelm.stt import debuglog, windows
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.pool import inference_pool
-from voxhelm.stt.registry import ENGINES, validate_model
+from voxhelm.stt.registry import validate_model
 from voxhelm.transcript import Transcript
 
 SYNC_ACCEPT = "audio/*;q=1.0,video/*;q=0.5,*/*;q=0.1"
@@ -122,7 +124,22 @@ def _transcribe(
         sync.upload.seek(0)
         source = cast(BinaryIO, sync.upload)
     decoded = audio.decode(source, max_seconds=config.limits.max_audio_seconds)
-    return ENGINES.transcribe(decoded, sync.params.model, stt_request, config.stt)
+    started = time.monotonic()
+    # Only the engine calls hold a lane slot (window by window for long audio), not the
+    # fetch or the decode.
+    transcript = windows.transcribe(
+        decoded, sync.params.model, stt_request, config, lane=lanes.NON_INTERACTIVE
+    )
+    if config.stt.debug_logging:
+        debuglog.emit(
+            "http.audio_transcriptions",
+            audio=debuglog.audio_shape(decoded, source),
+            requested_model=sync.params.model,
+            request=stt_request,
+            transcript=transcript,
+            seconds=time.monotonic() - started,
+        )
+    return transcript
 
 
 @operation(
@@ -155,7 +172,18 @@ def _transcribe(
 )
 @api_view(["POST"])
 async def create_transcription(request: HttpRequest) -> HttpResponse:
-    config: Config = settings.VOXHELM
+    try:
+        return await _transcription_response(request, settings.VOXHELM)
+    finally:
+        # Django would delete the uploaded temp file only after the response is sent; do it
+        # now so that no file outlives the request, whatever happened.
+        if (request.content_type or "").startswith("multipart/form-data"):
+            for uploads in request.FILES.lists():
+                for upload in uploads[1]:
+                    upload.close()
+
+
+async def _transcription_response(request: HttpRequest, config: Config) -> HttpResponse:
     content_type = request.content_type or ""
     if content_type.startswith("multipart/form-data"):
         # Parsing a multipart body writes the file out: keep that off the event loop.

@@ -1,0 +1,153 @@
+"""Synchronous API overhead: HTTP transcription vs a plain in-process faster-whisper call.
+
+Same audio (Piper speech), same model (bundled tiny.en, int8 on CPU), same decoding options.
+Runs are interleaved so that machine noise hits both sides alike. Prints a table with the
+median wall times, their ratio (goal <= 1.05), the realtime factors, and the peak RSS of the
+server process.
+
+    uv run python bench/sync_overhead.py [--runs 7] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import PRODUCER_TOKEN, start_server  # noqa: E402
+from tests.speech import Speech, passage  # noqa: E402
+
+from voxhelm.config import load_config  # noqa: E402
+from voxhelm.stt.faster_whisper import TEMPERATURE_SCHEDULE, bundled_model_path  # noqa: E402
+
+
+def speech_of(seconds: float) -> Speech:
+    one = passage()
+    repeats = max(1, round(seconds / one.duration))
+    return Speech(
+        text=" ".join([one.text] * repeats),
+        samples=np.tile(one.samples, repeats),
+        sample_rate=one.sample_rate,
+    )
+
+
+def raw_engine():  # type: ignore[no-untyped-def]
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(bundled_model_path()), device="cpu", compute_type="int8")
+
+
+def raw_call(model, wav: Path) -> float:  # type: ignore[no-untyped-def]
+    """What a user would write without Voxhelm: decode the file and transcribe it."""
+    fw = load_config({}).stt.fasterwhisper
+    started = time.perf_counter()
+    segments, _info = model.transcribe(
+        str(wav),
+        beam_size=fw.beam_size,
+        temperature=list(TEMPERATURE_SCHEDULE),
+        condition_on_previous_text=fw.condition_on_previous_text,
+        vad_filter=fw.vad_filter,
+    )
+    text = " ".join(s.text.strip() for s in segments)
+    elapsed = time.perf_counter() - started
+    assert text
+    return elapsed
+
+
+def http_call(client: httpx.Client, data: bytes) -> float:
+    started = time.perf_counter()
+    response = client.post(
+        "/v1/audio/transcriptions",
+        files={"file": ("speech.wav", data, "audio/wav")},
+        data={"model": "whisper-1"},
+    )
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    assert response.json()["text"]
+    return elapsed
+
+
+class PeakRss:
+    """Samples a process's RSS (VmHWM where the kernel has it) every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        status = Path(f"/proc/{self.process.pid}/status")
+        if status.exists():
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return max(self.peak, int(line.split()[1]) * 1024)
+        return self.peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio length")
+    args = parser.parse_args()
+
+    speech = speech_of(args.seconds)
+    data = speech.wav_bytes()
+    with tempfile.TemporaryDirectory(prefix="voxhelm-bench-") as tmp:
+        wav = Path(tmp) / "speech.wav"
+        wav.write_bytes(data)
+        server = start_server(Path(tmp), command="web")
+        rss = PeakRss(server.process.pid)
+        model = raw_engine()
+        http_times: list[float] = []
+        raw_times: list[float] = []
+        try:
+            with httpx.Client(
+                base_url=server.url,
+                headers={"Authorization": f"Bearer {PRODUCER_TOKEN}"},
+                timeout=600,
+            ) as client:
+                http_call(client, data)  # warm-up: model load and first-call costs
+                raw_call(model, wav)
+                for _ in range(args.runs):
+                    http_times.append(http_call(client, data))
+                    raw_times.append(raw_call(model, wav))
+        finally:
+            peak = rss.stop()
+            server.stop()
+
+    http_median = statistics.median(http_times)
+    raw_median = statistics.median(raw_times)
+    print(f"audio: {speech.duration:.1f} s Piper speech, model tiny.en int8 CPU, runs: {args.runs}")
+    print()
+    print("| measure | HTTP (voxhelm web) | in-process faster-whisper |")
+    print("|---|---|---|")
+    print(f"| median wall time | {http_median:.3f} s | {raw_median:.3f} s |")
+    print(
+        f"| realtime factor (audio s / wall s) | {speech.duration / http_median:.1f}x "
+        f"| {speech.duration / raw_median:.1f}x |"
+    )
+    print(f"| overhead ratio HTTP / in-process | {http_median / raw_median:.3f} | 1 |")
+    print(f"| peak RSS of the server | {peak / 2**20:.0f} MB | |")
+
+
+if __name__ == "__main__":
+    main()

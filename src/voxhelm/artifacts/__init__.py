@@ -1,0 +1,1 @@
+"""Artifact storage: the store interface, the filesystem store, keys, and artifact rows."""

@@ -1,0 +1,1 @@
+"""Batch jobs: durable, idempotent transcription jobs run by Django Tasks workers."""

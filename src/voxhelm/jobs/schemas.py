@@ -1,0 +1,271 @@
+"""Pydantic models of the job API: the submission (validated with the reference's messages)
+and the job representation. They are also the OpenAPI document's schemas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from voxhelm.api.validation import exact
+from voxhelm.formats import ARTIFACT_FORMATS, normalize_format_key
+from voxhelm.jobs.models import JobState
+
+if TYPE_CHECKING:
+    from voxhelm.jobs.models import Job
+
+DEFAULT_FORMATS = ("text", "json")
+UNSUPPORTED_FORMAT = "Unsupported output format. Use text, json, vtt, srt, dote, or podlove."
+DIARIZATION_OPTIONS = frozenset(
+    {
+        "enabled",
+        "num_speakers",
+        "min_speakers",
+        "max_speakers",
+        "strategy",
+        "known_speakers",
+        "known_speaker",
+    }
+)
+NO_DIARIZATION_BACKEND = (
+    "Diarization was requested, but no diarization backend is configured. "
+    "Submit the job without diarization."
+)
+
+
+def _optional_text(value: object, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise exact(f"{field} must be a string.")
+    return value.strip() or None
+
+
+class UrlInput(BaseModel):
+    """Media to fetch through the guarded fetcher (audio or video, allowlisted host)."""
+
+    kind: Literal["url"] = "url"
+    url: str = Field(description="Absolute http(s) URL on an allowlisted host.")
+
+
+class JobOutput(BaseModel):
+    formats: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FORMATS),
+        description="Any of text, json, vtt (alias webvtt), srt, dote, podlove.",
+    )
+
+
+class Diarization(BaseModel):
+    enabled: bool = Field(default=False, description="Speaker labels (not available yet).")
+
+
+class JobSubmission(BaseModel):
+    """``POST /v1/jobs``. Unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_type: Literal["transcribe"]
+    priority: Literal["high", "normal", "low"] = "normal"
+    lane: Literal["batch"] = "batch"
+    backend: Literal["auto"] = "auto"
+    model: str = Field(default="auto", description="auto, an alias, or a configured model.")
+    language: str | None = Field(default=None, description="ISO 639-1 code; omit to detect.")
+    prompt: str | None = None
+    task_ref: str | None = Field(
+        default=None, description="The producer's reference; resubmitting it is idempotent."
+    )
+    context: dict[str, Any] | None = Field(
+        default=None, description="Stored with the job, never echoed."
+    )
+    input: UrlInput = Field(default=None, validate_default=True)
+    output: JobOutput = Field(default_factory=JobOutput)
+    diarization: Diarization = Field(default_factory=Diarization)
+
+    @field_validator("job_type", mode="before")
+    @classmethod
+    def _job_type(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise exact("job_type must be a string.")
+        if value.strip() != "transcribe":
+            raise exact(f"Unsupported job_type '{value}'. Accepted values: transcribe.")
+        return "transcribe"
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: object) -> object:
+        if value is None:
+            return "normal"
+        if not isinstance(value, str) or value.strip().lower() not in ("high", "normal", "low"):
+            raise exact("priority must be one of: high, normal, low.")
+        return value.strip().lower()
+
+    @field_validator("lane", mode="before")
+    @classmethod
+    def _lane(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "batch")):
+            return "batch"
+        raise exact("Only lane=batch is supported for jobs.")
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend(cls, value: object) -> object:
+        text = _optional_text(value, "backend")
+        if text is None or text == "auto":
+            return "auto"
+        raise exact("Only backend=auto is supported.")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise exact("model must be a string.")
+        return value.strip() or "auto"
+
+    @field_validator("language", "prompt", "task_ref", mode="before")
+    @classmethod
+    def _text(cls, value: object, info: ValidationInfo) -> object:
+        text = _optional_text(value, str(info.field_name))
+        if info.field_name == "task_ref" and text is not None and len(text) > 255:
+            raise exact("task_ref must be at most 255 characters.")
+        return text
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _context(cls, value: object) -> object:
+        if value is not None and not isinstance(value, dict):
+            raise exact("context must be an object.")
+        return value
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            raise exact("input must be an object.")
+        if value.get("kind") != "url":
+            raise exact("Transcribe jobs support input.kind=url.")
+        url = value.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise exact("Batch transcription requires input.url.")
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            parts = None
+        if parts is None or not parts.scheme or not parts.netloc:
+            raise exact("input.url must be an absolute URL.")
+        return {"kind": "url", "url": url.strip()}
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output(cls, value: object) -> object:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise exact("output must be an object.")
+        formats = value.get("formats")
+        if formats is None:
+            return {"formats": list(DEFAULT_FORMATS)}
+        if not isinstance(formats, list) or not formats:
+            raise exact("output.formats must be a non-empty list.")
+        keys: list[str] = []
+        for entry in formats:
+            key = normalize_format_key(entry) if isinstance(entry, str) else ""
+            if key not in ARTIFACT_FORMATS:
+                raise exact(UNSUPPORTED_FORMAT)
+            if key not in keys:
+                keys.append(key)
+        return {"formats": keys}
+
+    @field_validator("diarization", mode="before")
+    @classmethod
+    def _diarization(cls, value: object) -> object:
+        if value is None:
+            return {"enabled": False}
+        if not isinstance(value, dict):
+            raise exact("diarization must be an object.")
+        unknown = sorted(set(value) - DIARIZATION_OPTIONS)
+        if unknown:
+            raise exact(f"Unsupported diarization option: {', '.join(unknown)}.")
+        enabled = value.get("enabled")
+        if not isinstance(enabled, bool):
+            raise exact("diarization.enabled must be a boolean.")
+        if not enabled and len(value) > 1:
+            raise exact("diarization options require diarization.enabled=true.")
+        if enabled:
+            # The diarization engines arrive with their own issue; until then say so plainly.
+            raise exact(NO_DIARIZATION_BACKEND)
+        return {"enabled": False}
+
+
+# -- the job representation ------------------------------------------------------------------
+
+
+class JobProgress(BaseModel):
+    percent: int = Field(ge=0, le=100)
+    phase: str | None = Field(
+        description="downloading, decoding, transcribing, diarizing or rendering; null when idle."
+    )
+
+
+class JobError(BaseModel):
+    message: str
+    code: str
+
+
+class JobResult(BaseModel):
+    artifacts: dict[str, str] = Field(
+        description="Format key → relative URL of the artifact (GET it with the same token)."
+    )
+    metadata: dict[str, Any]
+    text: str | None = Field(default=None, description="Omitted when empty.")
+
+
+class JobOut(BaseModel):
+    """A job as producers see it. ``result`` only when succeeded, ``error`` only when failed."""
+
+    id: str
+    object: Literal["job"] = "job"
+    state: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    job_type: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    task_ref: str | None
+    progress: JobProgress
+    result: JobResult | None = None
+    error: JobError | None = None
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a ``Z`` suffix; microseconds only when non-zero."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def represent(job: Job) -> dict[str, Any]:
+    """The JSON body for ``job`` (``GET /v1/jobs/<id>`` and the submit/cancel answers)."""
+    fields: dict[str, Any] = {
+        "id": str(job.pk),
+        "object": "job",
+        "state": job.state,
+        "job_type": job.job_type,
+        "created_at": isoformat(job.created_at),
+        "started_at": isoformat(job.started_at),
+        "finished_at": isoformat(job.finished_at),
+        "task_ref": job.task_ref or None,
+        "progress": JobProgress(percent=job.progress, phase=job.phase or None),
+    }
+    if job.state == JobState.SUCCEEDED:
+        artifacts = {
+            artifact.format: f"/v1/jobs/{job.pk}/artifacts/{artifact.name}"
+            for artifact in job.artifacts.exposed().order_by("name")
+        }
+        result = JobResult(artifacts=artifacts, metadata=job.result_metadata)
+        if job.result_text:
+            result.text = job.result_text
+        fields["result"] = result
+    elif job.state == JobState.FAILED:
+        fields["error"] = JobError(message=job.error_detail, code=job.error_code or "job_failed")
+    return JobOut(**fields).model_dump(mode="json", exclude_unset=True)

@@ -1,0 +1,79 @@
+"""The batch worker: ``voxhelm worker`` in the main thread, or a thread of ``voxhelm serve``.
+
+Both run the django-tasks-db worker loop (claim the next task, run it, repeat) on the
+configured queue, and a sweeper that recovers jobs of workers that died.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from voxhelm.config import Config
+
+if TYPE_CHECKING:
+    from django_tasks_db.management.commands.db_worker import Worker
+
+logger = logging.getLogger("voxhelm.jobs")
+
+POLL_SECONDS = 1.0  # how often an idle worker looks for a task
+RESTART_SECONDS = 5.0  # pause before the embedded worker loop restarts after a crash
+
+
+def worker_identity() -> str:
+    """``hostname:pid``: who runs an attempt (shown in logs, stored on the job)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _build_worker(config: Config) -> Worker:
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    return Worker(
+        queue_names=[config.execution.task_queue],
+        interval=POLL_SECONDS,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_identity()[:64],
+        excluded_queue_names=[],
+    )
+
+
+def run_worker(config: Config) -> None:
+    """Run the worker in this (main) thread until SIGINT/SIGTERM; used by ``voxhelm worker``."""
+    from voxhelm.jobs.sweeper import start_sweeper
+
+    start_sweeper(config)
+    worker = _build_worker(config)
+    worker.configure_signals()  # the first signal lets the running job finish
+    print(
+        f"Voxhelm worker {worker_identity()} is processing queue {config.execution.task_queue}",
+        flush=True,
+    )
+    worker.run()
+
+
+def start_embedded_worker(config: Config) -> threading.Thread:
+    """Run the worker in a daemon thread of this process; used by ``voxhelm serve``."""
+    from voxhelm.jobs.sweeper import start_sweeper
+
+    start_sweeper(config)
+    worker = _build_worker(config)
+
+    def supervise() -> None:
+        while worker.running:
+            try:
+                worker.run()
+            except Exception:
+                # A lost database connection must not end batch processing for good.
+                logger.exception("batch worker loop crashed; restarting")
+                time.sleep(RESTART_SECONDS)
+
+    thread = threading.Thread(target=supervise, name="voxhelm-batch-worker", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,47 @@
+"""Voice activity: does a short recording hold speech at all? (Silero VAD, from faster-whisper)
+
+Whisper given silence or hiss invents a phrase ("Thank you.", "you"); for a voice command
+that becomes an action. Asking the small Silero model first answers "nothing was said"
+without running Whisper, and costs a few milliseconds for a command's length of audio.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import numpy as np
+
+from voxhelm.audio import SAMPLE_RATE, Audio
+
+logger = logging.getLogger("voxhelm.stt")
+
+THRESHOLD = 0.5  # Silero's speech probability for a 32 ms frame to count as speech
+MIN_SPEECH_MS = 120  # shorter bursts (a click, a cough) are not a command
+
+
+@functools.cache
+def _options() -> Any:
+    from faster_whisper.vad import VadOptions
+
+    return VadOptions(threshold=THRESHOLD, min_speech_duration_ms=MIN_SPEECH_MS)
+
+
+def has_speech(audio: Audio) -> bool:
+    """Whether Silero VAD finds speech in ``audio`` (16 kHz mono)."""
+    if audio.sample_rate != SAMPLE_RATE:
+        raise ValueError("VAD needs 16 kHz audio")
+    if len(audio.samples) == 0:
+        return False
+    from faster_whisper.vad import get_speech_timestamps
+
+    return bool(get_speech_timestamps(audio.samples, _options(), sampling_rate=SAMPLE_RATE))
+
+
+def warm_up() -> None:
+    """Load the VAD model now, so that the first command does not pay for it."""
+    try:
+        has_speech(Audio(np.zeros(SAMPLE_RATE // 2, dtype=np.float32)))
+    except Exception:  # the gate then loads on first use, or fails there with a log line
+        logger.exception("Silero VAD failed to load")

@@ -1,0 +1,99 @@
+"""Transcription under lane admission, with long audio cut into windows admitted one by one.
+
+A non-interactive caller that held a slot for a whole hour-long file would keep Home
+Assistant waiting for the whole hour. Cut into windows of about 30 seconds, each one its
+own engine call under its own admission, an interactive request waits at most for the
+window in progress. Whisper reads audio in 30-second windows anyway; the cut is put at the
+quietest 100 ms near the end of each window so that it rarely splits a word.
+
+Audio of one window or less, and all audio while the scheduler is off, is one engine call,
+exactly as without windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from voxhelm import lanes
+from voxhelm.audio import Audio
+from voxhelm.config import Config
+from voxhelm.stt.base import TranscriptionRequest
+from voxhelm.stt.registry import ENGINES
+from voxhelm.transcript import Transcript
+
+WINDOW_SECONDS = 30.0
+SEARCH_SECONDS = 8.0  # the cut is looked for in the last this-many seconds of a window
+MIN_TAIL_SECONDS = 5.0  # a shorter rest joins the window before it instead
+FRAME_SECONDS = 0.1
+
+
+def window_bounds(audio: Audio, window_seconds: float = WINDOW_SECONDS) -> list[tuple[int, int]]:
+    """``(start, end)`` sample offsets of the windows covering ``audio``, in order."""
+    rate = audio.sample_rate
+    total = len(audio.samples)
+    size = int(window_seconds * rate)
+    tail = int(MIN_TAIL_SECONDS * rate)
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while total - start > size + tail:
+        cut = _quietest(audio, start + size - int(SEARCH_SECONDS * rate), start + size)
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, total))
+    return bounds
+
+
+def _quietest(audio: Audio, begin: int, end: int) -> int:
+    """The middle of the quietest whole frame in ``audio.samples[begin:end]``."""
+    samples = audio.samples
+    frame = max(1, int(FRAME_SECONDS * audio.sample_rate))
+    count = (end - begin) // frame
+    if count < 1:
+        return end
+    frames = samples[begin : begin + count * frame].reshape(count, frame).astype(np.float64)
+    energy = np.square(frames).mean(axis=1)
+    return begin + int(np.argmin(energy)) * frame + frame // 2
+
+
+def transcribe(
+    audio: Audio,
+    model: str,
+    request: TranscriptionRequest,
+    config: Config,
+    *,
+    lane: str,
+    timeout: float | None = None,
+    window_seconds: float = WINDOW_SECONDS,
+) -> Transcript:
+    """Transcribe ``audio`` on ``model``, holding a ``lane`` slot for one window at a time.
+
+    ``timeout`` bounds each wait for a slot (default ``VOXHELM_LANE_WAIT_SECONDS``); a wait
+    that runs out raises :class:`~voxhelm.errors.Busy`. With no language requested, the
+    language detected in the first window is kept for the rest, as Whisper does; the prompt
+    is given to the first window only, as faster-whisper does without
+    ``condition_on_previous_text``.
+    """
+    if not config.lanes.enabled or audio.duration <= window_seconds + MIN_TAIL_SECONDS:
+        with lanes.admit(config.lanes, lane, timeout):
+            return ENGINES.transcribe(audio, model, request, config.stt)
+    pieces: list[Transcript] = []
+    window_request = request
+    for start, end in window_bounds(audio, window_seconds):
+        window = Audio(audio.samples[start:end], audio.sample_rate)
+        with lanes.admit(config.lanes, lane, timeout):
+            piece = ENGINES.transcribe(window, model, window_request, config.stt)
+        pieces.append(piece.shifted(start / audio.sample_rate))
+        window_request = dataclasses.replace(
+            window_request, prompt=None, language=window_request.language or piece.language
+        )
+    first = pieces[0]
+    return Transcript.from_segments(
+        (segment for piece in pieces for segment in piece.segments),
+        language=first.language,
+        duration=audio.duration,
+        backend=first.backend,
+        model=first.model,
+        task=first.task,
+    ).renumbered()

@@ -1,0 +1,1 @@
+"""The Wyoming server for Home Assistant (``voxhelm-wyoming-stt``); framework-free."""

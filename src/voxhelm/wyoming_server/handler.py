@@ -1,0 +1,262 @@
+"""One Wyoming connection: ``describe``, and ``transcribe`` + audio -> ``transcript``.
+
+Event flow (reference §5.4): ``transcribe`` sets the model, language and hints of the next
+request; ``audio-start`` fixes the input format and starts a fresh buffer; each
+``audio-chunk`` is converted to 16 kHz mono as it arrives; ``audio-stop`` runs the request
+and answers ``transcript`` (or ``error``), after which the connection closes. A protocol
+error answers ``error`` and closes too; the server goes on.
+
+The engine runs in a worker thread: first the VAD gate (no speech -> an empty transcript,
+Whisper never runs), then an interactive lane admission around the engine call, through
+the process-wide ``ENGINES`` registry, so a model already loaded in this process is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wyoming.asr import Transcript as TranscriptEvent
+from wyoming.error import Error
+from wyoming.event import Event
+
+from voxhelm import lanes
+from voxhelm.audio import Audio
+from voxhelm.config import Config
+from voxhelm.errors import InvalidInput, VoxhelmError
+from voxhelm.stt import debuglog, vad
+from voxhelm.stt.base import TranscriptionRequest
+from voxhelm.stt.languages import normalize_language
+from voxhelm.stt.registry import ENGINES, accepted_models, resolve
+from voxhelm.transcript import Transcript
+from voxhelm.wyoming_server.info import SttSettings, build_info, tts_programs
+from voxhelm.wyoming_server.normalize import normalize_transcript
+from voxhelm.wyoming_server.pcm import AudioFormatError, AudioTooLong, PcmCollector, PcmFormat
+from voxhelm.wyoming_server.protocol import ProtocolError
+
+logger = logging.getLogger("voxhelm.wyoming")
+
+DEBUG_SOURCE = "wyoming"
+MAX_PROMPT_CHARS = 800  # Whisper keeps ~224 prompt tokens; more text is wasted work
+MAX_HINTS = 200
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to send back for one event, and whether to close the connection afterwards."""
+
+    events: tuple[Event, ...] = ()
+    close: bool = False
+
+
+KEEP = Reply()
+
+
+@dataclass(frozen=True)
+class Command:
+    """One voice command to transcribe."""
+
+    model: str
+    request: TranscriptionRequest
+    requested_language: str | None  # as the client sent it (or the default), for the reply
+
+
+class SttService:
+    """What every connection shares: configuration, resolved settings and the info event."""
+
+    def __init__(self, config: Config, settings: SttSettings) -> None:
+        self.config = config
+        self.settings = settings
+        self.info_event = build_info(settings, tts_programs(config)).event()
+
+    def session(self) -> SttSession:
+        return SttSession(self)
+
+    def command(self, data: dict[str, Any]) -> Command:
+        """The command a ``transcribe`` event asks for (its fields, else the defaults)."""
+        name = _optional_string(data, "name")
+        language = _optional_string(data, "language")
+        model = self.settings.model
+        if name and (name == model or name in accepted_models(self.config.stt)):
+            model = name
+        elif name:
+            logger.info("wyoming: unknown model %r requested; using %s", name, model)
+        code = self.settings.language
+        if language:
+            try:
+                code = normalize_language(language)
+            except InvalidInput:
+                logger.info("wyoming: unknown language %r requested; detecting", language)
+                code = None
+        prompt = build_prompt(self.settings.prompt, _hints(data))
+        return Command(
+            model=model,
+            request=TranscriptionRequest(language=code, prompt=prompt),
+            requested_language=code,
+        )
+
+    def default_command(self) -> Command:
+        return self.command({})
+
+    def run(self, audio: Audio, command: Command, shape: dict[str, Any]) -> TranscriptEvent:
+        """Transcribe one command (in a worker thread): VAD gate, admission, engine, normalizer."""
+        started = time.monotonic()
+        if self.config.wyoming.vad and not vad.has_speech(audio):
+            backend = resolve(command.model, self.config.stt)[0].backend
+            transcript = Transcript("", command.request.language, audio.duration, (), backend)
+            transcript = dataclasses.replace(transcript, model=command.model)
+            skipped = True
+        else:
+            with lanes.admit(self.config.lanes, lanes.INTERACTIVE):
+                transcript = ENGINES.transcribe(
+                    audio, command.model, command.request, self.config.stt
+                )
+            skipped = False
+        language = transcript.language or command.requested_language
+        raw = transcript.text
+        text = raw.strip()
+        if self.config.wyoming.normalize_transcript:
+            normalized = normalize_transcript(raw, language)
+            if normalized and normalized != text:
+                text = normalized
+        if self.config.stt.debug_logging:
+            final = dataclasses.replace(transcript, text=text)
+            self._log(command, final, raw, shape, started, skipped=skipped)
+        return TranscriptEvent(text=text, language=language)
+
+    @staticmethod
+    def _log(
+        command: Command,
+        transcript: Transcript,
+        raw: str,
+        shape: dict[str, Any],
+        started: float,
+        *,
+        skipped: bool,
+    ) -> None:
+        fields = debuglog.record(
+            source=DEBUG_SOURCE,
+            audio=shape,
+            requested_model=command.model,
+            request=command.request,
+            transcript=transcript,
+            seconds=time.monotonic() - started,
+        )
+        if skipped:
+            fields["vad"] = "no_speech"  # the model did not run
+        if raw.strip() and raw.strip() != transcript.text:
+            fields["transcript_raw"] = debuglog.preview(raw, debuglog.TRANSCRIPT_CHARS)
+        debuglog.logger.warning("%s", debuglog.format_line(fields))
+
+
+@dataclass
+class SttSession:
+    """The state of one connection: the pending command and the audio collected so far."""
+
+    service: SttService
+    command: Command | None = None
+    pcm: PcmCollector = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pcm = PcmCollector(self.service.config.wyoming.max_audio_seconds)
+
+    async def handle_event(self, event: Event) -> Reply:
+        """React to one event; raises :class:`ProtocolError` for a malformed one."""
+        kind = event.type
+        if kind == "describe":
+            return Reply((self.service.info_event,))
+        if kind == "ping":
+            return Reply((Event("pong", {"text": event.data.get("text")}),))
+        if kind == "transcribe":
+            self.command = self.service.command(event.data)
+            self.pcm.start(None)
+            return KEEP
+        if kind == "audio-start":
+            self.pcm.start(_format(event.data))
+            return KEEP
+        if kind == "audio-chunk":
+            self._add_chunk(event)
+            return KEEP
+        if kind == "audio-stop":
+            return await self._finish()
+        if kind == "synthesize":
+            # Wyoming TTS is a later issue; until then the info event advertises no voices.
+            return Reply((Error("Text-to-speech is not available.", "tts_unavailable").event(),))
+        return KEEP  # other events (streaming synthesis, wake word, ...) are not for us
+
+    def _add_chunk(self, event: Event) -> None:
+        try:
+            self.pcm.add(event.payload or b"", _format(event.data))
+        except AudioTooLong as exc:
+            raise ProtocolError(str(exc), "audio_too_long") from None
+        except AudioFormatError as exc:
+            raise ProtocolError(str(exc), "bad_audio_format") from None
+
+    async def _finish(self) -> Reply:
+        if self.pcm.input_bytes == 0:
+            return Reply((Error("No audio payload received.", "empty_audio").event(),), True)
+        command = self.command or self.service.default_command()
+        try:
+            audio = await asyncio.to_thread(self.pcm.finish)
+            shape = self.pcm.shape(audio)
+            reply = await asyncio.to_thread(self.service.run, audio, command, shape)
+        except VoxhelmError as exc:
+            # Busy (no slot in time), an engine that is unavailable: the message is safe.
+            return Reply((Error(exc.message, exc.code).event(),), True)
+        except Exception:
+            logger.exception("wyoming transcription failed")
+            return Reply((Error("Transcription failed.", "transcription_failed").event(),), True)
+        finally:
+            self.command = None
+            self.pcm.start(None)
+        return Reply((reply.event(),), True)
+
+
+def _optional_string(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(f"'{key}' must be a string.", "bad_request")
+    return value.strip() or None
+
+
+def _format(data: dict[str, Any]) -> PcmFormat:
+    try:
+        return PcmFormat.from_data(data)
+    except AudioFormatError as exc:
+        raise ProtocolError(str(exc), "bad_audio_format") from None
+
+
+def _hints(data: dict[str, Any]) -> list[str]:
+    """Home Assistant's vocabulary hints: names first, then terms (top level or in context)."""
+    sources: list[dict[str, Any]] = [data]
+    context = data.get("context")
+    if isinstance(context, dict):
+        sources.append(context)
+    hints: list[str] = []
+    for key in ("transcript_names", "transcript_terms"):
+        for source in sources:
+            values = source.get(key)
+            if isinstance(values, list):
+                hints += [v.strip() for v in values if isinstance(v, str) and v.strip()]
+    return list(dict.fromkeys(hints))[:MAX_HINTS]
+
+
+def build_prompt(base: str | None, hints: Iterable[str]) -> str | None:
+    """The decoding prompt: the configured prompt, then the hints, within MAX_PROMPT_CHARS."""
+    prompt = (base or "").strip()
+    listed = ""
+    for hint in hints:
+        candidate = f"{listed}, {hint}" if listed else hint
+        if len(prompt) + len(candidate) + 2 > MAX_PROMPT_CHARS:
+            break
+        listed = candidate
+    if listed:
+        prompt = f"{prompt} {listed}." if prompt else f"{listed}."
+    return prompt[:MAX_PROMPT_CHARS] or None

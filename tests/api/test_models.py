@@ -1,0 +1,149 @@
+"""GET /v1/models and /v1/models/<id>: OpenAI's model list, with Voxhelm's details per model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import PRODUCER_TOKEN, WORKER_TOKEN, ServerProcess
+from voxhelm.config import Config, is_apple_silicon
+from voxhelm.stt.registry import ENGINES
+
+MLX_MODEL = "mlx-community/whisper-large-v3-mlx"
+
+
+@pytest.fixture(autouse=True)
+def fresh_engines() -> Iterator[None]:
+    ENGINES.reset()
+    yield
+    ENGINES.reset()
+
+
+@pytest.fixture(scope="module")
+def oai(server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=PRODUCER_TOKEN, max_retries=0)
+
+
+def details(model: Any) -> dict[str, Any]:
+    return dict(model.model_extra["voxhelm"])
+
+
+@pytest.mark.slow
+def test_the_openai_client_lists_the_accepted_model_names(oai: openai.OpenAI) -> None:
+    models = {m.id: m for m in oai.models.list()}
+    assert set(models) == {
+        "auto",
+        "whisper-1",
+        "gpt-4o-mini-transcribe",
+        "gpt-4o-transcribe",
+        "tiny.en",
+        "base",  # the multilingual extra, which the dev group installs
+        "ggml-large-v3.bin",
+        MLX_MODEL,
+    }
+    assert all(m.object == "model" and m.owned_by == "voxhelm" for m in models.values())
+    assert all(m.created == 0 for m in models.values())
+    assert details(models["whisper-1"]) == {
+        "backend": "fasterwhisper",
+        "alias_of": "tiny.en",
+        "available": True,
+    }
+    assert details(models["tiny.en"]) == {
+        "backend": "fasterwhisper",
+        "alias_of": None,
+        "available": True,
+    }
+    assert details(models["base"]) == {
+        "backend": "fasterwhisper",
+        "alias_of": None,
+        "available": True,
+    }
+    assert details(models[MLX_MODEL])["backend"] == "mlx"
+    assert details(models[MLX_MODEL])["available"] is is_apple_silicon()
+
+
+@pytest.mark.slow
+def test_the_openai_client_retrieves_one_model(oai: openai.OpenAI) -> None:
+    model = oai.models.retrieve("whisper-1")
+    assert (model.id, model.object, model.owned_by) == ("whisper-1", "model", "voxhelm")
+    assert details(model)["alias_of"] == "tiny.en"
+    # Hugging Face repo ids hold a slash; the client sends it as %2F.
+    assert oai.models.retrieve(MLX_MODEL).id == MLX_MODEL
+
+
+@pytest.mark.slow
+def test_an_unknown_model_is_not_found(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        oai.models.retrieve("davinci")
+    assert caught.value.body == {
+        "message": "The model 'davinci' does not exist.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "model_not_found",
+    }
+
+
+# -- in process, with other configurations ----------------------------------------------------
+
+
+def test_whisperkit_names_are_listed_only_when_enabled(
+    configure: Callable[..., Config], client: Any, auth_headers: dict[str, str]
+) -> None:
+    ids = [m["id"] for m in client.get("/v1/models", headers=auth_headers).json()["data"]]
+    assert "whisperkit" not in ids
+    assert ids == sorted(ids)
+
+    configure(VOXHELM_WHISPERKIT_ENABLED="true", VOXHELM_STT_BACKEND="whisperkit")
+    body = client.get("/v1/models", headers=auth_headers).json()
+    assert body["object"] == "list"
+    models = {m["id"]: m["voxhelm"] for m in body["data"]}
+    assert models["whisperkit"] == {
+        "backend": "whisperkit",
+        "alias_of": "large-v3-v20240930",
+        "available": True,
+    }
+    assert models["large-v3-v20240930"]["alias_of"] is None
+    assert models["whisper-1"]["backend"] == "whisperkit"
+    assert models["tiny.en"] == {"backend": "fasterwhisper", "alias_of": None, "available": True}
+
+
+def test_an_engine_that_cannot_run_is_listed_as_unavailable(
+    configure: Callable[..., Config], client: Any, auth_headers: dict[str, str]
+) -> None:
+    configure(VOXHELM_STT_BACKEND="whisperkit")  # selected, but not enabled
+    body = client.get("/v1/models/whisper-1", headers=auth_headers).json()
+    assert body["voxhelm"] == {
+        "backend": "whisperkit",
+        "alias_of": "large-v3-v20240930",
+        "available": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("token", "status"), [(None, 401), ("nope", 401), (WORKER_TOKEN, 401), (PRODUCER_TOKEN, 200)]
+)
+def test_it_needs_a_producer_token(
+    configure: Callable[..., Config], client: Any, token: str | None, status: int
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    assert client.get("/v1/models", headers=headers).status_code == status
+    assert client.get("/v1/models/whisper-1", headers=headers).status_code == status
+
+
+def test_it_answers_only_get(
+    configure: Callable[..., Config], client: Any, auth_headers: dict[str, str]
+) -> None:
+    response = client.post("/v1/models", headers=auth_headers)
+    assert response.status_code == 405
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_the_openapi_document_describes_both_operations(client: Any) -> None:
+    paths = client.get("/v1/openapi.json").json()["paths"]
+    assert set(paths["/v1/models"]) == {"get"}
+    retrieve = paths["/v1/models/{model}"]["get"]
+    assert retrieve["parameters"][0]["name"] == "model"
+    assert {"200", "401", "404"} <= set(retrieve["responses"])

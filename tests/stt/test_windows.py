@@ -1,0 +1,111 @@
+"""Transcription under lane admission: long audio window by window, interactive work in between."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_config
+from tests.speech import passage, word_error_rate
+from voxhelm import audio
+from voxhelm.audio import Audio
+from voxhelm.lanes import INTERACTIVE, NON_INTERACTIVE, scheduler
+from voxhelm.stt import windows
+from voxhelm.stt.base import TranscriptionRequest
+from voxhelm.stt.registry import ENGINES
+
+
+@pytest.fixture
+def engine_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """Every engine call, timed; the calls still run the real engine."""
+    calls: list[dict[str, Any]] = []
+    real = ENGINES.transcribe
+
+    def spy(audio: Audio, *args: Any, **kwargs: Any) -> Any:
+        call: dict[str, Any] = {"seconds": audio.duration, "started": time.monotonic()}
+        calls.append(call)
+        try:
+            return real(audio, *args, **kwargs)
+        finally:
+            call["ended"] = time.monotonic()
+
+    monkeypatch.setattr(ENGINES, "transcribe", spy)
+    yield calls
+
+
+def tone_with_pauses(seconds: float, pauses: list[float]) -> Audio:
+    """A loud tone, silent for 0.4 s at each of ``pauses`` (seconds)."""
+    t = np.arange(int(seconds * 16000), dtype=np.float32) / 16000
+    samples = 0.5 * np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    for pause in pauses:
+        samples[int(pause * 16000) : int((pause + 0.4) * 16000)] = 0
+    return Audio(samples)
+
+
+def test_window_bounds_cover_the_audio_and_cut_in_pauses() -> None:
+    sound = tone_with_pauses(75, [26.0, 52.5])
+    bounds = windows.window_bounds(sound)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(sound.samples)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
+    cuts = [end / 16000 for _, end in bounds[:-1]]
+    assert len(cuts) == 2
+    assert 26.0 <= cuts[0] <= 26.4
+    assert 52.5 <= cuts[1] <= 52.9
+
+
+def test_a_short_tail_joins_the_last_window() -> None:
+    assert windows.window_bounds(tone_with_pauses(33, [])) == [(0, 33 * 16000)]
+
+
+def test_short_audio_is_one_engine_call(tmp_path: Path, engine_calls: list[dict[str, Any]]) -> None:
+    config = make_config(tmp_path)
+    speech = passage()
+    decoded = audio.decode(speech.wav_bytes())
+    transcript = windows.transcribe(
+        decoded, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE
+    )
+    assert len(engine_calls) == 1
+    assert word_error_rate(speech.text, transcript.text) <= 0.15
+
+
+@pytest.mark.slow
+def test_long_audio_lets_interactive_work_in_between_windows(
+    tmp_path: Path, engine_calls: list[dict[str, Any]]
+) -> None:
+    config = make_config(tmp_path)
+    speech = passage()
+    decoded = audio.decode(speech.wav_bytes())
+    long_audio = Audio(np.concatenate([decoded.samples] * 5))
+    assert long_audio.duration > 45
+    results: dict[str, Any] = {}
+
+    def batch() -> None:
+        results["transcript"] = windows.transcribe(
+            long_audio, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE
+        )
+
+    thread = threading.Thread(target=batch)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not engine_calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with scheduler(config.lanes).admit(INTERACTIVE, timeout=60):
+        admitted = time.monotonic()
+    thread.join(120)
+    assert len(engine_calls) == 2
+    first, second = engine_calls
+    # The interactive request waited for the first window only, not for the whole file.
+    assert first["ended"] <= admitted <= second["started"]
+    transcript = results["transcript"]
+    assert word_error_rate(" ".join([speech.text] * 5), transcript.text) <= 0.15
+    assert [s.id for s in transcript.segments] == list(range(len(transcript.segments)))
+    starts = [s.start for s in transcript.segments]
+    assert starts == sorted(starts) and starts[-1] > 40
+    assert transcript.duration == pytest.approx(long_audio.duration)
