@@ -26,14 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import PRODUCER_TOKEN, start_server  # noqa: E402
-from tests.speech import Speech, passage  # noqa: E402
+from tests.speech import EPISODE, Speech, passage  # noqa: E402
 
 from voxhelm.config import load_config  # noqa: E402
 from voxhelm.stt.faster_whisper import TEMPERATURE_SCHEDULE, bundled_model_path  # noqa: E402
 
 
 def speech_of(seconds: float) -> Speech:
-    one = passage()
+    one = passage(EPISODE)
     repeats = max(1, round(seconds / one.duration))
     return Speech(
         text=" ".join([one.text] * repeats),

@@ -16,6 +16,15 @@ SENTENCES = (
     "Please turn on the kitchen lights and open the garden door.",
     "We recorded a new episode about gardening in the spring.",
 )
+# About half a minute of varied speech (no repeated sentences, so no false loop findings).
+EPISODE = (
+    *SENTENCES,
+    "Our guest grows tomatoes, beans and squash on a small balcony.",
+    "She explains how to start seeds indoors in late winter.",
+    "Water the young plants in the morning, not in the evening.",
+    "Next week we will talk about compost and healthy soil.",
+    "Thank you for listening, and see you in the next episode.",
+)
 
 
 @dataclass(frozen=True)

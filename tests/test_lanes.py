@@ -58,7 +58,9 @@ def lane_dir(tmp_path: Path) -> Path:
 def spawn(lane_dir: Path) -> Iterator[Spawn]:
     children: list[Child] = []
 
-    def start(lane: str, timeout: float, hold: str = "stdin", slots: int = 1) -> Child:
+    def start(
+        lane: str, timeout: float, hold: str = "stdin", slots: int = 1, reserved: int = 0
+    ) -> Child:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -69,6 +71,7 @@ def spawn(lane_dir: Path) -> Iterator[Spawn]:
                 str(timeout),
                 hold,
                 str(slots),
+                str(reserved),
             ],
             cwd=ROOT,
             bufsize=0,  # unbuffered: select() below must see every line still unread
@@ -113,6 +116,19 @@ def test_it_admits_as_many_processes_as_there_are_slots(spawn: Spawn) -> None:
     slots = {first.expect("admitted")[2], second.expect("admitted")[2]}
     assert slots == {"0", "1"}
     assert spawn(NON_INTERACTIVE, 0.5, "0", slots=2).line() == "busy"
+
+
+def test_a_reserved_slot_lets_interactive_work_run_beside_batch_work(spawn: Spawn) -> None:
+    batch = spawn(NON_INTERACTIVE, 5, slots=1, reserved=1)
+    assert batch.expect("admitted")[2] == "0"
+    voice = spawn(INTERACTIVE, 5, slots=1, reserved=1)
+    assert voice.expect("admitted", timeout=5)[2] == "1"  # at once, beside the batch work
+    # The reserved slot is never given to batch work, and holds one voice at a time.
+    assert spawn(NON_INTERACTIVE, 0.5, "0", slots=1, reserved=1).line() == "busy"
+    assert spawn(INTERACTIVE, 0.5, "0", slots=1, reserved=1).line() == "busy"
+    voice.release()
+    voice.expect("released")
+    spawn(INTERACTIVE, 5, "0", slots=1, reserved=1).expect("admitted")
 
 
 def test_it_frees_the_slot_of_a_killed_holder_at_once(spawn: Spawn, lane_dir: Path) -> None:
@@ -282,7 +298,22 @@ def test_a_disabled_scheduler_admits_at_once_and_touches_no_files(lane_dir: Path
 
 def test_it_reads_the_lane_settings_strictly(tmp_path: Path) -> None:
     config = make_config(tmp_path, VOXHELM_LANE_SLOTS="3", VOXHELM_LANE_WAIT_SECONDS="2.5")
-    assert (config.lanes.enabled, config.lanes.slots, config.lanes.wait_seconds) == (True, 3, 2.5)
+    lanes = config.lanes
+    assert (lanes.enabled, lanes.slots, lanes.interactive_slots, lanes.wait_seconds) == (
+        True,
+        3,
+        1,
+        2.5,
+    )
     assert config.lanes.directory == (tmp_path / "var" / "lane-scheduler").resolve()
-    bad = make_config(tmp_path, VOXHELM_LANE_SLOTS="0", VOXHELM_LANE_WAIT_SECONDS="soon")
-    assert {p.name for p in bad.problems} == {"VOXHELM_LANE_SLOTS", "VOXHELM_LANE_WAIT_SECONDS"}
+    bad = make_config(
+        tmp_path,
+        VOXHELM_LANE_SLOTS="0",
+        VOXHELM_LANE_INTERACTIVE_SLOTS="-1",
+        VOXHELM_LANE_WAIT_SECONDS="soon",
+    )
+    assert {p.name for p in bad.problems} == {
+        "VOXHELM_LANE_SLOTS",
+        "VOXHELM_LANE_INTERACTIVE_SLOTS",
+        "VOXHELM_LANE_WAIT_SECONDS",
+    }

@@ -145,6 +145,7 @@ class WyomingConfig:
     normalize_transcript: bool
     samples_per_chunk: int
     vad: bool  # skip the model when Silero VAD hears no speech
+    early_decode: bool  # decode during the trailing silence, before audio-stop
     max_audio_seconds: int  # audio per request; longer gets an error event
     idle_timeout_seconds: float  # a connection silent this long is closed
     max_connections: int  # concurrent connections; excess ones get an error event
@@ -156,6 +157,7 @@ class LanesConfig:
     directory: Path
     stale_seconds: int  # read for compatibility; slots are OS locks, never reclaimed by age
     slots: int  # inference slots shared by every process of the host
+    interactive_slots: int  # more slots that only interactive (Wyoming) work may use
     wait_seconds: float  # longest wait for a slot before Busy (HTTP 429)
 
 
@@ -398,6 +400,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         normalize_transcript=env.boolean("VOXHELM_WYOMING_STT_NORMALIZE_TRANSCRIPT", True),
         samples_per_chunk=env.integer("VOXHELM_WYOMING_SAMPLES_PER_CHUNK", 1024, minimum=1),
         vad=env.boolean("VOXHELM_WYOMING_STT_VAD", True),
+        early_decode=env.boolean("VOXHELM_WYOMING_STT_EARLY_DECODE", True),
         max_audio_seconds=env.integer(
             "VOXHELM_WYOMING_STT_MAX_AUDIO_SECONDS", 60, minimum=1, maximum=600
         ),
@@ -416,6 +419,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ).expanduser(),
         stale_seconds=env.integer("VOXHELM_LANE_SCHEDULER_STALE_SECONDS", 1800, minimum=1),
         slots=env.integer("VOXHELM_LANE_SLOTS", 1, minimum=1, maximum=64),
+        interactive_slots=env.integer("VOXHELM_LANE_INTERACTIVE_SLOTS", 1, minimum=0, maximum=64),
         wait_seconds=env.number("VOXHELM_LANE_WAIT_SECONDS", 30.0, minimum=0.1),
     )
     tts = TtsConfig(

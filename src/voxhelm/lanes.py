@@ -2,7 +2,8 @@
 
 Every process of one host that runs inference (``voxhelm serve``, ``voxhelm worker``,
 ``voxhelm-wyoming-stt``) shares ``VOXHELM_LANE_SLOTS`` slots through lock files in
-``VOXHELM_LANE_SCHEDULER_DIR``. Two lanes compete for them:
+``VOXHELM_LANE_SCHEDULER_DIR``, plus ``VOXHELM_LANE_INTERACTIVE_SLOTS`` more that only
+interactive work may use. Two lanes compete for them:
 
 * ``interactive``: Wyoming STT and TTS, where a person waits for an answer;
 * ``non-interactive``: synchronous HTTP, batch jobs and the operator console.
@@ -78,13 +79,26 @@ class Ticket:
 
 
 class LaneScheduler:
-    """Admission to ``slots`` inference slots kept as lock files in ``directory``."""
+    """Admission to inference slots kept as lock files in ``directory``.
 
-    def __init__(self, directory: Path, slots: int = 1, *, enabled: bool = True) -> None:
-        if slots < 1:
-            raise ValueError("slots must be at least 1")
+    ``slots`` are shared by both lanes; ``interactive_slots`` more are reserved for the
+    interactive lane, so that a voice command runs beside batch work instead of waiting
+    for its window to end (it then shares the CPU for a moment).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        slots: int = 1,
+        *,
+        interactive_slots: int = 0,
+        enabled: bool = True,
+    ) -> None:
+        if slots < 1 or interactive_slots < 0:
+            raise ValueError("slots must be at least 1 and interactive_slots at least 0")
         self.directory = directory
         self.slots = slots
+        self.interactive_slots = interactive_slots
         self.enabled = enabled
 
     @property
@@ -138,7 +152,7 @@ class LaneScheduler:
                     self._prepare()
                     waiter = self._register_waiter(name)
                 if self.first_waiter() == name:
-                    taken = self._try_slots()
+                    taken = self._try_slots(lane)
                     if taken is not None:
                         # An interactive waiter may have come between the look and the lock;
                         # it goes first, so give the slot straight back.
@@ -156,8 +170,11 @@ class LaneScheduler:
             if waiter is not None:
                 _unregister(*waiter)
 
-    def _try_slots(self) -> tuple[int, int] | None:
-        for slot in range(self.slots):
+    def _try_slots(self, lane: str) -> tuple[int, int] | None:
+        order = list(range(self.slots))
+        if lane == INTERACTIVE:  # the reserved slots first, to leave shared ones to others
+            order = list(range(self.slots, self.slots + self.interactive_slots)) + order
+        for slot in order:
             fd = self._open_slot(slot)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -291,18 +308,21 @@ def _move_aside(path: Path) -> None:
         path.rename(aside)
 
 
-_schedulers: dict[tuple[Path, int, bool], LaneScheduler] = {}
+_schedulers: dict[tuple[Path, int, int, bool], LaneScheduler] = {}
 _schedulers_lock = threading.Lock()
 
 
 def scheduler(config: LanesConfig) -> LaneScheduler:
     """The scheduler for ``config`` (one object per directory, slots and switch)."""
-    key = (config.directory, config.slots, config.enabled)
+    key = (config.directory, config.slots, config.interactive_slots, config.enabled)
     with _schedulers_lock:
         found = _schedulers.get(key)
         if found is None:
             found = _schedulers[key] = LaneScheduler(
-                config.directory, config.slots, enabled=config.enabled
+                config.directory,
+                config.slots,
+                interactive_slots=config.interactive_slots,
+                enabled=config.enabled,
             )
         return found
 

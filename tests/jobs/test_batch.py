@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from tests.conftest import ServerProcess, start_server, start_worker
 from tests.jobs.media_server import MediaServer, serve_media
 from tests.media import speech_in
-from tests.speech import Speech, passage, synthesize, word_error_rate
+from tests.speech import EPISODE, Speech, passage, synthesize, word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -39,16 +39,6 @@ ARTIFACT_NAMES = {
     "dote": "transcript.dote.json",
     "podlove": "transcript.podlove.json",
 }
-EPISODE = (
-    "The quick brown fox jumps over the lazy dog.",
-    "Please turn on the kitchen lights and open the garden door.",
-    "We recorded a new episode about gardening in the spring.",
-    "Our guest grows tomatoes, beans and squash on a small balcony.",
-    "She explains how to start seeds indoors in late winter.",
-    "Water the young plants in the morning, not in the evening.",
-    "Next week we will talk about compost and healthy soil.",
-    "Thank you for listening, and see you in the next episode.",
-)
 FAST_JOBS = {
     "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
     "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",

@@ -119,3 +119,28 @@ def test_public_names_never_show_paths() -> None:
     assert public_model_name("") == "tiny.en"
     assert public_model_name("/models/whisper-small-ct2") == "whisper-small-ct2"
     assert public_model_name("large-v3") == "large-v3"
+
+
+def test_it_reports_each_segment_as_it_is_decoded(engine: FasterWhisperBackend) -> None:
+    decoded = audio.decode(passage().wav_bytes())
+    seen: list[float] = []
+    transcript = engine.transcribe(
+        decoded, TranscriptionRequest(on_segment=lambda s: seen.append(s.end) is None)
+    )
+    assert seen and seen == sorted(seen)
+    assert seen[-1] == pytest.approx(transcript.segments[-1].end, abs=1.0)
+
+
+def test_the_segment_hook_can_stop_the_engine(engine: FasterWhisperBackend) -> None:
+    from voxhelm.stt.base import TranscriptionCanceled
+
+    decoded = audio.decode(passage().wav_bytes())
+    calls: list[int] = []
+
+    def stop(segment: object) -> bool:
+        calls.append(1)
+        return False
+
+    with pytest.raises(TranscriptionCanceled):
+        engine.transcribe(decoded, TranscriptionRequest(on_segment=stop))
+    assert calls == [1]

@@ -79,7 +79,8 @@ def test_short_audio_is_one_engine_call(tmp_path: Path, engine_calls: list[dict[
 def test_long_audio_lets_interactive_work_in_between_windows(
     tmp_path: Path, engine_calls: list[dict[str, Any]]
 ) -> None:
-    config = make_config(tmp_path)
+    # No reserved interactive slot: the interactive request must wait for a window to end.
+    config = make_config(tmp_path, VOXHELM_LANE_INTERACTIVE_SLOTS="0")
     speech = passage()
     decoded = audio.decode(speech.wav_bytes())
     long_audio = Audio(np.concatenate([decoded.samples] * 5))

@@ -106,14 +106,22 @@ async def transcribe(
     samples_per_chunk: int = 1024,
     transcribe_event: Transcribe | None = None,
     timeout: float = 60.0,
+    realtime: bool = False,
 ) -> list[Event]:
-    """Send one command as Home Assistant does; every event until the server closes."""
+    """Send one command as Home Assistant does; every event until the server closes.
+
+    ``realtime`` paces the chunks as a microphone would.
+    """
     async with AsyncTcpClient("127.0.0.1", port) as client:
         await client.write_event((transcribe_event or Transcribe(language="en")).event())
         await client.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
         data = samples.tobytes()
         step = samples_per_chunk * width * channels
+        started = time.monotonic()
         for offset in range(0, len(data), step):
+            if realtime:
+                due = started + offset / (rate * width * channels)
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
             chunk = AudioChunk(rate, width, channels, data[offset : offset + step])
             await client.write_event(chunk.event())
         await client.write_event(AudioStop().event())

@@ -204,11 +204,16 @@ def test_connections_over_the_limit_are_refused_with_an_error(
     small_server: WyomingProcess, tmp_path: Path
 ) -> None:
     async def scenario() -> tuple[list[Event], Event | None]:
-        held = [await asyncio.open_connection("127.0.0.1", small_server.port) for _ in range(2)]
-        await asyncio.sleep(0.2)
+        held = [AsyncTcpClient("127.0.0.1", small_server.port) for _ in range(2)]
+        for client in held:
+            # A reply proves the server counts this connection (and that the fixture's own
+            # readiness probe has been closed by now).
+            await client.connect()
+            await client.write_event(Describe().event())
+            assert await asyncio.wait_for(client.read_event(), 10) is not None
         refused = await send_raw(small_server.port, b"", half_close=False)
-        for _, writer in held:
-            writer.close()
+        for client in held:
+            await client.disconnect()
         await asyncio.sleep(0.5)  # the server notices the closed connections
         return refused, await describe(small_server.port)
 

@@ -88,6 +88,33 @@ def test_it_writes_a_debug_line_with_the_hints_in_the_prompt(wyoming: WyomingPro
     assert "/" not in json.dumps(line)  # no paths
 
 
+def test_a_command_streamed_in_real_time_is_decoded_during_its_trailing_silence(
+    wyoming: WyomingProcess,
+) -> None:
+    speech = synthesize(COMMAND, pause_seconds=0.8)  # the silence Home Assistant waits for
+    before = len(debug_lines(wyoming))
+    events = asyncio.run(
+        transcribe(wyoming.port, speech.samples, speech.sample_rate, realtime=True)
+    )
+    assert [e.type for e in events] == ["transcript"]
+    assert word_error_rate(COMMAND, events[0].data["text"]) <= 0.15
+    (line,) = debug_lines(wyoming)[before:]
+    assert line["early_decode"] is True
+
+
+def test_a_pause_inside_a_command_does_not_cut_it_short(wyoming: WyomingProcess) -> None:
+    first = synthesize("Turn on the kitchen lights.", pause_seconds=1.2)
+    second = synthesize("And open the garden door.", pause_seconds=0.8)
+    samples = np.concatenate([first.samples, second.samples])
+    before = len(debug_lines(wyoming))
+    events = asyncio.run(transcribe(wyoming.port, samples, first.sample_rate, realtime=True))
+    text = events[0].data["text"]
+    # The early decode of the first half is thrown away; the normalizer keeps "And" inside.
+    assert word_error_rate(f"{first.text} {second.text}", text) <= 0.15, text
+    (line,) = debug_lines(wyoming)[before:]
+    assert line["early_decode"] is True  # the second half's trailing silence was used
+
+
 @pytest.mark.parametrize(
     "noise",
     [

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from voxhelm import audio
+from voxhelm import audio, lanes
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
@@ -26,8 +26,8 @@ from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
 from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.inputs import batch_fetch_policy, source_artifact_name
 from voxhelm.jobs.models import Job, JobPhase
+from voxhelm.stt import windows
 from voxhelm.stt.base import TranscriptionRequest
-from voxhelm.stt.registry import ENGINES
 from voxhelm.transcript import Transcript
 
 logger = logging.getLogger("voxhelm.jobs")
@@ -35,13 +35,17 @@ logger = logging.getLogger("voxhelm.jobs")
 OCTET_STREAM = "application/octet-stream"
 EXTRACTED_AUDIO = "extracted-audio.wav"
 
-# Percent reached when each step starts. Transcription dominates the run time; until the
-# STT layer reports per-segment progress it is one step from TRANSCRIBE to RENDER.
+# Percent reached when each step starts. Transcription dominates the run time; it advances
+# from TRANSCRIBE to RENDER window by window.
 STORE_SOURCE = 5
 DECODE = 8
 STORE_EXTRACTED = 12
 TRANSCRIBE = 15
 RENDER = 90
+# A job holds a lane slot one window (~30 s of audio) at a time and queues for the next
+# behind interactive and earlier work; it may wait long without failing, since nobody
+# waits for it in real time (its heartbeat goes on meanwhile).
+BATCH_LANE_WAIT_SECONDS = 3600.0
 
 
 class JobAbandoned(Exception):
@@ -168,7 +172,17 @@ def transcribe_url(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, Any]
         )
     attempt.checkpoint(JobPhase.TRANSCRIBING, TRANSCRIBE)
     request = TranscriptionRequest(language=job.language or None, prompt=job.prompt or None)
-    transcript = ENGINES.transcribe(decoded, job.model, request, config.stt)
+    transcript = windows.transcribe(
+        decoded,
+        job.model,
+        request,
+        config,
+        lane=lanes.NON_INTERACTIVE,
+        timeout=BATCH_LANE_WAIT_SECONDS,
+        on_window=lambda done, total: attempt.checkpoint(
+            JobPhase.TRANSCRIBING, TRANSCRIBE + int((RENDER - TRANSCRIBE) * done / total)
+        ),
+    )
     _render(attempt, transcript)
     metadata = {
         "backend": transcript.backend,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from voxhelm.audio import Audio
-from voxhelm.transcript import Transcript
+from voxhelm.transcript import Segment, Transcript
 
 
 class BackendUnavailable(Exception):
@@ -20,6 +21,10 @@ class BackendUnavailable(Exception):
 
 class TranscriptionFailed(Exception):
     """The engine ran and failed. No fallback; the details are logged, never sent to a client."""
+
+
+class TranscriptionCanceled(Exception):
+    """The caller's ``on_segment`` hook asked the engine to stop."""
 
 
 class EngineState(enum.StrEnum):
@@ -38,6 +43,10 @@ class TranscriptionRequest:
     temperature: float | None = None  # None = the engine's fallback schedule
     word_timestamps: bool = False
     task: str = "transcribe"  # or "translate"
+    # Called with each segment as the engine finishes it (times relative to the audio
+    # passed in); returning False stops the engine with TranscriptionCanceled. Engines that
+    # only produce a whole transcript call it for each segment at the end.
+    on_segment: Callable[[Segment], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from voxhelm.stt.base import (
     BackendUnavailable,
     EngineState,
     EngineStatus,
+    TranscriptionCanceled,
     TranscriptionFailed,
     TranscriptionRequest,
 )
@@ -202,8 +203,11 @@ class FasterWhisperBackend(Backend):
                 temperatures=self.temperatures(request),
                 condition_on_previous_text=self.config.condition_on_previous_text,
                 prompt=request.prompt,
+                on_segment=request.on_segment,
             )
             segments = repair_loops(segments, self._redecoder(model, audio, request, info.language))
+        except TranscriptionCanceled:
+            raise
         except Exception as exc:
             raise TranscriptionFailed(f"faster-whisper failed: {exc}") from exc
         return Transcript.from_segments(
@@ -245,6 +249,7 @@ class FasterWhisperBackend(Backend):
         condition_on_previous_text: bool,
         prompt: str | None,
         offset: float = 0.0,
+        on_segment: Callable[[Segment], bool] | None = None,
     ) -> tuple[list[Segment], Any]:
         segments_iter, info = model.transcribe(
             samples,
@@ -258,7 +263,12 @@ class FasterWhisperBackend(Backend):
             vad_filter=self.config.vad_filter,
             condition_on_previous_text=condition_on_previous_text,
         )
-        segments = [self._segment(i, s) for i, s in enumerate(segments_iter)]
+        segments = []
+        # faster-whisper decodes lazily: each segment is ready when the iterator yields it.
+        for index, raw in enumerate(segments_iter):
+            segments.append(self._segment(index, raw))
+            if on_segment is not None and not on_segment(segments[-1]):
+                raise TranscriptionCanceled
         if offset:
             segments = [s.shifted(offset) for s in segments]
         return segments, info

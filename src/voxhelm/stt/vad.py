@@ -19,24 +19,40 @@ logger = logging.getLogger("voxhelm.stt")
 
 THRESHOLD = 0.5  # Silero's speech probability for a 32 ms frame to count as speech
 MIN_SPEECH_MS = 120  # shorter bursts (a click, a cough) are not a command
+MIN_SILENCE_MS = 300  # a pause this long ends a stretch of speech
+SPEECH_PAD_MS = 200  # kept around speech (word onsets and endings are quiet)
 
 
 @functools.cache
 def _options() -> Any:
     from faster_whisper.vad import VadOptions
 
-    return VadOptions(threshold=THRESHOLD, min_speech_duration_ms=MIN_SPEECH_MS)
+    return VadOptions(
+        threshold=THRESHOLD,
+        min_speech_duration_ms=MIN_SPEECH_MS,
+        min_silence_duration_ms=MIN_SILENCE_MS,
+        speech_pad_ms=SPEECH_PAD_MS,
+    )
+
+
+def speech_end(audio: Audio) -> float | None:
+    """Where the last speech in ``audio`` ends (seconds, padded), or None without speech.
+
+    Speech still going on at the end of ``audio`` ends at ``audio.duration``.
+    """
+    if audio.sample_rate != SAMPLE_RATE:
+        raise ValueError("VAD needs 16 kHz audio")
+    if len(audio.samples) == 0:
+        return None
+    from faster_whisper.vad import get_speech_timestamps
+
+    spans = get_speech_timestamps(audio.samples, _options(), sampling_rate=SAMPLE_RATE)
+    return min(audio.duration, spans[-1]["end"] / SAMPLE_RATE) if spans else None
 
 
 def has_speech(audio: Audio) -> bool:
     """Whether Silero VAD finds speech in ``audio`` (16 kHz mono)."""
-    if audio.sample_rate != SAMPLE_RATE:
-        raise ValueError("VAD needs 16 kHz audio")
-    if len(audio.samples) == 0:
-        return False
-    from faster_whisper.vad import get_speech_timestamps
-
-    return bool(get_speech_timestamps(audio.samples, _options(), sampling_rate=SAMPLE_RATE))
+    return speech_end(audio) is not None
 
 
 def warm_up() -> None:

@@ -13,6 +13,7 @@ exactly as without windows.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -66,6 +67,7 @@ def transcribe(
     lane: str,
     timeout: float | None = None,
     window_seconds: float = WINDOW_SECONDS,
+    on_window: Callable[[float, float], None] | None = None,
 ) -> Transcript:
     """Transcribe ``audio`` on ``model``, holding a ``lane`` slot for one window at a time.
 
@@ -74,10 +76,16 @@ def transcribe(
     language detected in the first window is kept for the rest, as Whisper does; the prompt
     is given to the first window only, as faster-whisper does without
     ``condition_on_previous_text``.
+
+    ``on_window(done_seconds, total_seconds)`` is called after each window, with the slot
+    already given back: a batch job reports progress there, and may raise to stop.
     """
     if not config.lanes.enabled or audio.duration <= window_seconds + MIN_TAIL_SECONDS:
         with lanes.admit(config.lanes, lane, timeout):
-            return ENGINES.transcribe(audio, model, request, config.stt)
+            whole = ENGINES.transcribe(audio, model, request, config.stt)
+        if on_window is not None:
+            on_window(audio.duration, audio.duration)
+        return whole
     pieces: list[Transcript] = []
     window_request = request
     for start, end in window_bounds(audio, window_seconds):
@@ -85,6 +93,8 @@ def transcribe(
         with lanes.admit(config.lanes, lane, timeout):
             piece = ENGINES.transcribe(window, model, window_request, config.stt)
         pieces.append(piece.shifted(start / audio.sample_rate))
+        if on_window is not None:
+            on_window(end / audio.sample_rate, audio.duration)
         window_request = dataclasses.replace(
             window_request, prompt=None, language=window_request.language or piece.language
         )

@@ -34,6 +34,7 @@ from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.registry import ENGINES, accepted_models, resolve
 from voxhelm.transcript import Transcript
+from voxhelm.wyoming_server.early import EarlyDecoder, EarlyResult
 from voxhelm.wyoming_server.info import SttSettings, build_info, tts_programs
 from voxhelm.wyoming_server.normalize import normalize_transcript
 from voxhelm.wyoming_server.pcm import AudioFormatError, AudioTooLong, PcmCollector, PcmFormat
@@ -103,20 +104,39 @@ class SttService:
     def default_command(self) -> Command:
         return self.command({})
 
-    def run(self, audio: Audio, command: Command, shape: dict[str, Any]) -> TranscriptEvent:
-        """Transcribe one command (in a worker thread): VAD gate, admission, engine, normalizer."""
+    @property
+    def early_decoding(self) -> bool:
+        return self.config.wyoming.vad and self.config.wyoming.early_decode
+
+    def decode(self, audio: Audio, command: Command) -> Transcript:
+        """Run the engine on ``audio`` under interactive admission (in a worker thread)."""
+        with lanes.admit(self.config.lanes, lanes.INTERACTIVE):
+            return ENGINES.transcribe(audio, command.model, command.request, self.config.stt)
+
+    def run(
+        self,
+        audio: Audio,
+        command: Command,
+        shape: dict[str, Any],
+        early: EarlyResult | None = None,
+    ) -> TranscriptEvent:
+        """Transcribe one command (in a worker thread): VAD gate, engine, normalizer.
+
+        ``early`` is a transcript decoded while the trailing silence streamed in; it is used
+        when it covers all the speech in ``audio``.
+        """
         started = time.monotonic()
-        if self.config.wyoming.vad and not vad.has_speech(audio):
+        end = vad.speech_end(audio) if self.config.wyoming.vad else audio.duration
+        skipped = end is None
+        used_early = early is not None and end is not None and early.covers(end)
+        if end is None:
             backend = resolve(command.model, self.config.stt)[0].backend
             transcript = Transcript("", command.request.language, audio.duration, (), backend)
             transcript = dataclasses.replace(transcript, model=command.model)
-            skipped = True
+        elif early is not None and used_early:
+            transcript = early.transcript
         else:
-            with lanes.admit(self.config.lanes, lanes.INTERACTIVE):
-                transcript = ENGINES.transcribe(
-                    audio, command.model, command.request, self.config.stt
-                )
-            skipped = False
+            transcript = self.decode(audio, command)
         language = transcript.language or command.requested_language
         raw = transcript.text
         text = raw.strip()
@@ -126,7 +146,7 @@ class SttService:
                 text = normalized
         if self.config.stt.debug_logging:
             final = dataclasses.replace(transcript, text=text)
-            self._log(command, final, raw, shape, started, skipped=skipped)
+            self._log(command, final, raw, shape, started, skipped=skipped, early=used_early)
         return TranscriptEvent(text=text, language=language)
 
     @staticmethod
@@ -138,6 +158,7 @@ class SttService:
         started: float,
         *,
         skipped: bool,
+        early: bool,
     ) -> None:
         fields = debuglog.record(
             source=DEBUG_SOURCE,
@@ -149,6 +170,8 @@ class SttService:
         )
         if skipped:
             fields["vad"] = "no_speech"  # the model did not run
+        if early:
+            fields["early_decode"] = True  # decoded before audio-stop; duration_ms is after it
         if raw.strip() and raw.strip() != transcript.text:
             fields["transcript_raw"] = debuglog.preview(raw, debuglog.TRANSCRIPT_CHARS)
         debuglog.logger.warning("%s", debuglog.format_line(fields))
@@ -161,6 +184,7 @@ class SttSession:
     service: SttService
     command: Command | None = None
     pcm: PcmCollector = field(init=False)
+    early: EarlyDecoder | None = None
 
     def __post_init__(self) -> None:
         self.pcm = PcmCollector(self.service.config.wyoming.max_audio_seconds)
@@ -175,9 +199,11 @@ class SttSession:
         if kind == "transcribe":
             self.command = self.service.command(event.data)
             self.pcm.start(None)
+            self.early = None
             return KEEP
         if kind == "audio-start":
             self.pcm.start(_format(event.data))
+            self.early = None
             return KEEP
         if kind == "audio-chunk":
             self._add_chunk(event)
@@ -196,6 +222,11 @@ class SttSession:
             raise ProtocolError(str(exc), "audio_too_long") from None
         except AudioFormatError as exc:
             raise ProtocolError(str(exc), "bad_audio_format") from None
+        if self.service.early_decoding:
+            if self.early is None:
+                command = self.command or self.service.default_command()
+                self.early = EarlyDecoder(lambda audio: self.service.decode(audio, command))
+            self.early.offer(self.pcm.input_seconds, self.pcm.snapshot)
 
     async def _finish(self) -> Reply:
         if self.pcm.input_bytes == 0:
@@ -204,7 +235,8 @@ class SttSession:
         try:
             audio = await asyncio.to_thread(self.pcm.finish)
             shape = self.pcm.shape(audio)
-            reply = await asyncio.to_thread(self.service.run, audio, command, shape)
+            early = await self.early.settle() if self.early is not None else None
+            reply = await asyncio.to_thread(self.service.run, audio, command, shape, early)
         except VoxhelmError as exc:
             # Busy (no slot in time), an engine that is unavailable: the message is safe.
             return Reply((Error(exc.message, exc.code).event(),), True)
@@ -213,6 +245,7 @@ class SttSession:
             return Reply((Error("Transcription failed.", "transcription_failed").event(),), True)
         finally:
             self.command = None
+            self.early = None
             self.pcm.start(None)
         return Reply((reply.event(),), True)
 

@@ -120,6 +120,13 @@ class PcmCollector:
             self._chunks += [_samples(out) for out in self._resampler.resample(None)]
             self._resampler = None
 
+    def snapshot(self) -> Audio:
+        """The audio converted so far, without ending the stream (the resampler keeps a
+        few milliseconds back until more comes or the stream ends)."""
+        if not self._chunks:
+            return Audio(np.zeros(0, dtype=np.float32))
+        return Audio(np.concatenate(self._chunks).astype(np.float32, copy=False))
+
     def finish(self) -> Audio:
         """All the audio so far, as 16 kHz mono float32."""
         self._flush()
