@@ -1,4 +1,4 @@
-"""The ``voxhelm`` command: ``serve``, ``web``, ``worker``, ``check`` and ``manage``.
+"""The ``voxhelm`` command: ``serve``, ``web``, ``worker``, ``check``, ``manage`` and ``models``.
 
 ``voxhelm serve`` is the embedded default: on a fresh clone with no environment it keeps
 its state under ``var/`` (SQLite in WAL mode, a generated secret key and dev token), applies
