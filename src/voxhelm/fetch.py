@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin
 
 from voxhelm import __version__
+from voxhelm.config import Config
 from voxhelm.errors import InvalidInput
 from voxhelm.netpolicy import (
     IPAddress,
@@ -98,6 +99,17 @@ class FetchPolicy:
         for name in ("allowed_hosts", "trusted_http_hosts"):
             hosts = frozenset(canonical_host(h) for h in getattr(self, name) if h.strip())
             object.__setattr__(self, name, hosts)
+
+
+def configured_policy(config: Config, *, max_bytes: int, accept: str) -> FetchPolicy:
+    """The policy of the service's settings (allowlist, trusted hosts, URL fetch timeout)."""
+    return FetchPolicy(
+        allowed_hosts=config.fetch.allowed_url_hosts,
+        trusted_http_hosts=config.fetch.trusted_http_hosts,
+        max_bytes=max_bytes,
+        total_timeout=float(config.limits.url_fetch_timeout_seconds),
+        accept=accept,
+    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from voxhelm.config import Config
-from voxhelm.fetch import FetchedFile, FetchPolicy
+from voxhelm.fetch import FetchedFile, FetchPolicy, configured_policy
 
 BATCH_ACCEPT = "audio/*;q=1.0,video/*;q=0.9,*/*;q=0.1"
 
@@ -38,12 +38,8 @@ MEDIA_SUFFIXES = frozenset(
 
 def batch_fetch_policy(config: Config) -> FetchPolicy:
     """The guarded fetcher's policy for job inputs: batch size cap, audio and video."""
-    return FetchPolicy(
-        allowed_hosts=config.fetch.allowed_url_hosts,
-        trusted_http_hosts=config.fetch.trusted_http_hosts,
-        max_bytes=config.limits.batch_max_download_bytes,
-        total_timeout=float(config.limits.url_fetch_timeout_seconds),
-        accept=BATCH_ACCEPT,
+    return configured_policy(
+        config, max_bytes=config.limits.batch_max_download_bytes, accept=BATCH_ACCEPT
     )
 
 

@@ -32,7 +32,7 @@ from voxhelm.api.schemas import (
 from voxhelm.api.validation import json_object, parse
 from voxhelm.config import MIB, Config
 from voxhelm.errors import InvalidInput, PayloadTooLarge
-from voxhelm.fetch import FetchPolicy, check_url, fetch_to_file
+from voxhelm.fetch import FetchPolicy, check_url, configured_policy, fetch_to_file
 from voxhelm.formats import render
 from voxhelm.stt import debuglog, windows
 from voxhelm.stt.base import TranscriptionRequest
@@ -52,12 +52,8 @@ class SyncRequest:
 
 
 def sync_fetch_policy(config: Config) -> FetchPolicy:
-    return FetchPolicy(
-        allowed_hosts=config.fetch.allowed_url_hosts,
-        trusted_http_hosts=config.fetch.trusted_http_hosts,
-        max_bytes=config.limits.max_url_download_bytes,
-        total_timeout=float(config.limits.url_fetch_timeout_seconds),
-        accept=SYNC_ACCEPT,
+    return configured_policy(
+        config, max_bytes=config.limits.max_url_download_bytes, accept=SYNC_ACCEPT
     )
 
 
