@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import free_port, process_env  # noqa: E402
-from tests.speech import Speech, passage, synthesize, word_error_rate  # noqa: E402
+from tests.speech import BOOK, Speech, passage, synthesize, word_error_rate  # noqa: E402
 from tests.wyoming_server.conftest import describe, start_wyoming  # noqa: E402
 from wyoming.asr import Transcribe  # noqa: E402
 from wyoming.audio import AudioChunk, AudioStart, AudioStop  # noqa: E402
@@ -54,20 +54,6 @@ COMMANDS = (
     "Turn off all the lights downstairs please.",
     "Add milk, eggs and bread to my shopping list.",
     "Close the blinds in the office and the study.",
-)
-LOAD_SENTENCES = (
-    "The weather station on the roof reported a cold front moving in from the west.",
-    "Our neighbours planted three apple trees along the fence last autumn.",
-    "Remember to water the tomatoes before the afternoon sun gets too strong.",
-    "The library closes early on Fridays during the summer holidays.",
-    "A small boat drifted slowly across the lake while the children watched.",
-    "She fixed the bicycle chain with a screwdriver and a bit of patience.",
-    "The train to the coast leaves every hour from platform number four.",
-    "We painted the kitchen walls a pale shade of green in the spring.",
-    "Fresh bread from the bakery on the corner sells out before nine.",
-    "The museum opened a new exhibition about ancient maps and explorers.",
-    "His grandmother told stories about the winter when the river froze solid.",
-    "Please remember to switch off the lights in the garage tonight.",
 )
 TRAILING_SILENCE = 0.8
 CHUNK = 1024
@@ -166,7 +152,7 @@ def load_worker() -> None:
     from voxhelm.stt.base import TranscriptionRequest
 
     config = load_config()
-    decoded = audio.decode(passage(LOAD_SENTENCES, 0.5).wav_bytes())
+    decoded = audio.decode(passage(BOOK, 0.5).wav_bytes())
     windows.transcribe(decoded, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE)
     print("loading", flush=True)
     while True:

@@ -26,6 +26,22 @@ EPISODE = (
     "Thank you for listening, and see you in the next episode.",
 )
 
+# A minute of unrelated sentences: the long "batch" recording of the load tests.
+BOOK = (
+    "The weather station on the roof reported a cold front moving in from the west.",
+    "Our neighbours planted three apple trees along the fence last autumn.",
+    "Remember to water the tomatoes before the afternoon sun gets too strong.",
+    "The library closes early on Fridays during the summer holidays.",
+    "A small boat drifted slowly across the lake while the children watched.",
+    "She fixed the bicycle chain with a screwdriver and a bit of patience.",
+    "The train to the coast leaves every hour from platform number four.",
+    "We painted the kitchen walls a pale shade of green in the spring.",
+    "Fresh bread from the bakery on the corner sells out before nine.",
+    "The museum opened a new exhibition about ancient maps and explorers.",
+    "His grandmother told stories about the winter when the river froze solid.",
+    "Please remember to switch off the lights in the garage tonight.",
+)
+
 
 @dataclass(frozen=True)
 class Speech:

@@ -18,7 +18,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.info import Describe
 
-from tests.conftest import free_port, process_env
+from tests.conftest import free_port, process_env, stop_process
 
 SCRIPT = Path(sys.executable).parent / "voxhelm-wyoming-stt"
 IDLE_TIMEOUT = 3.0
@@ -38,13 +38,7 @@ class WyomingProcess:
         return self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 async def describe(port: int, timeout: float = 5.0) -> Event | None:
