@@ -134,7 +134,11 @@ def test_its_identity_names_the_resolved_root(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "alias").symlink_to(tmp_path / "real")
     store = FilesystemStore(tmp_path / "alias" / ".." / "real")
-    assert store.identity() == {"backend": "filesystem", "root": str((tmp_path / "real").resolve())}
+    assert store.identity() == {
+        "backend": "filesystem",
+        "root": str((tmp_path / "real").resolve()),
+        "prefix": "",
+    }
 
 
 def config_with_root(tmp_path: Path, root: Path) -> ArtifactsConfig:

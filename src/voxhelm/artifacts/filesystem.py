@@ -10,19 +10,19 @@ planted inside the root cannot lead a key outside it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from voxhelm.artifacts.base import (
-    CHUNK_BYTES,
     ArtifactStore,
     InvalidKey,
     ObjectNotFound,
-    StoredObject,
+    ObjectWriter,
+    StoreError,
 )
 from voxhelm.artifacts.keys import validate_key
 
@@ -33,8 +33,9 @@ TEMP_PREFIX = ".voxhelm-tmp-"
 class FilesystemStore(ArtifactStore):
     backend = "filesystem"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, prefix: str = "") -> None:
         self.root = root.expanduser().resolve()
+        self.prefix = prefix  # recorded in the identity only; keys carry it already
 
     def path_for(self, key: str) -> Path:
         """The path of ``key`` under the root; raises :class:`InvalidKey` if it would leave it."""
@@ -46,26 +47,10 @@ class FilesystemStore(ArtifactStore):
             raise InvalidKey("Artifact key resolves outside the store root.")
         return path
 
-    def put_stream(self, key: str, stream: BinaryIO, content_type: str) -> StoredObject:
+    def writer(self, key: str, content_type: str) -> ObjectWriter:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK_BYTES):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            Path(temp_name).replace(path)  # atomic within one filesystem
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        _fsync_folder(path.parent)
-        return StoredObject(size=size, sha256=digest.hexdigest())
+        return _FileWriter(path)
 
     def open(self, key: str) -> BinaryIO:
         try:
@@ -89,7 +74,47 @@ class FilesystemStore(ArtifactStore):
             shutil.rmtree(folder)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.backend, "root": str(self.root)}
+        return {"backend": self.backend, "root": str(self.root), "prefix": self.prefix}
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f"{TEMP_PREFIX}check-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(
+                f"The artifact folder {self.root} is not writable ({exc.strerror})."
+            ) from None
+
+
+class _FileWriter(ObjectWriter):
+    """A temporary file beside the target, fsynced and renamed over it on commit."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._path = path
+        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+        self._temp = Path(temp_name)
+        self._file: IO[bytes] = os.fdopen(fd, "wb")
+
+    def _write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+
+    def _commit(self) -> None:
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._temp.replace(self._path)  # atomic within one filesystem
+        except BaseException:
+            self._abort()
+            raise
+        _fsync_folder(self._path.parent)
+
+    def _abort(self) -> None:
+        self._file.close()
+        self._temp.unlink(missing_ok=True)
 
 
 def _fsync_folder(folder: Path) -> None:

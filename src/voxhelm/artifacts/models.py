@@ -31,10 +31,10 @@ class JobArtifactQuerySet(models.QuerySet["JobArtifact"]):
         format: str,
         content_type: str,
         exposed: bool,
-        data: bytes | Path,
+        data: bytes | Path | BinaryIO,
         config: ArtifactsConfig,
     ) -> JobArtifact:
-        """Write ``data`` (bytes or a file) to the active store and record it as ``name``.
+        """Write ``data`` (bytes, a file, or a stream) to the active store as ``name``.
 
         The object is written atomically before its row is saved, so a row never points at a
         partial object; writing a name again replaces both.
@@ -43,8 +43,10 @@ class JobArtifactQuerySet(models.QuerySet["JobArtifact"]):
         key = job_artifact_key(config.prefix, job.pk, name)
         if isinstance(data, Path):
             stored = store.put_file(key, data, content_type)
-        else:
+        elif isinstance(data, bytes):
             stored = store.put_bytes(key, data, content_type)
+        else:
+            stored = store.put_stream(key, data, content_type)
         artifact, _created = self.update_or_create(
             job=job,
             name=name,
@@ -104,4 +106,9 @@ class JobArtifact(models.Model):
         return store_for_identity(self.storage_identity, config)
 
     def open(self, config: ArtifactsConfig) -> BinaryIO:
-        return self.store(config).open(self.storage_key)
+        """The artifact's bytes; reading to the end verifies them against the recorded
+        size and SHA-256 (:class:`~voxhelm.artifacts.base.IntegrityError` on a mismatch)."""
+        store = self.store(config)
+        if not self.sha256:
+            return store.open(self.storage_key)
+        return store.open_verified(self.storage_key, self.sha256, self.size_bytes)

@@ -1,0 +1,164 @@
+"""Batch ``job_type=synthesize``: text in, speech artifacts out.
+
+The submission is validated with the same checks as ``POST /v1/audio/speech`` (text length,
+voice, speed, model) so a bad job is a 400 at once, never a failed job later. Synthesis
+always runs on the local workers (also in ``remote_pull`` mode, as in the reference): it is
+cheap next to transcription and needs no shared media.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from voxhelm import lanes, tts
+from voxhelm.api.validation import exact
+from voxhelm.config import Config
+from voxhelm.encode import MIME_TYPES, encode
+from voxhelm.jobs.models import Job, JobPhase
+from voxhelm.jobs.schemas import JobCommon, check_job_type, parse_output
+
+SPEECH_FORMATS = ("wav", "mp3", "ogg", "opus", "flac", "aac")
+DEFAULT_SPEECH_FORMATS = ("wav",)
+UNSUPPORTED_SPEECH_FORMAT = (
+    "Unsupported output format. Use wav, mp3, ogg, opus, flac, or aac for synthesis."
+)
+SYNTHESIZE = 10  # percent when synthesis starts
+ENCODE = 80  # percent when encoding starts
+BATCH_LANE_WAIT_SECONDS = 3600.0
+
+
+class TextInput(BaseModel):
+    kind: Literal["text"] = "text"
+    text: str = Field(description="What to say; at most VOXHELM_TTS_MAX_INPUT_CHARS characters.")
+
+
+class SpeechOutput(BaseModel):
+    formats: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SPEECH_FORMATS),
+        description="Any of wav (default), mp3, ogg, opus, flac, aac.",
+    )
+
+
+class SynthesisSubmission(JobCommon):
+    """``POST /v1/jobs`` with ``job_type=synthesize``. Unknown fields are ignored."""
+
+    job_type: Literal["synthesize"]
+    model: str = Field(default="auto", description="auto, piper, tts-1, tts-1-hd, ...")
+    voice: str | None = Field(default=None, description="A Piper voice or an OpenAI voice name.")
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    input: TextInput = Field(default=None, validate_default=True)
+    output: SpeechOutput = Field(default_factory=SpeechOutput)
+
+    @field_validator("job_type", mode="before")
+    @classmethod
+    def _job_type(cls, value: object) -> object:
+        if check_job_type(value) != "synthesize":
+            raise exact("job_type must be synthesize here.")
+        return "synthesize"
+
+    @field_validator("voice", mode="before")
+    @classmethod
+    def _voice(cls, value: object) -> object:
+        if value is not None and not isinstance(value, str):
+            raise exact("voice must be a string.")
+        return (value or "").strip() or None
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise exact("model must be a string.")
+        return tts.validate_model(value.strip() or "auto")
+
+    @field_validator("speed", mode="before")
+    @classmethod
+    def _speed(cls, value: object) -> object:
+        return tts.validate_speed(value)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            raise exact("input must be an object.")
+        if value.get("kind") != "text":
+            raise exact("Batch synthesis currently supports only input.kind=text.")
+        text = value.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise exact("Batch synthesis requires input.text.")
+        return {"kind": "text", "text": text.strip()}
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output(cls, value: object) -> object:
+        return parse_output(
+            value,
+            allowed=frozenset(SPEECH_FORMATS),
+            normalize=lambda key: key.strip().lower(),
+            default=DEFAULT_SPEECH_FORMATS,
+            unsupported=UNSUPPORTED_SPEECH_FORMAT,
+        )
+
+
+def check_synthesis(request: SynthesisSubmission, config: Config) -> str:
+    """Checks that need the settings; returns the voice name the job will use (400s)."""
+    tts.validate_text(request.input.text, config.limits.tts_max_input_chars, param="input.text")
+    return tts.catalog(config.tts).resolve(request.voice, request.language).name
+
+
+def synthesis_fields(request: SynthesisSubmission, voice: str) -> dict[str, Any]:
+    """The job row's fields for a synthesis request (also its idempotency fingerprint)."""
+    return {
+        "job_type": "synthesize",
+        "backend": request.backend,
+        "model": request.model,
+        "language": (request.language or "").strip(),
+        "input_data": request.input.model_dump(),
+        "output_data": {
+            "formats": list(request.output.formats),
+            "voice": voice,
+            "speed": request.speed,
+        },
+    }
+
+
+def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
+    """The steps of a synthesis job (an ``pipeline.Attempt``); returns text and metadata."""
+    job: Job = attempt.job
+    config: Config = attempt.config
+    started = time.monotonic()
+    attempt.checkpoint(JobPhase.SYNTHESIZING, SYNTHESIZE)
+    output = job.output_data
+    speech = tts.synthesize(
+        str(job.input_data["text"]),
+        config=config,
+        voice=str(output.get("voice") or "") or None,
+        speed=float(output.get("speed", 1.0)),
+        language=job.language or None,
+        lane=lanes.NON_INTERACTIVE,
+        timeout=BATCH_LANE_WAIT_SECONDS,
+    )
+    formats: list[str] = list(output["formats"])
+    for index, fmt in enumerate(formats):
+        attempt.put(
+            f"speech.{fmt}",
+            encode(speech.audio.samples, speech.audio.sample_rate, fmt),
+            kind=f"speech_{fmt}",
+            format=fmt,
+            content_type=MIME_TYPES[fmt],
+            exposed=True,
+            phase=JobPhase.ENCODING,
+            percent=ENCODE + index * (99 - ENCODE) // len(formats),
+        )
+    metadata = {
+        "backend": "piper",
+        "requested_model": job.model,
+        "model": "piper",
+        "voice": speech.voice.name,
+        "language": speech.language,
+        "duration_seconds": round(speech.audio.duration, 3),
+        "processing_seconds": round(time.monotonic() - started, 3),
+    }
+    return "", metadata

@@ -1,0 +1,1 @@
+"""Staged uploads: media a producer stores first and then names in a batch job."""
