@@ -1,0 +1,1 @@
+"""The operator console: sign-in, submissions, job list, transcript pages (served at ``/``)."""

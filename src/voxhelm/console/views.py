@@ -1,0 +1,288 @@
+"""Console pages: sign-in and the console at ``/``, sign-out, the job list, transcripts.
+
+Every page but sign-in needs a signed-in staff user: anonymous visitors are sent to
+``/?next=...``, other signed-in users get a plain-text 403. An operator only ever sees jobs
+of the producer ``operator:<username>``; any other job id is a 404.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseForbidden,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from voxhelm.api.errors import ApiError
+from voxhelm.artifacts.models import JobArtifact
+from voxhelm.console import listing
+from voxhelm.console.forms import LoginForm, SubmitForm
+from voxhelm.console.operators import producer_for
+from voxhelm.console.playback import stream_response
+from voxhelm.console.routing import ConsoleRequest, route
+from voxhelm.console.transcription import Options
+from voxhelm.errors import VoxhelmError
+from voxhelm.jobs.models import Job
+
+STAFF_ONLY = "Operator access requires a staff account."
+LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minutes."
+PLAIN = "text/plain; charset=utf-8"
+
+
+def _forbidden() -> HttpResponseForbidden:
+    return HttpResponseForbidden(STAFF_ONLY, content_type=PLAIN)
+
+
+def _to_login(request: HttpRequest) -> HttpResponseRedirect:
+    return HttpResponseRedirect(f"{settings.LOGIN_URL}?next={request.path}")
+
+
+def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Allowed methods, then a signed-in staff user (sync or async views)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                if request.method not in methods:
+                    return HttpResponseNotAllowed(methods)
+                user = await request.auser()
+                if not user.is_authenticated:
+                    return _to_login(request)
+                if not user.is_staff:
+                    return _forbidden()
+                return await view(request, *args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if request.method not in methods:
+                return HttpResponseNotAllowed(methods)
+            if not request.user.is_authenticated:
+                return _to_login(request)
+            if not request.user.is_staff:
+                return _forbidden()
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _own_job(request: HttpRequest, job_id: UUID | str) -> Job:
+    job = (
+        Job.objects.for_producer(producer_for(request.user))
+        .filter(pk=job_id, job_type="transcribe")
+        .first()
+    )
+    if job is None:
+        raise Http404("No such transcript.")
+    return job
+
+
+# -- sign-in -------------------------------------------------------------------------------
+
+
+def _safe_next(request: HttpRequest, target: str | None) -> str:
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "/"
+
+
+def _login_page(
+    request: HttpRequest, form: LoginForm, status: int = 200, errors: tuple[str, ...] = ()
+) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    errors = errors or tuple(str(error) for error in form.non_field_errors())
+    context = {"form": form, "next": next_url, "errors": errors}
+    return render(request, "console/login.html", context, status=status)
+
+
+def _sign_in(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _login_page(request, LoginForm(request))
+    form = LoginForm(request, data=request.POST)
+    if form.is_valid() and form.user is not None:
+        login(request, form.user)
+        return HttpResponseRedirect(_safe_next(request, request.POST.get("next")))
+    return _login_page(request, form)
+
+
+def lockout_response(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """django-axes' lockout answer (``AXES_LOCKOUT_CALLABLE``): the sign-in page, 429."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    errors = (LOCKED_OUT.format(minutes=minutes),)
+    return _login_page(request, LoginForm(request), status=429, errors=errors)
+
+
+@require_http_methods(["POST"])
+def sign_out(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return _to_login(request)
+    logout(request)
+    return HttpResponseRedirect("/")
+
+
+# -- the console ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def console(request: HttpRequest) -> HttpResponseBase:
+    """``/``: sign-in for visitors, the console for operators, 403 for other users."""
+    if not request.user.is_authenticated:
+        return _sign_in(request)
+    if not request.user.is_staff:
+        return _forbidden()
+    config = settings.VOXHELM
+    if request.method == "POST":
+        form = SubmitForm(config, request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                routed = route(_console_request(request, form), config)
+            except (VoxhelmError, ApiError) as exc:
+                form.add_error(None, exc.message)
+            else:
+                if routed.dispatch == "sync":
+                    return HttpResponseRedirect(reverse("console:transcript", args=[routed.job.pk]))
+                messages.info(request, "Submitted as a batch job: its progress shows below.")
+                return HttpResponseRedirect(f"/?job={routed.job.pk}")
+    else:
+        form = SubmitForm(config)
+    return render(request, "console/console.html", _console_context(request, form))
+
+
+def _console_request(request: HttpRequest, form: SubmitForm) -> ConsoleRequest:
+    data = form.cleaned_data
+    return ConsoleRequest(
+        producer=producer_for(request.user),
+        kind=form.input_kind,
+        url=data.get("audio_url") or data.get("video_url") or "",
+        upload=data.get("audio_file"),
+        diarization=bool(data.get("diarization")),
+        options=Options(
+            model=data["model"],
+            language=data["language"],
+            formats=data["formats"],
+            submission_type=form.input_kind,
+        ),
+    )
+
+
+def _selected(request: HttpRequest) -> str:
+    try:
+        return str(UUID(request.GET.get("job", "")))
+    except ValueError:
+        return ""
+
+
+def _console_context(request: HttpRequest, form: SubmitForm) -> dict[str, Any]:
+    jobs = listing.recent_jobs(producer_for(request.user))
+    return {
+        "form": form,
+        "jobs": jobs,
+        "live": any(view.live for view in jobs),
+        "selected": _selected(request),
+        "sync_limit": listing.duration_text(settings.VOXHELM.operator.console_sync_max_seconds),
+    }
+
+
+@operator_view(["GET"])
+def job_list(request: HttpRequest) -> HttpResponse:
+    """The job list alone, which the console page polls while a job is running."""
+    jobs = listing.recent_jobs(producer_for(request.user))
+    return render(
+        request,
+        "console/_jobs.html",
+        {"jobs": jobs, "live": any(view.live for view in jobs), "selected": _selected(request)},
+    )
+
+
+# -- transcripts ---------------------------------------------------------------------------
+
+
+@operator_view(["GET"])
+def transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    job = _own_job(request, job_id)
+    view = listing.describe(job)
+    succeeded = job.state == "succeeded"
+    segments = listing.segments(job, settings.VOXHELM) if succeeded else []
+    return render(
+        request,
+        "console/transcript.html",
+        {
+            "view": view,
+            "job": job,
+            "segments": segments,
+            "speakers": any(segment.speaker for segment in segments),
+            "downloads": listing.downloads(job) if succeeded else [],
+            "has_audio": succeeded and _playable(job) is not None,
+        },
+    )
+
+
+@operator_view(["GET"])
+def transcript_status(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """The progress panel of one job, polled by its transcript page while it runs."""
+    return render(
+        request, "console/_status.html", {"view": listing.describe(_own_job(request, job_id))}
+    )
+
+
+def _playable(job: Job) -> JobArtifact | None:
+    """The audio the player gets: the extracted track of a video, else the source."""
+    artifacts = job.artifacts.filter(kind__in=("extracted_audio", "source"))
+    return artifacts.filter(kind="extracted_audio").first() or artifacts.first()
+
+
+def _open_audio(request: HttpRequest, job_id: UUID) -> tuple[JobArtifact, Any]:
+    artifact = _playable(_own_job(request, job_id))
+    if artifact is None:
+        raise Http404("No audio.")
+    return artifact, artifact.open(settings.VOXHELM.artifacts)
+
+
+@operator_view(["GET", "HEAD"])
+async def transcript_audio(request: HttpRequest, job_id: UUID) -> HttpResponseBase:
+    """The job's audio for the page's player, with byte ranges so that it can seek."""
+    artifact, stream = await sync_to_async(_open_audio)(request, job_id)
+    response = stream_response(
+        stream, artifact.size_bytes, artifact.content_type, request.headers.get("Range")
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _open_download(request: HttpRequest, job_id: UUID, fmt: str) -> tuple[JobArtifact, Any]:
+    job = _own_job(request, job_id)
+    artifact = job.artifacts.exposed().filter(format=fmt).first()
+    if artifact is None:
+        raise Http404("No such artifact.")
+    return artifact, artifact.open(settings.VOXHELM.artifacts)
+
+
+@operator_view(["GET"])
+async def transcript_artifact(request: HttpRequest, job_id: UUID, fmt: str) -> HttpResponseBase:
+    """A transcript download: the stored bytes with the stored content type."""
+    artifact, stream = await sync_to_async(_open_download)(request, job_id, fmt)
+    return stream_response(stream, artifact.size_bytes, artifact.content_type)
