@@ -1,0 +1,199 @@
+"""The diarization step of a batch transcription: speaker labels on the transcript, or for
+known speakers the ``transcript.speakers.json`` sidecar. Framework-free: the server's
+pipeline and ``voxhelm-remote-worker`` both run it.
+
+It runs after transcription on the same decoded audio, under the non-interactive lane and a
+process-wide mutex. Any failure of anonymous diarization fails the job (never a silently
+unlabeled transcript). Reference audio of known speakers is fetched with the guarded fetcher
+and never appears in artifacts, metadata or error messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from voxhelm import audio, lanes
+from voxhelm.config import Config
+from voxhelm.diarization.align import label_transcript, normalize_turns
+from voxhelm.diarization.base import DiarizationError, SpeakerHints, Turn
+from voxhelm.diarization.embedding import shared_embedder
+from voxhelm.diarization.known import (
+    MatchOptions,
+    ReferenceClip,
+    identify,
+    reference_voiceprints,
+    sidecar,
+)
+from voxhelm.diarization.registry import diarization_mutex, diarizer
+from voxhelm.errors import InvalidInput
+from voxhelm.fetch import FetchPolicy, fetch_to_file
+from voxhelm.formats.encoding import dump_artifact_json
+from voxhelm.jobs.inputs import batch_fetch_policy
+from voxhelm.transcript import Transcript
+
+logger = logging.getLogger("voxhelm.diarization")
+
+# The stored request's vocabulary (as voxhelm.jobs.diarization_options writes it).
+COUNTS = ("num_speakers", "min_speakers", "max_speakers")
+KNOWN = "pyannote_known_speaker"
+DIARIZING = "diarizing"  # the job phase
+DIARIZE = 90  # percent: transcription has just reached it
+LANE_WAIT_SECONDS = 3600.0
+SPEAKERS_ARTIFACT = "transcript.speakers.json"
+
+
+class Sink(Protocol):
+    """Where a step reports progress and stores artifacts (see ``voxhelm.transcription``)."""
+
+    def checkpoint(self, phase: str, percent: int) -> None: ...
+
+    def put(
+        self,
+        name: str,
+        data: bytes | Path,
+        *,
+        kind: str,
+        format: str,
+        content_type: str,
+        exposed: bool,
+        phase: str,
+        percent: int,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Diarized:
+    """The transcript to render and, for known speakers, the sidecar's summary."""
+
+    transcript: Transcript
+    known_speaker_summary: dict[str, Any] | None = None
+
+
+def wants_word_timestamps(request: Mapping[str, Any]) -> bool:
+    """Whether transcription should time its words: anonymous diarization cuts segments at
+    the word boundary nearest a speaker change."""
+    return bool(request.get("enabled")) and request.get("strategy") != KNOWN
+
+
+def diarize(
+    request: Mapping[str, Any],
+    sink: Sink,
+    decoded: audio.Audio,
+    transcript: Transcript,
+    config: Config,
+) -> Diarized:
+    """Apply a stored ``diarization`` request to ``transcript`` (a no-op when disabled).
+
+    Raises :class:`DiarizationError` when anonymous diarization fails or the known-speaker
+    references cannot be used.
+    """
+    if not request.get("enabled"):
+        return Diarized(transcript)
+    sink.checkpoint(DIARIZING, DIARIZE)
+    hints = SpeakerHints(**{key: request[key] for key in COUNTS if key in request})
+    if request.get("strategy") == KNOWN:
+        document = _known_speakers(decoded, transcript, request, hints, config)
+        sink.put(
+            SPEAKERS_ARTIFACT,
+            dump_artifact_json(document),
+            kind="transcript_speakers",
+            format="speakers",
+            content_type="application/json",
+            exposed=True,
+            phase=DIARIZING,
+            percent=DIARIZE,
+        )
+        return Diarized(transcript, document["summary"])
+    if not transcript.segments:  # nothing was said that could carry a label
+        return Diarized(transcript)
+    turns = speaker_turns(decoded, hints, config)
+    return Diarized(label_transcript(transcript, turns))
+
+
+@contextlib.contextmanager
+def admitted(config: Config) -> Iterator[None]:
+    """Hold a non-interactive lane slot and the process's diarization mutex (model work)."""
+    with lanes.admit(config.lanes, lanes.NON_INTERACTIVE, LANE_WAIT_SECONDS), diarization_mutex:
+        yield
+
+
+def speaker_turns(decoded: audio.Audio, hints: SpeakerHints, config: Config) -> list[Turn]:
+    """Normalized turns from the configured engine, admitted like other batch work."""
+    engine = diarizer(config.diarization)
+    with admitted(config):
+        turns = engine.diarize(decoded, hints)
+    return normalize_turns(turns)
+
+
+def _known_speakers(
+    decoded: audio.Audio,
+    transcript: Transcript,
+    request: Mapping[str, Any],
+    hints: SpeakerHints,
+    config: Config,
+) -> dict[str, Any]:
+    options = MatchOptions(**request.get("known_speaker", {}))
+    embedder = shared_embedder()
+    clips = _reference_clips(request["known_speakers"], config)
+    # Embeddings are model work too: gated like diarization (the reference did not).
+    with admitted(config):
+        prints = reference_voiceprints(clips, embedder)
+    turns: list[Turn] | None
+    try:
+        turns = speaker_turns(decoded, hints, config)
+    except DiarizationError as exc:
+        # Anonymous turns only help here (voiceprints per speaker); segments match alone.
+        logger.info("known-speaker job: no anonymous turns (%s)", exc.code)
+        turns = None
+    with admitted(config):
+        matches = identify(
+            transcript,
+            audio=decoded,
+            turns=turns,
+            prints=prints,
+            embedder=embedder,
+            options=options,
+        )
+    names = [speaker["name"] for speaker in request["known_speakers"]]
+    return sidecar(matches, names, options, raw_available=turns is not None)
+
+
+def _reference_clips(speakers: list[dict[str, Any]], config: Config) -> list[ReferenceClip]:
+    """Every reference cut to its range; each URL is fetched once."""
+    policy = batch_fetch_policy(config)
+    decoded: dict[str, audio.Audio] = {}
+    clips = []
+    with tempfile.TemporaryDirectory(prefix="voxhelm-refs-") as folder:
+        for speaker in speakers:
+            for reference in speaker["references"]:
+                url = str(reference["audio"]["url"])
+                if url not in decoded:
+                    decoded[url] = _fetch_reference(url, policy, Path(folder), config)
+                clip = decoded[url]
+                if reference["kind"] == "source_range":
+                    first = round(float(reference["start"]) * clip.sample_rate)
+                    last = round(float(reference["end"]) * clip.sample_rate)
+                    clip = audio.Audio(clip.samples[first:last], clip.sample_rate)
+                clips.append(ReferenceClip(speaker["name"], clip))
+    return clips
+
+
+def _fetch_reference(url: str, policy: FetchPolicy, folder: Path, config: Config) -> audio.Audio:
+    try:
+        fetched = fetch_to_file(url, policy, folder)
+        try:
+            return audio.decode(fetched.path, max_seconds=config.limits.max_audio_seconds)
+        finally:
+            fetched.path.unlink(missing_ok=True)
+    except InvalidInput as exc:
+        # The fetcher's and decoder's messages never name the URL; keep it that way.
+        raise DiarizationError(
+            f"Known-speaker reference audio could not be used: {exc.message}",
+            code="reference_audio_failed",
+        ) from None

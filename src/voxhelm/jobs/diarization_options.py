@@ -1,0 +1,305 @@
+"""The ``diarization`` object of a transcription job: validation with the reference's messages,
+the normalized stored form, and the sanitized copy for job metadata.
+
+Stored form (key order as the reference): ``enabled``, the given count hints, then for the
+known-speaker strategy ``strategy``, ``known_speakers`` and ``known_speaker`` (if any option
+was given). ``strategy: "pyannote"`` (anonymous, the default) is never stored, so an explicit
+``pyannote`` equals an omitted strategy.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, model_serializer
+
+from voxhelm.api.validation import exact
+from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
+
+OPTIONS = frozenset(
+    {
+        "enabled",
+        "num_speakers",
+        "min_speakers",
+        "max_speakers",
+        "strategy",
+        "known_speakers",
+        "known_speaker",
+    }
+)
+COUNTS = ("num_speakers", "min_speakers", "max_speakers")
+KNOWN = "pyannote_known_speaker"
+STRATEGIES = ("pyannote", KNOWN)
+MATCH_NUMBERS = ("min_segment_duration", "auto_accept_margin", "min_top_similarity")
+MATCH_OPTIONS = ("embedding_model", *MATCH_NUMBERS)
+NO_UPLOAD_REFERENCES = (
+    "Uploaded known-speaker reference audio is not supported yet. Use URL reference audio "
+    "(diarization.known_speakers[].references[].audio.kind=url)."
+)
+
+
+class Diarization(BaseModel):
+    """Speaker labels for the transcript (``VOXHELM_DIARIZATION_BACKEND`` must not be none).
+
+    Anonymous: segments get ``Speaker 1``, ``Speaker 2``… (whoever speaks first is 1) in
+    json, dote, podlove, vtt (voice tags) and srt. ``strategy: "pyannote_known_speaker"``
+    with ``known_speakers`` matches voices to reference clips instead and reports the
+    suggestions only in the ``transcript.speakers.json`` sidecar.
+    """
+
+    enabled: bool = False
+    num_speakers: int | None = Field(default=None, ge=1, description="Exact speaker count.")
+    min_speakers: int | None = Field(default=None, ge=1)
+    max_speakers: int | None = Field(default=None, ge=1)
+    strategy: Literal["pyannote", "pyannote_known_speaker"] | None = None
+    known_speakers: list[dict[str, Any]] | None = Field(
+        default=None,
+        description='[{"id", "name", "references": [{"kind": "clip_artifact"|"source_range", '
+        '"audio": {"kind": "url", "url"}, "start"?, "end"?}]}]',
+    )
+    known_speaker: dict[str, Any] | None = Field(
+        default=None,
+        description="embedding_model, min_segment_duration, auto_accept_margin, "
+        "min_top_similarity.",
+    )
+
+    @model_serializer
+    def _normalized(self) -> dict[str, Any]:
+        stored: dict[str, Any] = {"enabled": self.enabled}
+        for key in COUNTS:
+            if getattr(self, key) is not None:
+                stored[key] = getattr(self, key)
+        if self.strategy == KNOWN:
+            stored["strategy"] = KNOWN
+            stored["known_speakers"] = self.known_speakers or []
+            if self.known_speaker:
+                stored["known_speaker"] = self.known_speaker
+        return stored
+
+
+def validate_diarization(value: object) -> dict[str, Any]:
+    """:func:`normalize_diarization` under the server's settings, with every reference URL
+    checked against the URL allowlist (a 400 at submission, as the reference)."""
+    from django.conf import settings
+
+    from voxhelm.fetch import UrlNotAllowed, check_url
+    from voxhelm.jobs.inputs import batch_fetch_policy
+
+    config = settings.VOXHELM
+    stored = normalize_diarization(value, backend=config.diarization.backend)
+    policy = batch_fetch_policy(config)
+    for url in reference_urls(stored):
+        try:
+            check_url(url, policy)
+        except UrlNotAllowed as exc:
+            raise exact(f"Known-speaker reference audio: {exc.message}") from None
+    return stored
+
+
+def normalize_diarization(value: object, *, backend: str) -> dict[str, Any]:
+    """The stored form of a request's ``diarization`` value; raises ``exact`` 400 errors.
+
+    ``backend`` is ``VOXHELM_DIARIZATION_BACKEND``: with ``none`` an enabled request is
+    refused here rather than failing later.
+    """
+    if value is None:
+        return {"enabled": False}
+    if not isinstance(value, dict):
+        raise exact("diarization must be an object.")
+    unknown = sorted(set(value) - OPTIONS)
+    if unknown:
+        raise exact(f"Unsupported diarization option: {', '.join(unknown)}.")
+    if "enabled" not in value:
+        raise exact("diarization.enabled must be provided when diarization is set.")
+    enabled = value["enabled"]
+    if not isinstance(enabled, bool):
+        raise exact("diarization.enabled must be a boolean.")
+    if not enabled:
+        if len(value) > 1:
+            raise exact("diarization options require diarization.enabled=true.")
+        return {"enabled": False}
+    stored: dict[str, Any] = {"enabled": True, **_counts(value), **_known_strategy(value)}
+    if backend == "none":
+        from voxhelm.diarization.registry import NOT_CONFIGURED
+
+        raise exact(NOT_CONFIGURED)
+    return stored
+
+
+def _known_strategy(value: dict[str, Any]) -> dict[str, Any]:
+    if _strategy(value.get("strategy")) != KNOWN:
+        for key in ("known_speakers", "known_speaker"):
+            if key in value:
+                raise exact(f"diarization.{key} require strategy={KNOWN}.")
+        return {}
+    stored: dict[str, Any] = {
+        "strategy": KNOWN,
+        "known_speakers": _known_speakers(value.get("known_speakers")),
+    }
+    options = _match_options(value.get("known_speaker"))
+    if options:
+        stored["known_speaker"] = options
+    return stored
+
+
+def reference_urls(stored: dict[str, Any]) -> list[str]:
+    """Every reference URL of a stored known-speaker request (for the allowlist check)."""
+    return [
+        str(reference["audio"]["url"])
+        for speaker in stored.get("known_speakers", [])
+        for reference in speaker["references"]
+        if reference["audio"]["kind"] == "url"
+    ]
+
+
+def public_diarization(stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored request without reference audio: what job metadata may show."""
+    shown = {key: stored[key] for key in ("enabled", *COUNTS) if key in stored}
+    if stored.get("strategy") == KNOWN:
+        shown["strategy"] = KNOWN
+        shown["known_speakers"] = [
+            {"id": s["id"], "name": s["name"], "reference_count": len(s["references"])}
+            for s in stored["known_speakers"]
+        ]
+        if stored.get("known_speaker"):
+            shown["known_speaker"] = dict(stored["known_speaker"])
+    return shown
+
+
+def _positive_count(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise exact(f"diarization.{key} must be a positive integer.")
+    return value
+
+
+def _counts(value: dict[str, Any]) -> dict[str, int]:
+    counts = {key: _positive_count(value[key], key) for key in COUNTS if key in value}
+    if "num_speakers" in counts and ("min_speakers" in counts or "max_speakers" in counts):
+        raise exact(
+            "diarization.num_speakers cannot be combined with min_speakers or max_speakers."
+        )
+    if counts.get("min_speakers", 0) > counts.get("max_speakers", math.inf):
+        raise exact(
+            "diarization.min_speakers must be less than or equal to diarization.max_speakers."
+        )
+    return counts
+
+
+def _strategy(value: object) -> str:
+    if value is None:
+        return "pyannote"
+    if not isinstance(value, str):
+        raise exact("diarization.strategy must be a string.")
+    if value.strip() not in STRATEGIES:
+        raise exact(
+            "Unsupported diarization.strategy. Accepted values: pyannote, pyannote_known_speaker."
+        )
+    return value.strip()
+
+
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise exact(f"{field} must be a non-empty string.")
+    return value.strip()
+
+
+def _known_speakers(value: object) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise exact("diarization.known_speakers must be a non-empty list.")
+    speakers = []
+    seen: set[str] = set()
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise exact("diarization.known_speakers entries must be objects.")
+        speaker_id = _text(entry.get("id"), "diarization.known_speakers[].id")
+        if speaker_id in seen:
+            raise exact(f"Duplicate diarization.known_speakers id '{speaker_id}'.")
+        seen.add(speaker_id)
+        name = _text(entry.get("name"), "diarization.known_speakers[].name")
+        references = entry.get("references")
+        if not isinstance(references, list) or not references:
+            raise exact("diarization.known_speakers[].references must be a non-empty list.")
+        speakers.append(
+            {"id": speaker_id, "name": name, "references": [_reference(r) for r in references]}
+        )
+    return speakers
+
+
+def _reference(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise exact("A known-speaker reference must be an object.")
+    kind = value.get("kind")
+    if kind not in ("clip_artifact", "source_range"):
+        raise exact("A known-speaker reference kind must be 'clip_artifact' or 'source_range'.")
+    reference: dict[str, Any] = {"kind": kind, "audio": _reference_audio(value.get("audio"))}
+    if kind == "source_range":
+        start, end = value.get("start"), value.get("end")
+        for bound in (start, end):
+            if isinstance(bound, bool) or not isinstance(bound, int | float) or bound < 0:
+                raise exact("A source_range reference needs non-negative numbers start and end.")
+            if not math.isfinite(bound):
+                raise exact("A source_range reference needs non-negative numbers start and end.")
+        assert isinstance(start, int | float) and isinstance(end, int | float)
+        if start >= end:
+            raise exact("A source_range reference needs start before end.")
+        reference["start"], reference["end"] = float(start), float(end)
+    return reference
+
+
+def _reference_audio(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise exact("A known-speaker reference needs an audio object.")
+    kind = value.get("kind")
+    if kind == "url":
+        url = value.get("url")
+        try:
+            parts = urlsplit(url.strip()) if isinstance(url, str) else None
+        except ValueError:  # e.g. "http://[name]/": urlsplit's own message is not for clients
+            parts = None
+        if parts is None or not parts.scheme or not parts.netloc:
+            raise exact("A known-speaker reference audio.url must be an absolute URL.")
+        return {"kind": "url", "url": url.strip() if isinstance(url, str) else ""}
+    if kind == "upload":
+        try:
+            uuid.UUID(str(value.get("upload_id")))
+        except ValueError:
+            raise exact(
+                "A known-speaker reference audio.upload_id must be a UUID string."
+            ) from None
+        raise exact(NO_UPLOAD_REFERENCES)
+    raise exact("reference audio.kind must be 'url' or 'upload'.")
+
+
+def _match_options(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise exact("diarization.known_speaker must be an object.")
+    unknown = sorted(set(value) - set(MATCH_OPTIONS))
+    if unknown:
+        raise exact(f"Unsupported diarization.known_speaker option: {', '.join(unknown)}.")
+    options: dict[str, Any] = {}
+    if "embedding_model" in value:
+        model = _text(value["embedding_model"], "diarization.known_speaker.embedding_model")
+        if model != EMBEDDING_MODEL:
+            raise exact(
+                f"Unsupported diarization.known_speaker.embedding_model '{model}'. "
+                f"Accepted values: {EMBEDDING_MODEL}."
+            )
+        options["embedding_model"] = model
+    for key in MATCH_NUMBERS:
+        if key not in value:
+            continue
+        number = value[key]
+        if (
+            isinstance(number, bool)
+            or not isinstance(number, int | float)
+            or not math.isfinite(number)
+            or number < 0
+        ):
+            raise exact(f"diarization.known_speaker.{key} must be a non-negative number.")
+        options[key] = float(number)
+    return options
