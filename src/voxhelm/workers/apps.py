@@ -1,0 +1,10 @@
+"""The workers app: the remote pull-worker protocol (``/v1/internal/...``)."""
+
+from django.apps import AppConfig
+
+
+class WorkersConfig(AppConfig):
+    name = "voxhelm.workers"
+    label = "voxhelm_workers"
+    verbose_name = "Voxhelm remote workers"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,250 @@
+"""Ending a remote attempt: ``complete`` (manifest checked, artifacts recorded, succeeded)
+and ``fail`` (re-queued while attempts remain, else failed).
+
+Completion checks the whole manifest, including reading every object back from the leased
+store, *before* its short settlement transaction, so a slow store never holds the database's
+write lock. The transaction then re-checks the lease, replaces the job's artifact rows with
+the manifest's and moves the job to ``succeeded`` under the same lease condition; losing
+the lease meanwhile rolls everything back (409). After the commit the staged upload is
+deleted (``uploads.lifecycle.settle``) and older attempts' objects are removed.
+
+A worker that repeats its own committed completion (its answer was lost) gets 200 if the
+text, metadata and manifest are the same, else 409.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from voxhelm.artifacts.base import StoreError
+from voxhelm.artifacts.models import JobArtifact
+from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.config import Config
+from voxhelm.errors import Conflict, NotFound
+from voxhelm.jobs.diarization_options import KNOWN, public_diarization
+from voxhelm.jobs.models import Job, JobPhase, JobState
+from voxhelm.workers.leases import CLEARED_LEASE, REMOTE, active_lease, hash_token
+from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
+from voxhelm.workers.metadata import known_speaker_summary, worker_fields
+from voxhelm.workers.protocol import CompleteRequest, FailRequest, ManifestArtifact
+
+logger = logging.getLogger("voxhelm.workers")
+
+NOT_LEASED = "The job is not leased to this worker with the current lease token."
+RETRY_CONFLICT = "Completion retry conflicts with the already committed result."
+RETRYABLE_FAILURE = "Remote worker reported a retryable failure."
+TERMINAL_FAILURE = "Remote worker reported a terminal failure."
+MAX_SHOWN_ERROR = 500
+
+
+def not_leased() -> Conflict:
+    return Conflict(NOT_LEASED, code="lease_mismatch")
+
+
+def remote_job(job_id: UUID) -> Job:
+    job = Job.objects.filter(pk=job_id, execution_mode=REMOTE).first()
+    if job is None:
+        raise NotFound("Job not found.", code="job_not_found")
+    return job
+
+
+def lease_of(job: Job) -> Lease:
+    diarization = job.output_data.get("diarization") or {}
+    return Lease(
+        formats=tuple(job.output_data.get("formats", [])),
+        known_speakers=bool(diarization.get("enabled")) and diarization.get("strategy") == KNOWN,
+        prefix=job.leased_artifact_prefix,
+        store=job.leased_artifact_store,
+    )
+
+
+def build_metadata(job: Job, request: CompleteRequest, worker_id: str) -> dict[str, Any]:
+    """The job's result metadata: the worker's sanitized scalars plus the server's own
+    request, source, diarization and attempt fields."""
+    metadata = worker_fields(request.result_metadata)
+    metadata["requested_model"] = job.model
+    kind = job.input_data.get("kind", "url")
+    metadata["source_kind"] = kind
+    if kind == "url":
+        metadata["source_url"] = str(job.input_data.get("url", ""))  # submitted, not redirected
+    else:
+        metadata["source_name"] = str(job.input_data.get("filename", ""))
+        metadata["source_content_type"] = str(job.input_data.get("content_type", ""))
+    diarization = job.output_data.get("diarization") or {}
+    if diarization.get("enabled"):
+        shown = public_diarization(diarization)
+        if diarization.get("strategy") == KNOWN:
+            names = [str(s["name"]) for s in diarization.get("known_speakers", [])]
+            shown["known_speaker_summary"] = known_speaker_summary(request.result_metadata, names)
+        metadata["diarization"] = shown
+    metadata.update(worker_id=worker_id, attempt=job.attempt_count, execution_mode=REMOTE)
+    return metadata
+
+
+def complete(job_id: UUID, worker_id: str, request: CompleteRequest, config: Config) -> Job:
+    """Settle a successful attempt; raises NotFound, Conflict (409) or InvalidInput (400)."""
+    job = remote_job(job_id)
+    if _is_own_success(job, worker_id, request.lease_token):
+        return _repeat_completion(job, worker_id, request)
+    if not Job.objects.filter(
+        active_lease(job_id, worker_id, request.lease_token, timezone.now())
+    ).exists():
+        raise not_leased()
+    lease = lease_of(job)
+    check_structure(request.artifacts, lease)
+    metadata = build_metadata(job, request, worker_id)
+    check_objects(request.artifacts, lease, config.artifacts)  # outside the transaction
+    with transaction.atomic():
+        now = timezone.now()
+        current = Job.objects.select_for_update().filter(
+            active_lease(job_id, worker_id, request.lease_token, now)
+        )
+        if not current.exists():
+            raise not_leased()
+        JobArtifact.objects.filter(job_id=job_id).delete()
+        JobArtifact.objects.bulk_create(
+            [_artifact_row(job, entry, lease) for entry in request.artifacts]
+        )
+        if not current.update(
+            state=JobState.SUCCEEDED,
+            result_text=request.result_text,
+            result_metadata=metadata,
+            finished_at=now,
+            progress=100,
+            phase=JobPhase.NONE,
+            worker_progress={},
+            updated_at=now,
+        ):
+            raise not_leased()  # rolls back the artifact rows too
+    job.refresh_from_db()
+    logger.info("job %s: attempt %d completed by worker %s", job.pk, job.attempt_count, worker_id)
+    _after_success(job, config)
+    return job
+
+
+def _artifact_row(job: Job, entry: ManifestArtifact, lease: Lease) -> JobArtifact:
+    return JobArtifact(
+        job=job,
+        name=entry.name,
+        kind=entry.kind,
+        format=entry.format,
+        storage_backend=entry.storage_backend,
+        storage_key=entry.storage_key,
+        storage_identity=dict(lease.store),
+        content_type=entry.content_type,
+        size_bytes=entry.size_bytes,
+        sha256=entry.sha256,
+        exposed=entry.exposed,
+    )
+
+
+def _is_own_success(job: Job, worker_id: str, token: str) -> bool:
+    return (
+        job.state == JobState.SUCCEEDED
+        and job.assigned_worker_id == worker_id
+        and job.lease_token_hash == hash_token(token)
+    )
+
+
+def _repeat_completion(job: Job, worker_id: str, request: CompleteRequest) -> Job:
+    """A repeated completion of a committed success: same result ⇒ 200, else 409. Only the
+    structure is checked (the store may be down; the objects were verified the first time)."""
+    check_structure(request.artifacts, lease_of(job))
+    stored = sorted(
+        (
+            {
+                "name": a.name,
+                "kind": a.kind,
+                "format": a.format,
+                "storage_backend": a.storage_backend,
+                "storage_key": a.storage_key,
+                "content_type": a.content_type,
+                "size_bytes": a.size_bytes,
+                "sha256": a.sha256,
+                "exposed": a.exposed,
+            }
+            for a in job.artifacts.all()
+        ),
+        key=lambda entry: str(entry["name"]),
+    )
+    same = (
+        request.result_text == job.result_text
+        and build_metadata(job, request, worker_id) == job.result_metadata
+        and normalized(request.artifacts) == stored
+    )
+    if not same:
+        raise Conflict(RETRY_CONFLICT, code="completion_conflict")
+    return job
+
+
+def settle_upload(job: Job, config: Config) -> None:
+    """Delete (succeeded) or release (failed) the job's staged upload; a store failure only
+    delays it to the next retention sweep."""
+    from voxhelm.uploads.lifecycle import settle
+
+    try:
+        settle(job, config)
+    except Exception:
+        logger.exception("job %s: settling its staged upload failed; the sweep will retry", job.pk)
+
+
+def _after_success(job: Job, config: Config) -> None:
+    """Delete the staged upload, and the objects of earlier (lost) attempts of this job."""
+    settle_upload(job, config)
+    if job.attempt_count < 2:
+        return
+    base = job.leased_artifact_prefix.rstrip("/").rsplit("/", 1)[0]
+    try:
+        store = store_for_identity(job.leased_artifact_store, config.artifacts)
+        for attempt in range(1, job.attempt_count):
+            store.delete_tree(f"{base}/attempt-{attempt}")
+    except StoreError:
+        logger.warning("job %s: objects of earlier attempts were not removed", job.pk)
+
+
+def fail(job_id: UUID, worker_id: str, request: FailRequest, config: Config) -> Job:
+    """Record a failed attempt: re-queued when retryable with attempts left, else failed."""
+    job = remote_job(job_id)
+    now = timezone.now()
+    current = Job.objects.filter(active_lease(job_id, worker_id, request.lease_token, now))
+    # The worker's text is logged for operators; producers see it only after the reference's
+    # terminal message (a worker sends client-safe messages: domain errors or an error id).
+    logger.info(
+        "job %s: worker %s reports %s failure (%s): %s",
+        job_id,
+        worker_id,
+        "retryable" if request.retryable else "terminal",
+        request.error_code or "-",
+        request.error_detail,
+    )
+    if request.retryable and job.attempt_count < job.max_attempts:
+        changed = current.update(
+            state=JobState.QUEUED,
+            error_code=request.error_code or "remote_retryable",
+            error_detail=RETRYABLE_FAILURE,
+            updated_at=now,
+            **CLEARED_LEASE,
+        )
+    else:
+        shown = f"{TERMINAL_FAILURE} {request.error_detail}"[:MAX_SHOWN_ERROR]
+        changed = current.update(
+            state=JobState.FAILED,
+            error_code=request.error_code or "remote_worker_failed",
+            error_detail=shown if not request.retryable else TERMINAL_FAILURE,
+            finished_at=now,
+            progress=0,
+            phase=JobPhase.NONE,
+            worker_progress={},
+            updated_at=now,
+        )
+    if not changed:
+        raise not_leased()
+    job.refresh_from_db()
+    if job.state == JobState.FAILED:
+        settle_upload(job, config)
+    return job

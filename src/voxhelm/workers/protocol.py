@@ -1,0 +1,473 @@
+"""The remote pull-worker protocol: every request and response body, defined once.
+
+The server (``voxhelm.workers.views``) validates requests with these models and builds its
+answers with them; ``voxhelm-remote-worker`` builds its requests and reads the answers with
+the same models. Framework-free: importing this module never imports Django.
+
+Validation failures carry the reference's exact messages (the error type ``voxhelm_exact``
+is what ``voxhelm.api.validation.parse`` passes through verbatim).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+WORKER_HEARTBEAT_PATH = "/v1/internal/workers/heartbeat"
+CLAIM_PATH = "/v1/internal/work/claim"
+INTERNAL_PREFIX = "/v1/internal/"
+
+
+def job_heartbeat_path(job_id: str) -> str:
+    return f"/v1/internal/work/{job_id}/heartbeat"
+
+
+def complete_path(job_id: str) -> str:
+    return f"/v1/internal/work/{job_id}/complete"
+
+
+def fail_path(job_id: str) -> str:
+    return f"/v1/internal/work/{job_id}/fail"
+
+
+# Artifact kinds a remote completion may report besides the transcript kinds.
+SOURCE_KIND = "source"
+EXTRACTED_AUDIO_KIND = "extracted_audio"
+SPEAKERS_KIND = "transcript_speakers"
+SPEAKERS_NAME = "transcript.speakers.json"
+SPEAKERS_FORMAT = "speakers"
+JSON_TYPE = "application/json"
+MAX_PROGRESS_CHARS = 500
+MAX_ERROR_CHARS = 2000
+
+_EXACT = "voxhelm_exact"  # = voxhelm.api.validation.EXACT_ERROR (that module imports Django)
+
+
+def exact(message: str) -> PydanticCustomError:
+    """A validation error whose message the client sees verbatim."""
+    return PydanticCustomError(_EXACT, "{message}", {"message": message})
+
+
+def _positive_int(value: object, message: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise exact(message)
+    return value
+
+
+def _string_list(value: object) -> list[str]:
+    """Trimmed non-blank strings of a list; anything that is not a list counts as empty."""
+    if not isinstance(value, list):
+        return []
+    return [item.strip() for item in value if isinstance(item, str) and item.strip()]
+
+
+def _lease_token(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise exact("lease_token must be a non-empty string.")
+    return value.strip()
+
+
+class _Request(BaseModel):
+    # Unknown keys (a newer worker's ``version``...) are ignored, as the reference does.
+    model_config = ConfigDict(extra="ignore")
+
+    worker_id: str | None = None
+
+
+# -- capabilities ------------------------------------------------------------------------------
+
+
+class DiarizationCapabilities(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    anonymous: bool = False
+    known_speaker: bool = False
+    embedding_models: list[str] = Field(default_factory=list)
+
+    @field_validator("anonymous", "known_speaker", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> bool:
+        return value is True
+
+    @field_validator("embedding_models", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> list[str]:
+        return _string_list(value)
+
+
+class Capabilities(BaseModel):
+    """What a worker can run. Lists hold concrete names (never ``auto``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_types: list[str] = Field(default_factory=list)
+    backends: list[str] = Field(default_factory=list)
+    models: list[str] = Field(default_factory=list)
+    output_formats: list[str] = Field(default_factory=list)
+    diarization: DiarizationCapabilities = Field(default_factory=DiarizationCapabilities)
+
+    @field_validator("job_types", "backends", "models", "output_formats", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> list[str]:
+        return _string_list(value)
+
+    @field_validator("diarization", mode="before")
+    @classmethod
+    def _diarization(cls, value: object) -> object:
+        if value is None:
+            return {}
+        if not isinstance(value, dict | DiarizationCapabilities):
+            raise exact("capabilities.diarization must be an object.")
+        return value
+
+
+def _capabilities(value: object) -> object:
+    if value is None:
+        return {}
+    if not isinstance(value, dict | Capabilities):
+        raise exact("capabilities must be an object.")
+    return value
+
+
+# -- POST /v1/internal/workers/heartbeat -------------------------------------------------------
+
+
+class WorkerHeartbeat(_Request):
+    hostname: str = ""
+    concurrency: int = 1
+    running_job_ids: list[str] = Field(default_factory=list)
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+
+    @field_validator("worker_id", "hostname", mode="before")
+    @classmethod
+    def _optional_text(cls, value: object) -> object:
+        if value is not None and not isinstance(value, str):
+            raise exact("Optional worker fields must be strings when provided.")
+        return (value or "").strip()
+
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _concurrency(cls, value: object) -> int:
+        return (
+            1 if value is None else _positive_int(value, "concurrency must be a positive integer.")
+        )
+
+    @field_validator("running_job_ids", mode="before")
+    @classmethod
+    def _running(cls, value: object) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise exact("running_job_ids must be a list.")
+        if not all(isinstance(item, str) for item in value):
+            raise exact("running_job_ids entries must be strings.")
+        return [item.strip() for item in value if item.strip()]
+
+    @field_validator("capabilities", mode="before")
+    @classmethod
+    def _capabilities(cls, value: object) -> object:
+        return _capabilities(value)
+
+
+class WorkerHeartbeatResponse(BaseModel):
+    worker_id: str
+    enabled: bool
+    server_time: str
+    poll_after_seconds: int
+
+
+# -- POST /v1/internal/work/claim --------------------------------------------------------------
+
+
+class ClaimRequest(_Request):
+    max_jobs: int = 1
+    capabilities: Capabilities
+
+    @field_validator("max_jobs", mode="before")
+    @classmethod
+    def _max_jobs(cls, value: object) -> int:
+        return 1 if value is None else _positive_int(value, "max_jobs must be a positive integer.")
+
+    @field_validator("capabilities", mode="before")
+    @classmethod
+    def _capabilities(cls, value: object) -> object:
+        if value is None:
+            raise exact("capabilities must be an object.")
+        return _capabilities(value)
+
+
+class StagedArtifact(BaseModel):
+    """Where the staged upload lives: the worker reads it from the shared store itself."""
+
+    storage_backend: str
+    storage_key: str
+    storage_identity: dict[str, Any]
+    sha256: str = Field(description="Verified while the worker reads the object.")
+
+
+class ClaimedUrlInput(BaseModel):
+    kind: Literal["url"] = "url"
+    url: str
+
+
+class ClaimedUploadInput(BaseModel):
+    kind: Literal["upload"] = "upload"
+    filename: str
+    content_type: str
+    size_bytes: int
+    staged_artifact: StagedArtifact
+
+
+class ClaimedOutput(BaseModel):
+    formats: list[str]
+    diarization: dict[str, Any] = Field(
+        description="The normalized request; strategy is explicit when enabled (reference URLs "
+        "and ranges of known speakers included)."
+    )
+
+
+class ClaimedJob(BaseModel):
+    id: str
+    job_type: Literal["transcribe"] = "transcribe"
+    attempt: int
+    lease_token: str = Field(description="Plaintext, only in this response.")
+    lease_expires_at: str
+    backend: str = Field(description="The resolved concrete backend.")
+    model: str = Field(description="The resolved concrete model.")
+    requested_backend: str
+    requested_model: str
+    language: str | None
+    prompt: str | None = None
+    input: ClaimedUrlInput | ClaimedUploadInput = Field(discriminator="kind")
+    output: ClaimedOutput
+    artifact_prefix: str = Field(description="<prefix>/jobs/<id>/attempt-<n>/")
+    artifact_store: dict[str, Any] = Field(description="Identity of the store to write to.")
+
+
+class ClaimResponse(BaseModel):
+    job: ClaimedJob
+    server_time: str | None = Field(
+        default=None,
+        description="When the lease was granted (server clock): with "
+        "lease_expires_at it tells the worker how often to beat.",
+    )
+
+
+# -- POST /v1/internal/work/<id>/heartbeat -----------------------------------------------------
+
+
+class Progress(BaseModel):
+    """A running job's progress: ``phase`` and ``message`` (trimmed, at most 500 characters)
+    and ``percent`` (0-100); other keys and types are dropped."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    phase: str | None = None
+    message: str | None = None
+    percent: int | None = None
+
+    @field_validator("phase", "message", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return value.strip()[:MAX_PROGRESS_CHARS]
+
+    @field_validator("percent", mode="before")
+    @classmethod
+    def _percent(cls, value: object) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not math.isfinite(value):
+            return None
+        return max(0, min(100, int(value)))
+
+
+class JobHeartbeat(_Request):
+    lease_token: str
+    progress: Progress = Field(default_factory=Progress)
+
+    @field_validator("lease_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> str:
+        return _lease_token(value)
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _progress(cls, value: object) -> object:
+        if value is None:
+            return {}
+        if not isinstance(value, dict | Progress):
+            raise exact("progress must be an object.")
+        return value
+
+
+class JobHeartbeatResponse(BaseModel):
+    job_id: str
+    lease_expires_at: str
+    server_time: str
+
+
+# -- POST /v1/internal/work/<id>/complete ------------------------------------------------------
+
+
+def _manifest_text(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise exact(f"Artifact {field} must be a non-empty string.")
+    return value.strip()
+
+
+class ManifestArtifact(BaseModel):
+    """One object the worker wrote under its attempt prefix."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    kind: str
+    format: str
+    storage_backend: str
+    storage_key: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    exposed: bool
+
+    @field_validator(
+        "name", "kind", "storage_backend", "storage_key", "content_type", mode="before"
+    )
+    @classmethod
+    def _text(cls, value: object, info: Any) -> str:
+        return _manifest_text(value, str(info.field_name))
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value: object) -> str:
+        # The source carries no format key; "" is allowed here and checked per kind later.
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise exact("Artifact format must be a string.")
+        return value.strip()
+
+    @field_validator("size_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise exact("Artifact size_bytes must be a non-negative integer.")
+        return value
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _sha256(cls, value: object) -> str:
+        text = value.strip().lower() if isinstance(value, str) else ""
+        if len(text) != 64 or any(ch not in "0123456789abcdef" for ch in text):
+            raise exact("Artifact sha256 must be a 64-character hex digest.")
+        return text
+
+    @field_validator("exposed", mode="before")
+    @classmethod
+    def _exposed(cls, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise exact("Artifact exposed must be a boolean.")
+        return value
+
+
+class CompleteRequest(_Request):
+    lease_token: str
+    result_text: str
+    result_metadata: dict[str, Any] = Field(default_factory=dict)
+    artifacts: list[ManifestArtifact]
+
+    @field_validator("lease_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> str:
+        return _lease_token(value)
+
+    @field_validator("result_text", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> str:
+        if not isinstance(value, str):
+            raise exact("result_text must be a string.")
+        return value
+
+    @field_validator("result_metadata", mode="before")
+    @classmethod
+    def _metadata(cls, value: object) -> object:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise exact("result_metadata must be an object.")
+        return value
+
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _artifacts(cls, value: object) -> object:
+        if not isinstance(value, list) or not value:
+            raise exact("artifacts must be a non-empty list.")
+        if not all(isinstance(item, dict | ManifestArtifact) for item in value):
+            raise exact("artifacts entries must be objects.")
+        return value
+
+
+# -- POST /v1/internal/work/<id>/fail ----------------------------------------------------------
+
+
+class FailRequest(_Request):
+    lease_token: str
+    retryable: bool
+    error_detail: str
+    error_code: str | None = Field(
+        default=None, description="A stable machine name such as unsupported_media (optional)."
+    )
+
+    @field_validator("lease_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> str:
+        return _lease_token(value)
+
+    @field_validator("retryable", mode="before")
+    @classmethod
+    def _retryable(cls, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise exact("retryable must be a boolean.")
+        return value
+
+    @field_validator("error_detail", mode="before")
+    @classmethod
+    def _detail(cls, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise exact("error_detail must be a non-empty string.")
+        return value.strip()[:MAX_ERROR_CHARS]
+
+    @field_validator("error_code", mode="before")
+    @classmethod
+    def _code(cls, value: object) -> str | None:
+        # Only a short identifier is kept; anything else is dropped rather than refused.
+        if isinstance(value, str) and value.isidentifier() and len(value) <= 64:
+            return value.lower()
+        return None
+
+
+__all__ = [
+    "CLAIM_PATH",
+    "WORKER_HEARTBEAT_PATH",
+    "Capabilities",
+    "ClaimRequest",
+    "ClaimResponse",
+    "ClaimedJob",
+    "CompleteRequest",
+    "DiarizationCapabilities",
+    "FailRequest",
+    "JobHeartbeat",
+    "JobHeartbeatResponse",
+    "ManifestArtifact",
+    "Progress",
+    "WorkerHeartbeat",
+    "WorkerHeartbeatResponse",
+    "complete_path",
+    "fail_path",
+    "job_heartbeat_path",
+]
