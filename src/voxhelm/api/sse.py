@@ -1,0 +1,176 @@
+"""Streamed transcription: server-sent events in OpenAI's shapes, stopped when the client goes.
+
+``stream=true`` answers ``text/event-stream``: one ``transcript.text.delta`` event per
+segment as the engine finishes it, then ``transcript.text.done`` with the whole text, each
+as a ``data: <json>`` line, as OpenAI sends them (the official client's
+``transcriptions.create(..., stream=True)`` reads them).
+
+The response starts only with the first event, so every error before it (bad media, a
+busy server, an English-only model asked for German) is still an ordinary error envelope
+with its status; an error after it is sent as a last ``data: {"error": {...}}`` event,
+which the official client raises as an ``APIError``.
+
+When the client disconnects, Django cancels the response; the engine is told at its next
+segment (``on_segment`` returns False, a window's audio at most) or before its next window,
+raises ``TranscriptionCanceled``, and so gives its lane slot and inference thread back.
+
+The done event's text is the transcript after loop repair; in the rare case that repair
+re-decodes a looping stretch, it differs from the concatenated deltas, which were sent as
+decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from django.http import HttpRequest, StreamingHttpResponse
+from pydantic import BaseModel
+
+from voxhelm import metrics
+from voxhelm.api.errors import response_for_exception
+from voxhelm.api.schemas import (
+    TranscriptionParams,
+    TranscriptLanguage,
+    TranscriptTextDelta,
+    TranscriptTextDone,
+)
+from voxhelm.config import Config
+from voxhelm.stt.base import TranscriptionCanceled, TranscriptionRequest
+from voxhelm.stt.pool import inference_pool
+from voxhelm.transcript import Segment, Transcript
+
+logger = logging.getLogger("voxhelm.api")
+
+Item = tuple[str, Any]  # ("delta", text) | ("done", Transcript) | ("error", exception)
+
+
+class SegmentFeed:
+    """Hands segments from the inference thread to the event loop, and a stop back.
+
+    ``offer`` and ``check`` run on the inference thread; ``next`` and ``cancel`` on the
+    event loop.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._canceled = threading.Event()
+        self._sent_text = False
+
+    @property
+    def canceled(self) -> bool:
+        return self._canceled.is_set()
+
+    def cancel(self) -> None:
+        """Ask the engine to stop at its next segment or window."""
+        self._canceled.set()
+
+    def _put(self, item: Item) -> None:
+        # RuntimeError: the loop is closed, nobody is listening any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    def offer(self, segment: Segment) -> bool:
+        """``on_segment``: queue the segment's text; False (stop) once canceled."""
+        if self.canceled:
+            return False
+        text = segment.text.strip()
+        if text:
+            # Deltas join as the transcript's text does: one space between segments.
+            self._put(("delta", f" {text}" if self._sent_text else text))
+            self._sent_text = True
+        return True
+
+    def check(self, _done: float, _total: float) -> None:
+        """``on_window``: stop between windows once canceled."""
+        if self.canceled:
+            raise TranscriptionCanceled
+
+    def run(self, work: Callable[[], Transcript]) -> None:
+        """Run ``work`` (on the inference thread) and queue its outcome."""
+        try:
+            if self.canceled:  # the client left while the request queued for a thread
+                raise TranscriptionCanceled
+            self._put(("done", work()))
+        except BaseException as exc:
+            self._put(("error", exc))
+
+    async def next(self) -> Item:
+        """The next delta or the transcript; raises what the transcription raised."""
+        kind, value = await self._queue.get()
+        if kind == "error":
+            raise value
+        return kind, value
+
+
+def event(body: BaseModel | dict[str, Any]) -> bytes:
+    data = body.model_dump(exclude_none=True) if isinstance(body, BaseModel) else body
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def done_event(transcript: Transcript) -> bytes:
+    languages = [TranscriptLanguage(code=transcript.language)] if transcript.language else None
+    return event(TranscriptTextDone(text=transcript.text, languages=languages))
+
+
+async def stream_transcription(
+    request: HttpRequest,
+    params: TranscriptionParams,
+    work: Callable[[TranscriptionRequest, Callable[[float, float], None]], Transcript],
+    stt_request: TranscriptionRequest,
+    config: Config,
+) -> StreamingHttpResponse:
+    """Start ``work`` on the inference pool and answer with its events once the first is
+    ready. ``work(request, on_window)`` runs the transcription on the inference thread."""
+    feed = SegmentFeed(asyncio.get_running_loop())
+    streamed = dataclasses.replace(stt_request, on_segment=feed.offer)
+    pool = inference_pool(config.stt.max_concurrency, config.stt.max_waiting)
+    pool.submit(lambda: feed.run(lambda: work(streamed, feed.check)))  # Busy: a 429 envelope
+    try:
+        first = await feed.next()
+    except BaseException as exc:
+        feed.cancel()
+        if isinstance(exc, asyncio.CancelledError):
+            _count_disconnect()
+        raise
+    response = StreamingHttpResponse(
+        _events(request, first, feed), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+async def _events(request: HttpRequest, first: Item, feed: SegmentFeed) -> AsyncIterator[bytes]:
+    item = first
+    finished = False
+    try:
+        while True:
+            kind, value = item
+            if kind == "done":
+                yield done_event(value)
+                finished = True
+                return
+            yield event(TranscriptTextDelta(delta=value))
+            item = await feed.next()
+    except Exception as exc:
+        # The status line is sent: the error goes out as a last event, in the envelope.
+        envelope = json.loads(response_for_exception(request, exc).content)
+        finished = True
+        yield event(envelope)
+    finally:
+        if not finished:
+            feed.cancel()
+            _count_disconnect()
+
+
+def _count_disconnect() -> None:
+    metrics.stt_streams_canceled.inc()
+    logger.info("streamed transcription stopped: the client disconnected")
