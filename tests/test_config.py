@@ -103,3 +103,27 @@ def test_the_settings_reference_documents_every_variable() -> None:
     names = {n for n in make_config().names_read if not n.endswith("_FILE")}
     documented = set(re.findall(r"`((?:VOXHELM|DJANGO|DATABASE|HF)_[A-Z0-9_]*)`", DOCS.read_text()))
     assert sorted(names - documented) == []
+
+
+def test_it_reads_the_operations_settings(tmp_path: Path) -> None:
+    (tmp_path / "metrics").write_text("scrape-secret\n", encoding="utf-8")
+    config = make_config(
+        VOXHELM_STT_HOTWORDS="Voxhelm, Quillboro,Voxhelm",
+        VOXHELM_MODEL_IDLE_SECONDS="300",
+        VOXHELM_LOG_FORMAT="JSON",
+        VOXHELM_METRICS_TOKEN_FILE=str(tmp_path / "metrics"),
+    )
+    assert config.problems == ()
+    assert config.stt.hotwords == ("Voxhelm", "Quillboro")
+    assert config.stt.model_idle_seconds == 300
+    assert config.http.log_format == "json"
+    assert config.auth.metrics_token == "scrape-secret"
+    defaults = make_config()
+    assert (defaults.stt.model_idle_seconds, defaults.http.log_format) == (0, "text")
+    assert defaults.auth.metrics_token == ""
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf"])
+def test_it_refuses_a_bad_idle_time(value: str) -> None:
+    config = make_config(VOXHELM_MODEL_IDLE_SECONDS=value)
+    assert [p.name for p in config.problems] == ["VOXHELM_MODEL_IDLE_SECONDS"]

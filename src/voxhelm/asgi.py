@@ -13,8 +13,15 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from voxhelm.api.limits import BodyLimitMiddleware  # noqa: E402
+from voxhelm.console.assets import StaticFiles  # noqa: E402
+from voxhelm.console.limits import ConsoleBodyLimit  # noqa: E402
 
-application = BodyLimitMiddleware(
-    django_application,  # type: ignore[arg-type]  # Django types scope as dict, not Mapping
-    lambda: settings.VOXHELM,
+application = StaticFiles(
+    ConsoleBodyLimit(
+        BodyLimitMiddleware(
+            django_application,  # type: ignore[arg-type]  # Django types scope as dict
+            lambda: settings.VOXHELM,
+        ),
+        lambda: settings.VOXHELM,
+    )
 )

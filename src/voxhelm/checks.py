@@ -4,8 +4,10 @@
 error is reported; ``voxhelm check`` prints them.
 
 IDs: voxhelm.E001 invalid value, E002 reserved label, E003 producer/worker token overlap,
-E004 one worker token for several labels, E005-E007 remote_pull prerequisites;
-voxhelm.W001 no producer tokens, W002 default STT engine unavailable.
+E004 one worker token for several labels, E005-E007 remote_pull prerequisites, E020 the
+metrics token is also a producer or worker token;
+voxhelm.W001 no producer tokens, W002 default STT engine unavailable, W003 text-to-speech
+cannot run or names a missing voice.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from voxhelm.config import OPERATOR_UI_PRODUCER, Config
+from voxhelm.config import OPERATOR_PRODUCER_PREFIX, OPERATOR_UI_PRODUCER, Config
 
 
 def config_messages(config: Config) -> list[CheckMessage]:
@@ -33,10 +35,15 @@ def config_messages(config: Config) -> list[CheckMessage]:
         ("VOXHELM_BEARER_TOKENS", auth.bearer_tokens),
         ("VOXHELM_WORKER_TOKENS", auth.worker_tokens),
     ):
-        if OPERATOR_UI_PRODUCER in tokens:
+        reserved = sorted(
+            label
+            for label in tokens
+            if label == OPERATOR_UI_PRODUCER or label.startswith(OPERATOR_PRODUCER_PREFIX)
+        )
+        if reserved:
             messages.append(
                 Error(
-                    f"{name} uses the reserved label {OPERATOR_UI_PRODUCER!r}.",
+                    f"{name} uses the reserved label {reserved[0]!r}.",
                     hint="Pick another label; this one is kept for console jobs.",
                     id="voxhelm.E002",
                 )
@@ -50,6 +57,17 @@ def config_messages(config: Config) -> list[CheckMessage]:
                 f"values (worker labels: {', '.join(labels)}).",
                 hint="Give producers and workers different tokens; the two are separate domains.",
                 id="voxhelm.E003",
+            )
+        )
+    if auth.metrics_token and auth.metrics_token in {
+        *auth.bearer_tokens.values(),
+        *auth.worker_tokens.values(),
+    }:
+        messages.append(
+            Error(
+                "VOXHELM_METRICS_TOKEN is also a producer or worker token.",
+                hint="Give the metrics scraper a token of its own: it opens /metrics only.",
+                id="voxhelm.E020",
             )
         )
     worker_values = list(auth.worker_tokens.values())
@@ -132,10 +150,51 @@ def engine_messages(config: Config) -> list[CheckMessage]:
     return messages
 
 
+def tts_messages(config: Config) -> list[CheckMessage]:
+    """Warn when speech synthesis cannot run, or a setting names a voice that is missing."""
+    from voxhelm import tts
+
+    problems = tts.engine(config.tts).check()
+    installed = set(tts.catalog(config.tts).names())
+    named = [config.tts.piper_default_voice, *config.tts.piper_language_voices.values()]
+    problems += [
+        f"the voice {name!r} is not installed (VOXHELM_PIPER_DEFAULT_VOICE or "
+        "VOXHELM_PIPER_LANGUAGE_VOICES)."
+        for name in dict.fromkeys(named)
+        if name and name not in installed
+    ]
+    return [
+        Warning(
+            f"Text-to-speech: {problem}",
+            hint="Speech requests use the default voice or answer 503 until this is fixed.",
+            id="voxhelm.W003",
+        )
+        for problem in problems
+    ]
+
+
+def diarization_messages(config: Config) -> list[CheckMessage]:
+    """Warn when the configured diarization engine cannot run (missing extra, token, model)."""
+    if config.diarization.backend == "none":
+        return []
+    from voxhelm.diarization.registry import diarizer
+
+    return [
+        Warning(
+            f"Diarization backend {config.diarization.backend} is unavailable: {problem}",
+            hint="Jobs that ask for diarization will fail until this is fixed.",
+            id="voxhelm.W004",
+        )
+        for problem in diarizer(config.diarization).check()
+    ]
+
+
 @register("voxhelm")
 def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     config: Config = settings.VOXHELM
     messages = config_messages(config)
     if not config.problems:
         messages.extend(engine_messages(config))
+        messages.extend(tts_messages(config))
+        messages.extend(diarization_messages(config))
     return messages

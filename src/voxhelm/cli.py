@@ -1,4 +1,4 @@
-"""The ``voxhelm`` command: ``serve``, ``web``, ``worker``, ``check``, ``manage`` and ``models``.
+"""The ``voxhelm`` command: serve, web, worker, bootstrap-operator, check, manage and models.
 
 ``voxhelm serve`` is the embedded default: on a fresh clone with no environment it keeps
 its state under ``var/`` (SQLite in WAL mode, a generated secret key and dev token), applies
@@ -85,6 +85,7 @@ def warm_up_default_engine() -> None:
 def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
     import uvicorn
     from django.conf import settings
+    from uvicorn.config import LOGGING_CONFIG
 
     from voxhelm.asgi import application
 
@@ -100,7 +101,9 @@ def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
         port=port,
         lifespan="off",  # Django's ASGI handler does not speak lifespan
         log_level=settings.VOXHELM.http.log_level,
-        access_log=False,
+        # JSON logs: uvicorn's own lines go through Django's handler too (voxhelm.logformat).
+        log_config=None if settings.VOXHELM.http.log_format == "json" else LOGGING_CONFIG,
+        access_log=False,  # voxhelm.api.access logs each request instead
         server_header=False,
     )
     Server(config).run()
@@ -122,6 +125,7 @@ def command_serve(args: argparse.Namespace) -> None:
     run_checks_or_exit()
     migrate()
     warm_up_default_engine()
+    start_lease_sweeper()
     if args.command == "serve":
         start_batch_worker()
     if getattr(args, "wyoming", False):
@@ -136,6 +140,15 @@ def start_batch_worker() -> None:
     from voxhelm.jobs.worker import start_embedded_worker
 
     start_embedded_worker(settings.VOXHELM)
+
+
+def start_lease_sweeper() -> None:
+    """Expire the leases of remote pull workers that went silent, in every web process."""
+    from django.conf import settings
+
+    from voxhelm.workers.leases import start_lease_sweeper as start
+
+    start(settings.VOXHELM)
 
 
 def start_wyoming() -> None:
@@ -157,6 +170,25 @@ def command_worker(args: argparse.Namespace) -> None:
     from voxhelm.jobs.worker import run_worker
 
     run_worker(settings.VOXHELM)
+
+
+def command_bootstrap_operator(args: argparse.Namespace) -> None:
+    """Create or update the console operator (migrating first, as ``serve`` does).
+
+    The password comes from ``VOXHELM_BOOTSTRAP_OPERATOR_PASSWORD`` (or ``_FILE``), from a
+    prompt, or ``--password``; it is handed over in-process, never on a command line.
+    """
+    setup_django()
+    migrate()
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    options = {k: v for k, v in vars(args).items() if k in ("username", "email", "password")}
+    try:
+        call_command("bootstrap_operator", **{k: v for k, v in options.items() if v is not None})
+    except CommandError as exc:
+        print(f"voxhelm: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def command_check(args: argparse.Namespace) -> None:
@@ -218,6 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(handler=command_serve)
     worker = sub.add_parser("worker", help="run batch jobs (the Django Tasks database worker)")
     worker.set_defaults(handler=command_worker)
+    operator = sub.add_parser(
+        "bootstrap-operator", help="create or update the console's operator account"
+    )
+    operator.add_argument("--username", help="default: $VOXHELM_BOOTSTRAP_OPERATOR_USERNAME")
+    operator.add_argument("--email", help="default: $VOXHELM_BOOTSTRAP_OPERATOR_EMAIL")
+    operator.add_argument(
+        "--password",
+        help="visible to other users in the process list: prefer "
+        "$VOXHELM_BOOTSTRAP_OPERATOR_PASSWORD(_FILE) or the prompt",
+    )
+    operator.set_defaults(handler=command_bootstrap_operator)
     check = sub.add_parser("check", help="validate the configuration (Django system checks)")
     check.add_argument("args", nargs=argparse.REMAINDER)
     check.set_defaults(handler=command_check)

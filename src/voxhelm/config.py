@@ -19,6 +19,7 @@ __all__ = ["Config", "ConfigError", "Problem", "load_config"]
 
 MIB = 1024 * 1024
 OPERATOR_UI_PRODUCER = "__operator_ui__"  # reserved producer label for console jobs
+OPERATOR_PRODUCER_PREFIX = "operator:"  # console jobs belong to "operator:<username>"
 STT_BACKENDS = ("fasterwhisper", "whispercpp", "mlx", "whisperkit")
 EXECUTION_MODES = ("django_tasks", "remote_pull")
 ARTIFACT_BACKENDS = ("filesystem", "s3")
@@ -42,6 +43,9 @@ class HttpConfig:
     csrf_trusted_origins: tuple[str, ...]
     debug: bool
     log_level: str
+    log_format: str = "text"  # text | json (one JSON object per line)
+    https_only: bool = False  # redirect plain HTTP to HTTPS; Secure cookies always
+    hsts_seconds: int = 0  # Strict-Transport-Security max-age; 0 sends no header
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class AuthConfig:
     bearer_tokens: dict[str, str]  # label -> token (producers)
     worker_tokens: dict[str, str]  # worker_id -> token (remote pull workers)
     bearer_tokens_set: bool  # whether VOXHELM_BEARER_TOKENS was given at all
+    metrics_token: str = ""  # bearer token for GET /metrics; "" = /metrics is off
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,16 @@ class LimitsConfig:
     staged_input_retention_seconds: int
     max_audio_seconds: int
     tts_max_input_chars: int
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Job callbacks (``callback_url``): signed POSTs through the guarded fetcher."""
+
+    secret: str  # HMAC-SHA256 key; "" = callbacks are refused at submission
+    allowed_hosts: frozenset[str]  # lowercased; defaults to the media URL allowlist
+    max_attempts: int
+    timeout_seconds: float
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,8 @@ class SttConfig:
     whispercpp: WhisperCppConfig
     mlx: MlxConfig
     whisperkit: WhisperKitConfig
+    hotwords: tuple[str, ...] = ()  # vocabulary given to every transcription
+    model_idle_seconds: float = 0.0  # unload models idle this long; 0 = keep them loaded
 
 
 @dataclass(frozen=True)
@@ -164,7 +181,7 @@ class LanesConfig:
 @dataclass(frozen=True)
 class TtsConfig:
     backend: str
-    piper_voice_dir: Path
+    piper_voice_dir: Path  # VOXHELM_TTS_VOICES_DIR (alias VOXHELM_PIPER_VOICE_DIR)
     piper_voices: tuple[str, ...]
     piper_default_voice: str
     piper_language_voices: dict[str, str]
@@ -208,6 +225,9 @@ class OperatorConfig:
     bootstrap_username: str
     bootstrap_email: str
     bootstrap_password: str
+    console_sync_max_seconds: int  # longer console audio runs as a batch job
+    login_max_failures: int  # failed sign-ins before a lockout
+    login_lockout_seconds: int  # how long a lockout lasts
 
 
 @dataclass(frozen=True)
@@ -229,12 +249,25 @@ class Config:
     execution: ExecutionConfig
     remote_worker: RemoteWorkerConfig
     operator: OperatorConfig
+    webhooks: WebhookConfig
     problems: tuple[Problem, ...] = ()
     names_read: frozenset[str] = field(default=frozenset(), compare=False)
 
     def raise_for_problems(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)
+
+
+def _webhooks(env: EnvReader, fetch: FetchConfig) -> WebhookConfig:
+    hosts = env.items("VOXHELM_WEBHOOK_ALLOWED_HOSTS")
+    return WebhookConfig(
+        secret=env.secret("VOXHELM_WEBHOOK_SECRET"),
+        allowed_hosts=(
+            frozenset(normalize_host(h) for h in hosts) if hosts else fetch.allowed_url_hosts
+        ),
+        max_attempts=env.integer("VOXHELM_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=50),
+        timeout_seconds=env.number("VOXHELM_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.5),
+    )
 
 
 def normalize_host(host: str) -> str:
@@ -317,6 +350,8 @@ def _stt(env: EnvReader, var_dir: Path) -> SttConfig:
             chunking_strategy=env.string("VOXHELM_WHISPERKIT_CHUNKING_STRATEGY", "vad"),
             api_key=env.secret("VOXHELM_WHISPERKIT_API_KEY"),
         ),
+        hotwords=env.items("VOXHELM_STT_HOTWORDS"),
+        model_idle_seconds=env.number("VOXHELM_MODEL_IDLE_SECONDS", 0.0, minimum=0.0),
     )
 
 
@@ -351,11 +386,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         log_level=env.choice(
             "VOXHELM_LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
         ),
+        log_format=env.choice("VOXHELM_LOG_FORMAT", "text", ("text", "json")),
+        https_only=env.boolean("VOXHELM_HTTPS_ONLY", False),
+        hsts_seconds=env.integer("VOXHELM_HSTS_SECONDS", 0, minimum=0),
     )
     auth = AuthConfig(
         bearer_tokens=env.token_map("VOXHELM_BEARER_TOKENS"),
         worker_tokens=env.token_map("VOXHELM_WORKER_TOKENS"),
         bearer_tokens_set=env.is_set("VOXHELM_BEARER_TOKENS"),
+        metrics_token=env.secret("VOXHELM_METRICS_TOKEN"),
     )
     limits = LimitsConfig(
         max_upload_bytes=env.integer("VOXHELM_MAX_UPLOAD_BYTES", 25 * MIB, minimum=1),
@@ -382,7 +421,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
     )
     diarization = DiarizationConfig(
-        backend=env.choice("VOXHELM_DIARIZATION_BACKEND", "none", DIARIZATION_BACKENDS),
+        # The embedded engine needs no account or download: diarization works out of the box.
+        backend=env.choice("VOXHELM_DIARIZATION_BACKEND", "onnx", DIARIZATION_BACKENDS),
         pyannote_model=env.string("VOXHELM_PYANNOTE_MODEL", "pyannote/speaker-diarization-3.1"),
         pyannote_device=env.choice(
             "VOXHELM_PYANNOTE_DEVICE", "auto", ("auto", "cpu", "cuda", "mps")
@@ -424,8 +464,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     )
     tts = TtsConfig(
         backend=env.choice("VOXHELM_TTS_BACKEND", "piper", ("piper", "auto", "tts-1", "tts-1-hd")),
+        # VOXHELM_TTS_VOICES_DIR is the current name; the reference's name still works.
         piper_voice_dir=Path(
-            env.string("VOXHELM_PIPER_VOICE_DIR", str(var_dir / "piper"))
+            env.string("VOXHELM_TTS_VOICES_DIR")
+            or env.string("VOXHELM_PIPER_VOICE_DIR", str(var_dir / "piper"))
         ).expanduser(),
         piper_voices=env.items("VOXHELM_PIPER_VOICES"),
         piper_default_voice=env.string("VOXHELM_PIPER_DEFAULT_VOICE"),
@@ -456,6 +498,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         bootstrap_username=env.string("VOXHELM_BOOTSTRAP_OPERATOR_USERNAME", "jochen"),
         bootstrap_email=env.string("VOXHELM_BOOTSTRAP_OPERATOR_EMAIL"),
         bootstrap_password=env.secret("VOXHELM_BOOTSTRAP_OPERATOR_PASSWORD"),
+        console_sync_max_seconds=env.integer("VOXHELM_CONSOLE_SYNC_MAX_SECONDS", 600, minimum=1),
+        login_max_failures=env.integer("VOXHELM_LOGIN_MAX_FAILURES", 5, minimum=1),
+        login_lockout_seconds=env.integer("VOXHELM_LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
     )
     return Config(
         paths=paths,
@@ -473,6 +518,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         execution=execution,
         remote_worker=remote_worker,
         operator=operator,
+        webhooks=_webhooks(env, fetch),
         problems=tuple(env.problems),
         names_read=frozenset(env.names),
     )

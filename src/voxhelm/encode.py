@@ -83,6 +83,97 @@ def encode(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+class StreamEncoder:
+    """Encodes mono audio piece by piece; each call returns the bytes that are ready.
+
+    For streaming a response while it is synthesized: the output goes to a sink that cannot
+    seek, so the muxer never goes back to patch a header, and every packet is flushed at
+    once. ``mp3``, ``ogg``, ``opus``, ``aac`` (ADTS), ``flac`` and ``pcm`` stream as they
+    are; a streamed ``wav`` has the "unknown length" sizes (0xFFFFFFFF) in its header and a
+    streamed ``flac`` no total sample count (decoders read both to the end). ``rate`` is the
+    output rate (default: the input's, or the codec's fixed rate); ``pcm`` is 16-bit
+    little-endian samples at that rate.
+    """
+
+    def __init__(self, fmt: str, sample_rate: int, *, rate: int | None = None) -> None:
+        self.fmt = fmt
+        self.sample_rate = sample_rate
+        self._pts = 0
+        self._sink = _Sink()
+        self._pcm_resampler: av.AudioResampler | None = None
+        self._container: OutputContainer | None = None
+        self._stream: AudioStream | None = None
+        if fmt == "pcm":
+            if rate is not None and rate != sample_rate:
+                self._pcm_resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            return
+        target = _target(fmt)
+        options = {"flush_packets": "1"}
+        if target.muxer == "ogg":
+            options["page_duration"] = "100000"  # microseconds: a page per 0.1 s, not per 1 s
+        self._container = av.open(self._sink, mode="w", format=target.muxer, options=options)
+        self._stream = _add_audio_stream(
+            self._container, target, target.rate or rate or sample_rate
+        )
+
+    def encode(self, samples: np.ndarray) -> bytes:
+        """Add mono ``samples`` (int16, or float in [-1, 1]); the bytes ready so far."""
+        pcm = _to_int16(samples)
+        if not len(pcm):
+            return b""
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.sample_rate
+        frame.pts = self._pts
+        frame.time_base = Fraction(1, self.sample_rate)
+        self._pts += len(pcm)
+        if self._container is None:
+            if self._pcm_resampler is None:
+                return pcm.astype("<i2", copy=False).tobytes()
+            return _pcm_bytes(self._pcm_resampler.resample(frame))
+        assert self._stream is not None
+        self._container.mux(self._stream.encode(frame))
+        return self._sink.take()
+
+    def finish(self) -> bytes:
+        """Flush the encoder and close the file; the last bytes."""
+        if self._container is None:
+            if self._pcm_resampler is None:
+                return b""
+            resampler, self._pcm_resampler = self._pcm_resampler, None
+            return _pcm_bytes(resampler.resample(None))
+        assert self._stream is not None
+        container, self._container = self._container, None
+        container.mux(self._stream.encode(None))
+        container.close()
+        return self._sink.take()
+
+    def close(self) -> None:
+        """Drop an unfinished encoding (its bytes are discarded)."""
+        if self._container is not None:
+            container, self._container = self._container, None
+            container.close()
+
+
+class _Sink:
+    """A write-only file: PyAV sees no ``seek``, so it treats the output as a stream."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def _pcm_bytes(frames: list[av.AudioFrame]) -> bytes:
+    return b"".join(frame.to_ndarray().astype("<i2", copy=False).tobytes() for frame in frames)
+
+
 def encode_video_with_audio(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     """A real video file (``mp4``: H.264 + AAC, ``webm``: VP8 + Opus) of black frames.
 

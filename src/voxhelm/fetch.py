@@ -362,6 +362,48 @@ def fetch_to_file(
     raise FetchFailed("URL fetch failed: too many redirects.")
 
 
+def post_json(
+    url: str,
+    body: bytes,
+    policy: FetchPolicy,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> int:
+    """POST ``body`` (JSON) to ``url`` under ``policy``; returns the HTTP status.
+
+    The same checks as a download (allowlist, scheme, every resolved address, a total
+    deadline), but redirects are not followed: a 3xx is returned as the status, so a
+    webhook receiver cannot bounce the request (and its signature) somewhere else. At most
+    ``policy.max_bytes`` of the answer are read and thrown away.
+    """
+    extra = dict(headers or {})
+    if any(name.lower() in _RESERVED_HEADERS for name in extra):
+        raise ValueError("headers must not set Host, Accept-Encoding, Connection or length")
+    deadline = _Deadline(policy.total_timeout)
+    target = _parse(url, policy)
+    conn = _PinnedConnection(target, policy, deadline)
+    try:
+        with _fetch_errors(deadline):
+            conn.request(
+                "POST",
+                target.target,
+                body=body,
+                headers={
+                    "Host": target.authority,
+                    "User-Agent": USER_AGENT,
+                    "Content-Type": "application/json",
+                    "Accept-Encoding": "identity",
+                    "Connection": "close",
+                    **extra,
+                },
+            )
+            response = conn.getresponse()
+            response.read(policy.max_bytes)
+        return int(response.status)
+    finally:
+        conn.close()
+
+
 def _save(
     response: http.client.HTTPResponse,
     url: TargetUrl,

@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from voxhelm import metrics
 from voxhelm.config import LanesConfig
 from voxhelm.errors import Busy, ServiceUnavailable
 
@@ -121,8 +122,13 @@ class LaneScheduler:
             yield Ticket(lane, None, 0.0)
             return
         started = time.monotonic()
-        fd, slot = self._acquire(lane, started + max(timeout, 0.0))
+        try:
+            fd, slot = self._acquire(lane, started + max(timeout, 0.0))
+        except Busy:
+            metrics.lane_timeouts.labels(lane).inc()
+            raise
         ticket = Ticket(lane, slot, time.monotonic() - started)
+        metrics.lane_wait.labels(lane).observe(ticket.waited_seconds)
         logger.debug(
             "lane_scheduler admitted lane=%s slot=%d wait_ms=%d pid=%d",
             lane,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "voxhelm.api",
     "voxhelm.jobs",
     "voxhelm.artifacts",
+    "voxhelm.uploads",
+    "voxhelm.workers",
+    "voxhelm.console",
 ]
 
 # Batch jobs run as Django Tasks; `voxhelm worker` (or the thread in `voxhelm serve`) runs them.
@@ -42,14 +47,19 @@ TASKS = {
 }
 
 MIDDLEWARE = [
+    "voxhelm.api.access.AccessLogMiddleware",  # outermost: sees every final status
     "voxhelm.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before the session and CSRF middleware, so it sees the cookies they set.
+    "voxhelm.console.middleware.SecureCookiesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a lockout into the console's sign-in page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "voxhelm.urls"
@@ -115,11 +125,37 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # console forms carry the token; no script needs the cookie
+# Secure is set per response, on HTTPS requests (directly or X-Forwarded-Proto), by
+# voxhelm.console.middleware: a fixed flag would break sign-in on plain-HTTP loopback.
+LOGIN_URL = "/"
+
+# The operator console's sign-in: Django sessions, django-axes against password guessing.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = VOXHELM.operator.login_max_failures
+AXES_COOLOFF_TIME = timedelta(seconds=VOXHELM.operator.login_lockout_seconds)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each locks on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "voxhelm.console.views.lockout_response"
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False  # axes would log usernames and addresses at every attempt
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Production behind a TLS proxy (VOXHELM_HTTPS_ONLY): plain HTTP is redirected, except the
+# health check a container probe makes on loopback, and cookies are always Secure.
+SECURE_SSL_REDIRECT = VOXHELM.http.https_only
+SECURE_REDIRECT_EXEMPT = [r"^v1/health$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = VOXHELM.http.https_only
+SECURE_HSTS_SECONDS = VOXHELM.http.hsts_seconds
+# includeSubDomains and preload bind every other host of the operator's domain to HTTPS: a
+# decision for the domain's owner at the proxy, not for one service on one of its names.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
 # Bodies of API uploads are limited by voxhelm.api.limits before Django reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -128,8 +164,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "voxhelm.logformat.TextFormatter"},
+        "json": {"()": "voxhelm.logformat.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if VOXHELM.http.log_format == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": VOXHELM.http.log_level.upper()},
     "loggers": {
         "django.request": {"level": "ERROR"},

@@ -3,27 +3,50 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import include, path
 from django.views import defaults
 
 from voxhelm.api.errors import not_found_response
 from voxhelm.api.middleware import is_api_request
 from voxhelm.api.views.health import health
+from voxhelm.api.views.metrics import metrics_view
 from voxhelm.api.views.models import list_models, retrieve_model
 from voxhelm.api.views.openapi import openapi_document
+from voxhelm.api.views.speech import create_speech, list_voices
 from voxhelm.api.views.transcriptions import create_transcription
+from voxhelm.api.views.translations import create_translation
 from voxhelm.jobs.views import cancel_job, create_job, job_artifact, job_detail
+from voxhelm.uploads.views import create_upload
+from voxhelm.workers.views import (
+    claim_work,
+    complete_job,
+    fail_job,
+    job_heartbeat,
+    worker_heartbeat,
+)
 
 urlpatterns = [
     path("v1/health", health, name="health"),
     path("v1/openapi.json", openapi_document, name="openapi"),
     path("v1/audio/transcriptions", create_transcription, name="transcriptions"),
+    path("v1/audio/translations", create_translation, name="translations"),
+    path("v1/audio/speech", create_speech, name="speech"),
+    path("v1/audio/voices", list_voices, name="voices"),
+    path("v1/uploads", create_upload, name="uploads"),
     path("v1/jobs", create_job, name="jobs"),
     path("v1/jobs/<uuid:job_id>", job_detail, name="job"),
     path("v1/jobs/<uuid:job_id>/cancel", cancel_job, name="job-cancel"),
     path("v1/jobs/<uuid:job_id>/artifacts/<str:name>", job_artifact, name="job-artifact"),
     path("v1/models", list_models, name="models"),
+    # Remote pull workers (worker tokens only); the edge proxy should block /v1/internal/.
+    path("v1/internal/workers/heartbeat", worker_heartbeat, name="worker-heartbeat"),
+    path("v1/internal/work/claim", claim_work, name="work-claim"),
+    path("v1/internal/work/<uuid:job_id>/heartbeat", job_heartbeat, name="work-heartbeat"),
+    path("v1/internal/work/<uuid:job_id>/complete", complete_job, name="work-complete"),
+    path("v1/internal/work/<uuid:job_id>/fail", fail_job, name="work-fail"),
     path("v1/models/<path:model>", retrieve_model, name="model"),
+    path("metrics", metrics_view, name="metrics"),  # VOXHELM_METRICS_TOKEN only
+    path("", include("voxhelm.console.urls")),  # the operator console
 ]
 
 

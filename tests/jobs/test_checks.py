@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_config, process_env
-from voxhelm.jobs.checks import job_messages
+from voxhelm.jobs.checks import job_messages, store_messages
 
 
 def test_it_reads_the_job_timing_settings() -> None:
@@ -46,9 +46,27 @@ def test_it_reports_a_stale_threshold_too_close_to_the_heartbeat() -> None:
     assert job_messages(make_config()) == []
 
 
-def test_it_warns_that_the_s3_store_is_not_available_yet() -> None:
-    config = make_config(VOXHELM_ARTIFACT_BACKEND="s3")
-    assert [m.id for m in job_messages(config)] == ["voxhelm.W010"]
+def test_it_names_each_missing_s3_setting() -> None:
+    messages = job_messages(make_config(VOXHELM_ARTIFACT_BACKEND="s3"))
+    assert [m.id for m in messages] == ["voxhelm.E011"]
+    assert messages[0].msg == (
+        "VOXHELM_ARTIFACT_BACKEND=s3 needs VOXHELM_ARTIFACT_S3_ACCESS_KEY_ID, "
+        "VOXHELM_ARTIFACT_S3_SECRET_ACCESS_KEY."
+    )
+    complete = make_config(
+        VOXHELM_ARTIFACT_BACKEND="s3",
+        VOXHELM_ARTIFACT_S3_ACCESS_KEY_ID="key",
+        VOXHELM_ARTIFACT_S3_SECRET_ACCESS_KEY="secret",
+    )
+    assert job_messages(complete) == []
+
+
+def test_an_unwritable_artifact_folder_is_an_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    config = make_config(VOXHELM_ARTIFACT_ROOT=str(blocker / "artifacts"))
+    assert [m.id for m in store_messages(config)] == ["voxhelm.E012"]
+    assert store_messages(make_config(VOXHELM_ARTIFACT_ROOT=str(tmp_path / "ok"))) == []
 
 
 @pytest.mark.slow

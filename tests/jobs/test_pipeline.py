@@ -19,10 +19,12 @@ from django.utils import timezone
 
 from tests.jobs.media_server import MediaServer, serve_media
 from tests.media import speech_in
+from tests.s3server import S3Server
 from tests.speech import synthesize, word_error_rate
+from tests.stores import leave_interrupted_write, list_names
 from voxhelm.api.validation import parse
-from voxhelm.artifacts.filesystem import TEMP_PREFIX
 from voxhelm.artifacts.models import JobArtifact
+from voxhelm.artifacts.stores import active_store
 from voxhelm.audio import Audio
 from voxhelm.config import Config
 from voxhelm.jobs import pipeline
@@ -47,12 +49,17 @@ def media() -> Iterator[MediaServer]:
         yield server
 
 
-@pytest.fixture
-def config(configure: Callable[..., Config]) -> Config:
+@pytest.fixture(params=["filesystem", "s3"])
+def config(request: pytest.FixtureRequest, configure: Callable[..., Config]) -> Config:
+    """The pipeline on each artifact store: the filesystem, and a real S3 server."""
+    store: dict[str, str] = {}
+    if request.param == "s3":
+        s3: S3Server = request.getfixturevalue("s3_server")
+        store = s3.env(s3.new_bucket(), prefix="studio")
     return configure(
         VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1",
         VOXHELM_TRUSTED_HTTP_HOSTS="127.0.0.1",
-        VOXHELM_ARTIFACT_PREFIX="studio",
+        **{"VOXHELM_ARTIFACT_PREFIX": "studio", **store},
     )
 
 
@@ -76,8 +83,8 @@ def run(job: Job, config: Config) -> Job:
 
 
 def files_of(config: Config, job: Job) -> list[str]:
-    folder = config.artifacts.root / "studio" / "jobs" / str(job.pk)
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """Names of the objects in the job's folder of the active store (temporaries too)."""
+    return list_names(config, f"studio/jobs/{job.pk}")
 
 
 @pytest.fixture
@@ -122,11 +129,13 @@ def test_it_transcribes_a_url_into_every_format(config: Config, media: MediaServ
     )
     assert not artifacts["source.mp3"].exposed
     assert sum(a.exposed for a in artifacts.values()) == 6
-    root = config.artifacts.root.resolve()
+    store = active_store(config.artifacts)
     for artifact in artifacts.values():
         assert artifact.storage_key == f"studio/jobs/{job.pk}/{artifact.name}"
-        assert artifact.storage_identity == {"backend": "filesystem", "root": str(root)}
-        data = (root / artifact.storage_key).read_bytes()
+        assert artifact.storage_identity == store.identity()
+        assert artifact.storage_identity["backend"] == config.artifacts.backend
+        with store.open(artifact.storage_key) as stream:
+            data = stream.read()
         assert (artifact.size_bytes, artifact.sha256) == (
             len(data),
             hashlib.sha256(data).hexdigest(),
@@ -209,8 +218,7 @@ def test_a_rerun_replaces_the_artifacts_of_the_lost_attempt(
     Job.objects.filter(pk=job.pk).update(
         state=JobState.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=5)
     )
-    folder = config.artifacts.root / "studio" / "jobs" / str(job.pk)
-    (folder / f"{TEMP_PREFIX}half").write_bytes(b"interrupted")
+    leave_interrupted_write(config, f"studio/jobs/{job.pk}")
     assert sweep(config).requeued == [job.pk]
 
     job = run(job, config)

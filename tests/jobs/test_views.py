@@ -210,7 +210,12 @@ def test_the_job_endpoints_are_in_the_openapi_document(api: JobsApi) -> None:
     assert set(doc["paths"]["/v1/jobs"]) == {"post"}
     submit = doc["paths"]["/v1/jobs"]["post"]
     schema = submit["requestBody"]["content"]["application/json"]["schema"]
-    assert schema == {"$ref": "#/components/schemas/JobSubmission"}
+    assert schema == {"$ref": "#/components/schemas/JobRequest"}
+    union = doc["components"]["schemas"]["JobRequest"]["anyOf"]
+    assert {entry["$ref"].rsplit("/", 1)[1] for entry in union} == {
+        "JobSubmission",
+        "SynthesisSubmission",
+    }
     assert {"200", "201", "400", "401"} <= set(submit["responses"])
     assert "409" in doc["paths"]["/v1/jobs/{job_id}/cancel"]["post"]["responses"]
     assert "/v1/jobs/{job_id}/artifacts/{name}" in doc["paths"]

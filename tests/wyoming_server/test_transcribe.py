@@ -32,7 +32,7 @@ def test_it_describes_itself_as_an_asr_program(wyoming: WyomingProcess) -> None:
     assert model["name"] == "tiny.en"
     assert model["description"] == "fasterwhisper via Voxhelm"
     assert model["languages"] == ["en"]
-    assert event.data.get("tts", []) == []
+    assert [p["name"] for p in event.data["tts"]] == ["voxhelm"]  # see test_synthesize.py
 
 
 def test_it_transcribes_piper_speech_sent_as_is(wyoming: WyomingProcess) -> None:

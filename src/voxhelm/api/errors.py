@@ -11,8 +11,14 @@ import logging
 import secrets
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.http import Http404, HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 from voxhelm import errors
 
@@ -104,6 +110,12 @@ def response_for_exception(request: HttpRequest, exc: BaseException) -> JsonResp
         return not_found_response()
     if isinstance(exc, PermissionDenied):
         return error_response(403, "Permission denied.", type="permission_error")
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(413, "The request body is too large.", code="payload_too_large")
+    if isinstance(exc, MultiPartParserError | BadRequest | SuspiciousOperation):
+        # A body Django cannot parse (a multipart part header over 1 KiB, too many fields):
+        # the client's fault, as Django's own handler would say, not an internal error.
+        return error_response(400, "The request body could not be parsed.", code="invalid_body")
     error_id = secrets.token_hex(6)
     logger.error(
         "unhandled error id=%s method=%s path=%s",

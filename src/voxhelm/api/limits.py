@@ -28,7 +28,7 @@ MULTIPART_SLACK = 1 * MIB
 
 def body_limit(path: str, config: Config) -> tuple[int, str] | None:
     """(byte cap, message) for a path with a limited body, or None."""
-    if path == "/v1/audio/transcriptions":
+    if path in ("/v1/audio/transcriptions", "/v1/audio/translations"):
         limit = config.limits.max_upload_bytes
         return limit + MULTIPART_SLACK, (
             f"Uploaded file exceeded {limit // MIB} MiB transcription limit."

@@ -42,12 +42,9 @@ def envelope_framework_errors(request: HttpRequest, response: HttpResponseBase) 
     return response
 
 
-class ApiErrorMiddleware:
-    """Turns exceptions and framework error pages under ``/v1/`` into the envelope.
-
-    Works in both sync and async mode so async views (transcription, health) are not pushed
-    through a thread just to pass this middleware.
-    """
+class ResponseHookMiddleware:
+    """A middleware that passes every response through :meth:`finish`, in sync and async
+    mode alike (so async views are not pushed through a thread just to pass it)."""
 
     sync_capable = True
     async_capable = True
@@ -61,11 +58,25 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
-        return envelope_framework_errors(request, self.get_response(request))
+        return self.finish(request, self.get_response(request))
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
-        return envelope_framework_errors(request, await get_response(request))
+        return self.finish(request, await get_response(request))
+
+    def finish(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        return response
+
+
+class ApiErrorMiddleware(ResponseHookMiddleware):
+    """Turns exceptions and framework error pages under ``/v1/`` into the envelope.
+
+    Works in both sync and async mode so async views (transcription, health) are not pushed
+    through a thread just to pass this middleware.
+    """
+
+    def finish(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        return envelope_framework_errors(request, response)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
         if not is_api_request(request):

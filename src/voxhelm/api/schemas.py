@@ -27,28 +27,66 @@ class EngineStatus(BaseModel):
     reason: str | None = Field(default=None, description="Why the engine is unavailable.")
 
 
+class LoadedModel(BaseModel):
+    backend: str
+    model: str
+    idle_seconds: float = Field(description="Seconds since its last use; 0 while in use.")
+    pinned: bool = Field(description="Never unloaded for idleness (a default model).")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
     stt: EngineStatus
+    models: list[LoadedModel] = Field(
+        default_factory=list, description="STT models loaded in the answering process."
+    )
 
 
 TRANSCRIPTION_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+MAX_HOTWORDS = 50
+MAX_HOTWORD_CHARS = 64
 
 
-class TranscriptionParams(BaseModel):
-    """Fields of ``POST /v1/audio/transcriptions`` (multipart, or JSON with ``url``)."""
+def optional_text(value: object) -> object:
+    """An optional string field: stripped, blank = None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("Optional request fields must be strings when provided.")
+    return value.strip() or None
+
+
+class AudioParams(BaseModel):
+    """Fields shared by transcriptions and translations."""
 
     model: str = Field(description="A model id from /v1/models, or an alias such as whisper-1.")
-    language: str | None = Field(default=None, description="ISO 639-1 code; omit to detect.")
     prompt: str | None = Field(default=None, description="Text to guide spelling and style.")
     response_format: str = Field(default="json", description="json, text, srt, verbose_json, vtt")
     temperature: float | None = Field(default=None, ge=0.0, le=1.0)
-    timestamp_granularities: list[Literal["segment", "word"]] = Field(
-        default_factory=lambda: ["segment"],  # type: ignore[arg-type]
-        description="Sent as timestamp_granularities[]; word requires verbose_json.",
+    hotwords: list[str] = Field(
+        default_factory=list,
+        description="Words and names to favour (a Voxhelm extension): a comma-separated "
+        "string or a list, added to VOXHELM_STT_HOTWORDS.",
     )
-    stream: bool = Field(default=False, description="Server-sent events (not supported yet).")
+
+    @field_validator("hotwords", mode="before")
+    @classmethod
+    def _hotwords(cls, value: object) -> object:
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("'hotwords' must be a comma-separated string or a list of strings.")
+        parts = (part.strip() for entry in value for part in entry.split(","))
+        words = list(dict.fromkeys(part for part in parts if part))
+        if len(words) > MAX_HOTWORDS or any(len(w) > MAX_HOTWORD_CHARS for w in words):
+            raise ValueError(
+                f"'hotwords' takes at most {MAX_HOTWORDS} entries of {MAX_HOTWORD_CHARS} "
+                "characters each."
+            )
+        return words
 
     @field_validator("model")
     @classmethod
@@ -58,14 +96,10 @@ class TranscriptionParams(BaseModel):
             raise ValueError("The 'model' field is required.")
         return value
 
-    @field_validator("language", "prompt", mode="before")
+    @field_validator("prompt", mode="before")
     @classmethod
-    def _optional_text(cls, value: object) -> object:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError("Optional request fields must be strings when provided.")
-        return value.strip() or None
+    def _prompt(cls, value: object) -> object:
+        return optional_text(value)
 
     @field_validator("response_format", mode="before")
     @classmethod
@@ -81,6 +115,26 @@ class TranscriptionParams(BaseModel):
         return value
 
 
+class TranscriptionParams(AudioParams):
+    """Fields of ``POST /v1/audio/transcriptions`` (multipart, or JSON with ``url``)."""
+
+    language: str | None = Field(default=None, description="ISO 639-1 code; omit to detect.")
+    timestamp_granularities: list[Literal["segment", "word"]] = Field(
+        default_factory=lambda: ["segment"],  # type: ignore[arg-type]
+        description="Sent as timestamp_granularities[]; word requires verbose_json.",
+    )
+    stream: bool = Field(
+        default=False,
+        description="Answer text/event-stream: transcript.text.delta per segment, then "
+        "transcript.text.done (response_format json or text).",
+    )
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        return optional_text(value)
+
+
 class TranscriptionUrlRequest(TranscriptionParams):
     """The JSON form: a media URL instead of an uploaded file (a Voxhelm extension)."""
 
@@ -89,6 +143,39 @@ class TranscriptionUrlRequest(TranscriptionParams):
 
 class TranscriptionMultipart(TranscriptionParams):
     file: bytes = Field(description="The audio or video file.")
+
+
+class TranslationParams(AudioParams):
+    """Fields of ``POST /v1/audio/translations``: speech in any language to English text."""
+
+
+class TranslationUrlRequest(TranslationParams):
+    """The JSON form: a media URL instead of an uploaded file (a Voxhelm extension)."""
+
+    url: str = Field(description="http(s) URL on an allowlisted host.")
+
+
+class TranslationMultipart(TranslationParams):
+    file: bytes = Field(description="The audio or video file.")
+
+
+class TranscriptTextDelta(BaseModel):
+    """A streamed event: the text of one more finished segment."""
+
+    type: Literal["transcript.text.delta"] = "transcript.text.delta"
+    delta: str
+
+
+class TranscriptLanguage(BaseModel):
+    code: str
+
+
+class TranscriptTextDone(BaseModel):
+    """The last streamed event: the whole text (after loop repair)."""
+
+    type: Literal["transcript.text.done"] = "transcript.text.done"
+    text: str
+    languages: list[TranscriptLanguage] | None = None
 
 
 class TranscriptionText(BaseModel):

@@ -39,6 +39,8 @@ class JobPhase(models.TextChoices):
     TRANSCRIBING = "transcribing"
     DIARIZING = "diarizing"
     RENDERING = "rendering"
+    SYNTHESIZING = "synthesizing"
+    ENCODING = "encoding"
 
 
 class JobPriority(models.TextChoices):
@@ -65,8 +67,13 @@ class JobQuerySet(models.QuerySet["Job"]):
         )
 
     def stale(self, cutoff: datetime) -> JobQuerySet:
-        """Running jobs whose worker has not beaten since ``cutoff`` (it likely died)."""
-        return self.filter(state=JobState.RUNNING, heartbeat_at__lt=cutoff)
+        """Running local jobs whose worker has not beaten since ``cutoff`` (it likely died).
+
+        Remote pull jobs are left out: their leases expire instead (voxhelm.workers.leases).
+        """
+        return self.filter(
+            state=JobState.RUNNING, heartbeat_at__lt=cutoff, execution_mode="django_tasks"
+        )
 
     def waiting_since(self, cutoff: datetime) -> JobQuerySet:
         """Claimable jobs untouched since ``cutoff`` (the sweeper checks their task is alive)."""
@@ -75,7 +82,8 @@ class JobQuerySet(models.QuerySet["Job"]):
 
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    producer = models.CharField(max_length=64)
+    # A token label, or "operator:<username>" (usernames are up to 150 characters).
+    producer = models.CharField(max_length=255)
     task_ref = models.CharField(max_length=255, blank=True)
     request_fingerprint = models.CharField(max_length=64)
     job_type = models.CharField(max_length=16, default="transcribe")
@@ -106,11 +114,25 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker_identity = models.CharField(max_length=128, blank=True)  # hostname:pid
     django_task_id = models.CharField(max_length=64, blank=True)
+    # Remote pull workers (voxhelm.workers.leases): the lease of the running attempt, the
+    # attempt's artifact prefix and the store it was told to write to; heartbeat_at is the
+    # worker's last job heartbeat.
+    assigned_worker_id = models.CharField(max_length=64, blank=True)
+    lease_token_hash = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    leased_artifact_prefix = models.CharField(max_length=1024, blank=True)
+    leased_artifact_store = models.JSONField(default=dict, blank=True)
+    worker_progress = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Job callbacks (voxhelm.jobs.webhooks): where to POST the finished job, and how it went.
+    callback_url = models.TextField(blank=True)
+    webhook_state = models.CharField(max_length=16, blank=True)  # "", pending, delivered, failed
+    webhook_next_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    webhook_attempts = models.JSONField(default=list, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -119,6 +141,12 @@ class Job(models.Model):
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["producer", "task_ref"], name="job_producer_task_ref"),
             models.Index(fields=["state", "heartbeat_at"], name="job_state_heartbeat"),
+            models.Index(
+                fields=["execution_mode", "state", "priority", "created_at"],
+                name="job_remote_claimable",
+            ),
+            models.Index(fields=["assigned_worker_id", "state"], name="job_worker_state"),
+            models.Index(fields=["lease_expires_at"], name="job_lease_expires"),
         ]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             # Concurrent identical submissions race to this index; the losers return the winner.

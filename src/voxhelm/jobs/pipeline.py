@@ -1,51 +1,59 @@
 """The batch transcription pipeline: one attempt of one job, in the worker's thread.
 
-fetch the URL (allowlist checked again) → keep the source as an unexposed artifact →
-decode (video: keep the extracted audio too) → transcribe → render every requested format
-→ succeeded. Progress and phase are written at each step; each write is also a checkpoint
-where a canceled or taken-over attempt stops, before it writes anything more. Any failure
-becomes ``failed`` with a client-safe message: a domain error's own message, or a generic
-one naming an error id that is logged with the traceback.
+fetch the URL (allowlist checked again) or copy the staged upload → the core steps of
+``voxhelm.transcription`` (shared with ``voxhelm-remote-worker``): keep the source as an
+unexposed artifact → decode (video: keep the extracted audio too) → transcribe → diarize
+when asked → render every requested format → succeeded. Progress and phase
+are written at each step; each write is also a checkpoint where a canceled or taken-over
+attempt stops, before it writes anything more. Any failure becomes ``failed`` with a
+client-safe message: a domain error's own message, or a generic one naming an error id
+that is logged with the traceback.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 import tempfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from voxhelm import audio, lanes
+from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound
 from voxhelm.artifacts.models import JobArtifact
+from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
-from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
+from voxhelm.jobs.diarization import job_metadata
 from voxhelm.jobs.heartbeat import Heartbeat
-from voxhelm.jobs.inputs import batch_fetch_policy, source_artifact_name
-from voxhelm.jobs.models import Job, JobPhase
-from voxhelm.stt import windows
-from voxhelm.stt.base import TranscriptionRequest
-from voxhelm.transcript import Transcript
+from voxhelm.jobs.inputs import batch_fetch_policy
+from voxhelm.jobs.joblog import log_outcome
+from voxhelm.jobs.models import Job
+from voxhelm.jobs.synthesis import synthesize_text
+from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, Plan, transcribe_media
 
 logger = logging.getLogger("voxhelm.jobs")
 
-OCTET_STREAM = "application/octet-stream"
-EXTRACTED_AUDIO = "extracted-audio.wav"
+# The core's constants, kept importable from here (the console's transcription uses them).
+__all__ = [
+    "EXTRACTED_AUDIO",
+    "OCTET_STREAM",
+    "Attempt",
+    "JobAbandoned",
+    "UploadGone",
+    "finish",
+    "run",
+    "settle_upload",
+    "transcribe_input",
+]
 
-# Percent reached when each step starts. Transcription dominates the run time; it advances
-# from TRANSCRIBE to RENDER window by window.
-STORE_SOURCE = 5
-DECODE = 8
-STORE_EXTRACTED = 12
-TRANSCRIBE = 15
-RENDER = 90
-# A job holds a lane slot one window (~30 s of audio) at a time and queues for the next
-# behind interactive and earlier work; it may wait long without failing, since nobody
-# waits for it in real time (its heartbeat goes on meanwhile).
-BATCH_LANE_WAIT_SECONDS = 3600.0
+
+class UploadGone(VoxhelmError):
+    """The staged upload a job names cannot be read (deleted or damaged in the store)."""
+
+    code = "upload_gone"
 
 
 class JobAbandoned(Exception):
@@ -108,12 +116,30 @@ def run(job_id: str, *, task_id: str | None, worker: str, config: Config) -> Non
         tempfile.TemporaryDirectory(prefix="voxhelm-job-") as workdir,
     ):
         finish(job, Attempt(job, heartbeat, config), Path(workdir))
+    settle_upload(job, config)
+    job.refresh_from_db()
+    log_outcome(job)  # one structured line per attempt: ids, producer, state, timings
+
+
+def settle_upload(job: Job, config: Config) -> None:
+    """Delete or release the job's staged upload once the job has ended (no-op otherwise).
+
+    A failure here only delays the settlement to the next retention sweep."""
+    from voxhelm.uploads.lifecycle import settle
+
+    try:
+        settle(job, config)
+    except Exception:
+        logger.exception("job %s: settling its staged upload failed; the sweep will retry", job.pk)
 
 
 def finish(job: Job, attempt: Attempt, workdir: Path) -> None:
     """Run the attempt's steps and record how it ended."""
     try:
-        text, metadata = transcribe_url(attempt, workdir)
+        if job.job_type == "synthesize":
+            text, metadata = synthesize_text(attempt)
+        else:
+            text, metadata = transcribe_input(attempt, workdir)
     except JobAbandoned:
         logger.info(
             "job %s: attempt %d stopped; the job is %s", job.pk, job.attempt_count, _state(job)
@@ -136,90 +162,82 @@ def finish(job: Job, attempt: Attempt, workdir: Path) -> None:
         logger.info("job %s: finished, but the job is %s; result dropped", job.pk, _state(job))
 
 
-def transcribe_url(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, Any]]:
-    """The steps of a URL transcription; returns the text and the result metadata."""
+def transcribe_input(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, Any]]:
+    """Materialize the job's input, run the core steps (``voxhelm.transcription``, shared
+    with the remote worker) with this attempt as their sink; returns text and metadata."""
     job, config = attempt.job, attempt.config
     started = time.monotonic()
     # A previous attempt (a worker that died) may have left artifacts: start clean.
     JobArtifact.objects.purge(job, config.artifacts)
-    url = str(job.input_data["url"])
-    policy = batch_fetch_policy(config)
-    check_url(url, policy)  # the allowlist may have changed since the job was submitted
-    fetched = fetch_to_file(url, policy, workdir)
-    content_type = fetched.content_type or OCTET_STREAM
-    attempt.put(
-        source_artifact_name(fetched),
-        fetched.path,
-        kind="source",
-        format="",
-        content_type=content_type,
-        exposed=False,
-        phase=JobPhase.DOWNLOADING,
-        percent=STORE_SOURCE,
+    if job.input_data.get("kind") == "upload":
+        fetched = _materialize_upload(job, config, workdir)
+        url = ""
+    else:
+        url = str(job.input_data["url"])
+        policy = batch_fetch_policy(config)
+        check_url(url, policy)  # the allowlist may have changed since the job was submitted
+        fetched = fetch_to_file(url, policy, workdir)
+    diarization: dict[str, Any] = job.output_data.get("diarization") or {}
+    plan = Plan(
+        model=job.model,
+        language=job.language or None,
+        prompt=job.prompt or None,
+        formats=tuple(job.output_data["formats"]),
+        diarization=diarization,
     )
-    attempt.checkpoint(JobPhase.DECODING, DECODE)
-    decoded, has_video = _decode(fetched, config)
-    if has_video:
-        attempt.put(
-            EXTRACTED_AUDIO,
-            audio.write_wav(decoded, workdir / EXTRACTED_AUDIO),
-            kind="extracted_audio",
-            format="wav",
-            content_type="audio/wav",
-            exposed=False,
-            phase=JobPhase.DECODING,
-            percent=STORE_EXTRACTED,
-        )
-    attempt.checkpoint(JobPhase.TRANSCRIBING, TRANSCRIBE)
-    request = TranscriptionRequest(language=job.language or None, prompt=job.prompt or None)
-    transcript = windows.transcribe(
-        decoded,
-        job.model,
-        request,
-        config,
-        lane=lanes.NON_INTERACTIVE,
-        timeout=BATCH_LANE_WAIT_SECONDS,
-        on_window=lambda done, total: attempt.checkpoint(
-            JobPhase.TRANSCRIBING, TRANSCRIBE + int((RENDER - TRANSCRIBE) * done / total)
-        ),
-    )
-    _render(attempt, transcript)
+    outcome = transcribe_media(fetched, plan, attempt, config, workdir)
+    transcript = outcome.transcript
     metadata = {
         "backend": transcript.backend,
         "requested_model": job.model,
         "model": transcript.model,
         "language": transcript.language or job.language or None,
-        "duration_seconds": round(decoded.duration, 3),
+        "duration_seconds": outcome.duration_seconds,
         "processing_seconds": round(time.monotonic() - started, 3),
-        "source_kind": "url",
+        "source_kind": job.input_data.get("kind", "url"),
         "source_name": fetched.filename,
         "source_url": url,
-        "source_content_type": content_type,
+        "source_content_type": outcome.source_content_type,
+        **job_metadata(diarization, outcome.known_speaker_summary),
     }
     return transcript.text, metadata
 
 
-def _decode(fetched: FetchedFile, config: Config) -> tuple[audio.Audio, bool]:
-    """The audio to transcribe (a video's audio track) and whether the input is a video."""
-    info = audio.probe(fetched.path)
-    decoded = audio.decode(fetched.path, max_seconds=config.limits.max_audio_seconds)
-    return decoded, info.has_video
+def _materialize_upload(job: Job, config: Config, workdir: Path) -> FetchedFile:
+    """Copy the job's staged upload to a local file, verifying its size and SHA-256."""
+    from voxhelm.uploads.models import StagedUpload
 
-
-def _render(attempt: Attempt, transcript: Transcript) -> None:
-    formats: list[str] = list(attempt.job.output_data["formats"])
-    for index, key in enumerate(formats):
-        spec = ARTIFACT_FORMATS[key]
-        attempt.put(
-            spec.name,
-            render_artifact(transcript, key),
-            kind=spec.kind,
-            format=key,
-            content_type=spec.content_type,
-            exposed=True,
-            phase=JobPhase.RENDERING,
-            percent=RENDER + index * (99 - RENDER) // len(formats),
+    upload = StagedUpload.objects.filter(claimed_by_job=job).first()
+    if upload is None:
+        raise UploadGone(
+            "The staged upload of this job no longer exists. Stage the media again.",
+            code="upload_gone",
         )
+    store = store_for_identity(upload.storage_identity, config.artifacts)
+    path = workdir / f"upload{PurePosixPath(upload.filename).suffix.lower()[:16]}"
+    try:
+        with (
+            store.open_verified(upload.storage_key, upload.sha256, upload.size_bytes) as src,
+            path.open("wb") as out,
+        ):
+            shutil.copyfileobj(src, out, CHUNK_BYTES)
+    except ObjectNotFound:
+        raise UploadGone(
+            "The staged upload of this job no longer exists. Stage the media again.",
+            code="upload_gone",
+        ) from None
+    except IntegrityError:
+        raise UploadGone(
+            "The staged upload was damaged in storage. Stage the media again.",
+            code="upload_damaged",
+        ) from None
+    return FetchedFile(
+        path=path,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size=upload.size_bytes,
+        final_url="",
+    )
 
 
 def _state(job: Job) -> str:

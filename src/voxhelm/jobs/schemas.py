@@ -3,36 +3,25 @@ and the job representation. They are also the OpenAPI document's schemas."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from voxhelm.api.validation import exact
 from voxhelm.formats import ARTIFACT_FORMATS, normalize_format_key
+from voxhelm.jobs.diarization_options import Diarization, validate_diarization
 from voxhelm.jobs.models import JobState
 
 if TYPE_CHECKING:
     from voxhelm.jobs.models import Job
 
+JOB_TYPES = frozenset({"transcribe", "synthesize"})
 DEFAULT_FORMATS = ("text", "json")
 UNSUPPORTED_FORMAT = "Unsupported output format. Use text, json, vtt, srt, dote, or podlove."
-DIARIZATION_OPTIONS = frozenset(
-    {
-        "enabled",
-        "num_speakers",
-        "min_speakers",
-        "max_speakers",
-        "strategy",
-        "known_speakers",
-        "known_speaker",
-    }
-)
-NO_DIARIZATION_BACKEND = (
-    "Diarization was requested, but no diarization backend is configured. "
-    "Submit the job without diarization."
-)
 
 
 def _optional_text(value: object, field: str) -> str | None:
@@ -50,6 +39,13 @@ class UrlInput(BaseModel):
     url: str = Field(description="Absolute http(s) URL on an allowlisted host.")
 
 
+class UploadInput(BaseModel):
+    """Media staged with ``POST /v1/uploads`` by the same producer."""
+
+    kind: Literal["upload"] = "upload"
+    upload_id: str = Field(description="The id returned by POST /v1/uploads.")
+
+
 class JobOutput(BaseModel):
     formats: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FORMATS),
@@ -57,20 +53,14 @@ class JobOutput(BaseModel):
     )
 
 
-class Diarization(BaseModel):
-    enabled: bool = Field(default=False, description="Speaker labels (not available yet).")
-
-
-class JobSubmission(BaseModel):
-    """``POST /v1/jobs``. Unknown fields are ignored."""
+class JobCommon(BaseModel):
+    """The fields every job type shares, validated with the reference's messages."""
 
     model_config = ConfigDict(extra="ignore")
 
-    job_type: Literal["transcribe"]
     priority: Literal["high", "normal", "low"] = "normal"
     lane: Literal["batch"] = "batch"
     backend: Literal["auto"] = "auto"
-    model: str = Field(default="auto", description="auto, an alias, or a configured model.")
     language: str | None = Field(default=None, description="ISO 639-1 code; omit to detect.")
     prompt: str | None = None
     task_ref: str | None = Field(
@@ -79,18 +69,10 @@ class JobSubmission(BaseModel):
     context: dict[str, Any] | None = Field(
         default=None, description="Stored with the job, never echoed."
     )
-    input: UrlInput = Field(default=None, validate_default=True)
-    output: JobOutput = Field(default_factory=JobOutput)
-    diarization: Diarization = Field(default_factory=Diarization)
-
-    @field_validator("job_type", mode="before")
-    @classmethod
-    def _job_type(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise exact("job_type must be a string.")
-        if value.strip() != "transcribe":
-            raise exact(f"Unsupported job_type '{value}'. Accepted values: transcribe.")
-        return "transcribe"
+    callback_url: str | None = Field(
+        default=None,
+        description="POSTed the job (signed) when it ends; see the webhook documentation.",
+    )
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -116,13 +98,6 @@ class JobSubmission(BaseModel):
             return "auto"
         raise exact("Only backend=auto is supported.")
 
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise exact("model must be a string.")
-        return value.strip() or "auto"
-
     @field_validator("language", "prompt", "task_ref", mode="before")
     @classmethod
     def _text(cls, value: object, info: ValidationInfo) -> object:
@@ -138,13 +113,93 @@ class JobSubmission(BaseModel):
             raise exact("context must be an object.")
         return value
 
+    @field_validator("callback_url", mode="before")
+    @classmethod
+    def _callback_url(cls, value: object) -> object:
+        url = _optional_text(value, "callback_url")
+        if url is None:
+            return None
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise exact("callback_url must be an absolute http(s) URL.")
+        return url
+
+
+def parse_output(
+    value: object,
+    *,
+    allowed: frozenset[str],
+    normalize: Callable[[str], str],
+    default: tuple[str, ...],
+    unsupported: str,
+) -> dict[str, list[str]]:
+    """``{"formats": [...]}`` from a submission's ``output``: normalized keys, each allowed,
+    duplicates dropped in order; ``default`` when the list is absent."""
+    if value is None:
+        return {"formats": list(default)}
+    if not isinstance(value, dict):
+        raise exact("output must be an object.")
+    formats = value.get("formats")
+    if formats is None:
+        return {"formats": list(default)}
+    if not isinstance(formats, list) or not formats:
+        raise exact("output.formats must be a non-empty list.")
+    keys: list[str] = []
+    for entry in formats:
+        key = normalize(entry) if isinstance(entry, str) else ""
+        if key not in allowed:
+            raise exact(unsupported)
+        if key not in keys:
+            keys.append(key)
+    return {"formats": keys}
+
+
+def check_job_type(value: object) -> str:
+    """The job type of a submission, or the reference's 400 message."""
+    if not isinstance(value, str):
+        raise exact("job_type must be a string.")
+    if value.strip() not in JOB_TYPES:
+        raise exact(
+            f"Unsupported job_type '{value}'. Accepted values: {', '.join(sorted(JOB_TYPES))}."
+        )
+    return value.strip()
+
+
+class JobSubmission(JobCommon):
+    """``POST /v1/jobs`` with ``job_type=transcribe``."""
+
+    job_type: Literal["transcribe"]
+    model: str = Field(default="auto", description="auto, an alias, or a configured model.")
+    input: UrlInput | UploadInput = Field(default=None, validate_default=True, discriminator="kind")
+    output: JobOutput = Field(default_factory=JobOutput)
+    diarization: Diarization = Field(default_factory=Diarization)
+
+    @field_validator("job_type", mode="before")
+    @classmethod
+    def _job_type(cls, value: object) -> object:
+        if check_job_type(value) != "transcribe":
+            raise exact("job_type must be transcribe here.")
+        return "transcribe"
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise exact("model must be a string.")
+        return value.strip() or "auto"
+
     @field_validator("input", mode="before")
     @classmethod
     def _input(cls, value: object) -> object:
         if not isinstance(value, dict):
             raise exact("input must be an object.")
+        if value.get("kind") == "upload":
+            return {"kind": "upload", "upload_id": _upload_id(value.get("upload_id"))}
         if value.get("kind") != "url":
-            raise exact("Transcribe jobs support input.kind=url.")
+            raise exact("Transcribe jobs support input.kind=url or input.kind=upload.")
         url = value.get("url")
         if not isinstance(url, str) or not url.strip():
             raise exact("Batch transcription requires input.url.")
@@ -159,43 +214,31 @@ class JobSubmission(BaseModel):
     @field_validator("output", mode="before")
     @classmethod
     def _output(cls, value: object) -> object:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise exact("output must be an object.")
-        formats = value.get("formats")
-        if formats is None:
-            return {"formats": list(DEFAULT_FORMATS)}
-        if not isinstance(formats, list) or not formats:
-            raise exact("output.formats must be a non-empty list.")
-        keys: list[str] = []
-        for entry in formats:
-            key = normalize_format_key(entry) if isinstance(entry, str) else ""
-            if key not in ARTIFACT_FORMATS:
-                raise exact(UNSUPPORTED_FORMAT)
-            if key not in keys:
-                keys.append(key)
-        return {"formats": keys}
+        return parse_output(
+            value,
+            allowed=frozenset(ARTIFACT_FORMATS),
+            normalize=normalize_format_key,
+            default=DEFAULT_FORMATS,
+            unsupported=UNSUPPORTED_FORMAT,
+        )
 
     @field_validator("diarization", mode="before")
     @classmethod
     def _diarization(cls, value: object) -> object:
-        if value is None:
-            return {"enabled": False}
-        if not isinstance(value, dict):
-            raise exact("diarization must be an object.")
-        unknown = sorted(set(value) - DIARIZATION_OPTIONS)
-        if unknown:
-            raise exact(f"Unsupported diarization option: {', '.join(unknown)}.")
-        enabled = value.get("enabled")
-        if not isinstance(enabled, bool):
-            raise exact("diarization.enabled must be a boolean.")
-        if not enabled and len(value) > 1:
-            raise exact("diarization options require diarization.enabled=true.")
-        if enabled:
-            # The diarization engines arrive with their own issue; until then say so plainly.
-            raise exact(NO_DIARIZATION_BACKEND)
-        return {"enabled": False}
+        return validate_diarization(value)
+
+
+def _upload_id(value: object) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise exact("Batch upload transcription requires input.upload_id.")
+    try:
+        return str(UUID(value.strip())) if isinstance(value, str) else _not_uuid()
+    except ValueError:
+        return _not_uuid()
+
+
+def _not_uuid() -> NoReturn:
+    raise exact("input.upload_id must be a UUID string.")
 
 
 # -- the job representation ------------------------------------------------------------------
@@ -204,7 +247,8 @@ class JobSubmission(BaseModel):
 class JobProgress(BaseModel):
     percent: int = Field(ge=0, le=100)
     phase: str | None = Field(
-        description="downloading, decoding, transcribing, diarizing or rendering; null when idle."
+        description="downloading, decoding, transcribing, diarizing, rendering, synthesizing or "
+        "encoding; null when idle."
     )
 
 
@@ -221,6 +265,23 @@ class JobResult(BaseModel):
     text: str | None = Field(default=None, description="Omitted when empty.")
 
 
+class WebhookAttempt(BaseModel):
+    attempt: int
+    at: str
+    status: int | None = None
+    error: str | None = None
+    duration_ms: int
+
+
+WebhookState = Literal["waiting", "pending", "delivered", "failed"]
+
+
+class JobWebhook(BaseModel):
+    url: str
+    state: WebhookState = Field(description="waiting: the job has not ended yet.")
+    attempts: list[WebhookAttempt]
+
+
 class JobOut(BaseModel):
     """A job as producers see it. ``result`` only when succeeded, ``error`` only when failed."""
 
@@ -235,6 +296,7 @@ class JobOut(BaseModel):
     progress: JobProgress
     result: JobResult | None = None
     error: JobError | None = None
+    webhook: JobWebhook | None = None
 
 
 def isoformat(moment: datetime | None) -> str | None:
@@ -268,4 +330,10 @@ def represent(job: Job) -> dict[str, Any]:
         fields["result"] = result
     elif job.state == JobState.FAILED:
         fields["error"] = JobError(message=job.error_detail, code=job.error_code or "job_failed")
+    if job.callback_url:
+        fields["webhook"] = JobWebhook(
+            url=job.callback_url,
+            state=cast(WebhookState, job.webhook_state or "waiting"),
+            attempts=[WebhookAttempt(**attempt) for attempt in job.webhook_attempts],
+        )
     return JobOut(**fields).model_dump(mode="json", exclude_unset=True)

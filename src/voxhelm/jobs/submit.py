@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
@@ -22,8 +24,10 @@ from voxhelm.config import Config
 from voxhelm.fetch import check_url
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.models import Job
-from voxhelm.jobs.schemas import JobSubmission
+from voxhelm.jobs.schemas import JobSubmission, UploadInput, UrlInput
+from voxhelm.jobs.synthesis import SynthesisSubmission, check_synthesis, synthesis_fields
 from voxhelm.jobs.tasks import enqueue
+from voxhelm.jobs.webhooks import check_callback
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.registry import validate_model
 
@@ -48,14 +52,14 @@ def submit(producer: str, request: JobSubmission, config: Config) -> Submitted:
     language = normalize_language(request.language) or ""
     formats = list(request.output.formats)
     diarization = request.diarization.model_dump()
-    url_input = request.input.model_dump()
+    job_input = request.input.model_dump()
     fingerprint = request_fingerprint(
         {
             "job_type": request.job_type,
             "backend": request.backend,
             "model": model,
             "language": language,
-            "input": url_input,
+            "input": job_input,
             "formats": sorted(formats),
             "diarization": diarization,
         }
@@ -66,26 +70,86 @@ def submit(producer: str, request: JobSubmission, config: Config) -> Submitted:
         existing = Job.objects.reusable(producer, task_ref, fingerprint).first()
         if existing is not None:
             return Submitted(existing, created=False)
-    check_url(request.input.url, batch_fetch_policy(config))
+    if isinstance(request.input, UrlInput):
+        check_url(request.input.url, batch_fetch_policy(config))
+    callback_url = check_callback(request.callback_url, config) if request.callback_url else ""
+
+    def attach(job: Job) -> None:
+        if isinstance(request.input, UploadInput):
+            _attach_upload(job, producer, request.input, config)
+
+    return _create(
+        producer,
+        task_ref,
+        fingerprint,
+        {
+            "job_type": request.job_type,
+            "lane": request.lane,
+            "priority": request.priority,
+            "backend": request.backend,
+            "model": model,
+            "language": language,
+            "prompt": request.prompt or "",
+            "input_data": job_input,
+            "output_data": {"formats": formats, "diarization": diarization},
+            "context_data": request.context or {},
+            # Per job, so switching VOXHELM_TRANSCRIPTION_EXECUTION_MODE needs no migration.
+            "execution_mode": config.execution.transcription_mode,
+            "callback_url": callback_url,
+        },
+        config,
+        attach=attach,
+    )
+
+
+def submit_synthesis(producer: str, request: SynthesisSubmission, config: Config) -> Submitted:
+    """Create (or find) a synthesis job; voice, text and speed are checked first (400s).
+
+    Unlike the reference (which reused any synthesis job with the same task_ref), a retry
+    maps to a job only when the text, voice, speed, model and formats are the same.
+    """
+    voice = check_synthesis(request, config)
+    fields = synthesis_fields(request, voice)
+    fingerprint = request_fingerprint(fields)
+    task_ref = request.task_ref or ""
+    if task_ref:
+        existing = Job.objects.reusable(producer, task_ref, fingerprint).first()
+        if existing is not None:
+            return Submitted(existing, created=False)
+    fields.update(
+        lane=request.lane,
+        priority=request.priority,
+        context_data=request.context or {},
+        callback_url=check_callback(request.callback_url, config) if request.callback_url else "",
+        execution_mode="django_tasks",  # synthesis always runs on the local workers
+    )
+    return _create(producer, task_ref, fingerprint, fields, config)
+
+
+def _create(
+    producer: str,
+    task_ref: str,
+    fingerprint: str,
+    fields: dict[str, Any],
+    config: Config,
+    *,
+    attach: Callable[[Job], None] | None = None,
+) -> Submitted:
+    """Insert the job (``attach`` runs in the same transaction) and queue it; a concurrent
+    identical submission that won the unique index answers instead."""
     try:
         with transaction.atomic():
             job = Job.objects.create(
                 producer=producer,
                 task_ref=task_ref,
                 request_fingerprint=fingerprint,
-                job_type=request.job_type,
-                lane=request.lane,
-                priority=request.priority,
-                backend=request.backend,
-                model=model,
-                language=language,
-                prompt=request.prompt or "",
-                input_data=url_input,
-                output_data={"formats": formats, "diarization": diarization},
-                context_data=request.context or {},
                 max_attempts=config.execution.max_attempts,
+                **fields,
             )
-            enqueue(job)
+            if attach is not None:
+                attach(job)
+            if job.execution_mode == "django_tasks":
+                enqueue(job)  # remote_pull jobs wait in the table for a worker's claim
     except IntegrityError:
         winner = Job.objects.reusable(producer, task_ref, fingerprint).first()
         if not task_ref or winner is None:
@@ -95,3 +159,18 @@ def submit(producer: str, request: JobSubmission, config: Config) -> Submitted:
         )
         return Submitted(winner, created=False)
     return Submitted(job, created=True)
+
+
+def _attach_upload(job: Job, producer: str, upload_input: UploadInput, config: Config) -> None:
+    """Claim the staged upload and describe it in the job's input (no storage keys)."""
+    from voxhelm.uploads.lifecycle import attach
+
+    upload = attach(job, producer, UUID(upload_input.upload_id), config)
+    job.input_data = {
+        "kind": "upload",
+        "upload_id": str(upload.pk),
+        "filename": upload.filename,
+        "content_type": upload.content_type,
+        "size_bytes": upload.size_bytes,
+    }
+    job.save(update_fields=["input_data"])

@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task_backends
 from django_tasks.exceptions import TaskResultDoesNotExist
 
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job
+from voxhelm.jobs.periodic import start_periodic
 from voxhelm.jobs.tasks import enqueue
+from voxhelm.uploads.lifecycle import sweep as sweep_uploads
 
 logger = logging.getLogger("voxhelm.jobs")
 
@@ -102,24 +104,19 @@ def _retire_task(task_id: str) -> None:
 
 def start_sweeper(config: Config, stop: threading.Event | None = None) -> threading.Thread:
     """Sweep now and then every ``VOXHELM_JOB_SWEEP_SECONDS`` in a daemon thread."""
-    stop = stop or threading.Event()
 
-    def loop() -> None:
-        while True:
-            close_old_connections()
-            try:
-                report = sweep(config)
-                if report.requeued or report.failed:
-                    logger.info(
-                        "sweeper: re-queued %d, failed %d", len(report.requeued), len(report.failed)
-                    )
-            except Exception:
-                logger.exception("sweeper: sweep failed")
-            finally:
-                close_old_connections()
-            if stop.wait(config.execution.job_sweep_seconds):
-                return
+    def work() -> None:
+        report = sweep(config)
+        if report.requeued or report.failed:
+            logger.info(
+                "sweeper: re-queued %d, failed %d", len(report.requeued), len(report.failed)
+            )
+        uploads = sweep_uploads(config)
+        if uploads.deleted or uploads.settled:
+            logger.info(
+                "sweeper: deleted %d expired uploads, settled %d",
+                len(uploads.deleted),
+                len(uploads.settled),
+            )
 
-    thread = threading.Thread(target=loop, name="voxhelm-job-sweeper", daemon=True)
-    thread.start()
-    return thread
+    return start_periodic("voxhelm-job-sweeper", config.execution.job_sweep_seconds, work, stop)

@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from pydantic import BaseModel, ConfigDict, RootModel, field_validator
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
@@ -22,9 +23,11 @@ from voxhelm.api.validation import json_object, parse
 from voxhelm.artifacts.base import CHUNK_BYTES
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.errors import Conflict, NotFound
-from voxhelm.jobs.models import Job
-from voxhelm.jobs.schemas import JobOut, JobSubmission, represent
-from voxhelm.jobs.submit import Submitted, submit
+from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.pipeline import settle_upload
+from voxhelm.jobs.schemas import JobOut, JobSubmission, check_job_type, represent
+from voxhelm.jobs.submit import Submitted, submit, submit_synthesis
+from voxhelm.jobs.synthesis import SynthesisSubmission
 
 JOB_ID = {
     "name": "job_id",
@@ -42,6 +45,22 @@ ARTIFACT_NAME = {
 }
 
 
+def job_type_of(data: dict[str, object]) -> str:
+    """The submission's job type; the reference's messages (param ``job_type``) otherwise."""
+    return parse(_JobTypeOnly, data).job_type
+
+
+class _JobTypeOnly(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    job_type: str
+
+    @field_validator("job_type", mode="before")
+    @classmethod
+    def _job_type(cls, value: object) -> object:
+        return check_job_type(value)
+
+
 def _own_job(request: HttpRequest, job_id: UUID) -> Job:
     job = Job.objects.for_producer(principal(request)).filter(pk=job_id).first()
     if job is None:
@@ -49,10 +68,16 @@ def _own_job(request: HttpRequest, job_id: UUID) -> Job:
     return job
 
 
-def _submit_in_thread(producer: str, submission: JobSubmission) -> Submitted:
+class JobRequest(RootModel[JobSubmission | SynthesisSubmission]):
+    """A transcription or a synthesis job, told apart by ``job_type`` (for the document)."""
+
+
+def _submit_in_thread(producer: str, submission: JobSubmission | SynthesisSubmission) -> Submitted:
     """Run a submission on its own thread and connection, so identical submissions really
     race to the unique index (the shared sync-view thread would serialize them)."""
     try:
+        if isinstance(submission, SynthesisSubmission):
+            return submit_synthesis(producer, submission, settings.VOXHELM)
         return submit(producer, submission, settings.VOXHELM)
     finally:
         close_old_connections()
@@ -62,9 +87,9 @@ def _submit_in_thread(producer: str, submission: JobSubmission) -> Submitted:
     Operation(
         "/v1/jobs",
         "post",
-        "Submit a batch transcription job",
+        "Submit a batch job: transcribe media, or synthesize speech",
         "jobs",
-        request_body=JobSubmission,
+        request_body=JobRequest,
         responses={200: JobOut, 201: JobOut},
     )
 )
@@ -75,7 +100,11 @@ async def create_job(request: HttpRequest) -> JsonResponse:
             "Batch job submission requires application/json.", code="unsupported_content_type"
         )
     data = json_object(request.body, not_object="Request body must be a JSON object.")
-    submission = parse(JobSubmission, data)
+    submission: JobSubmission | SynthesisSubmission
+    if job_type_of(data) == "synthesize":
+        submission = parse(SynthesisSubmission, data)
+    else:
+        submission = parse(JobSubmission, data)
     submitted = await sync_to_async(_submit_in_thread, thread_sensitive=False)(
         principal(request), submission
     )
@@ -115,6 +144,8 @@ def cancel_job(request: HttpRequest, job_id: UUID) -> JsonResponse:
     job = _own_job(request, job_id)
     if not job.cancel():
         raise Conflict(f"The job has already finished ({job.state}).", code="job_finished")
+    if job.state == JobState.CANCELED:
+        settle_upload(job, settings.VOXHELM)  # a running attempt settles it again on exit
     return JsonResponse(represent(job))
 
 

@@ -47,8 +47,10 @@ def _build_worker(config: Config) -> Worker:
 def run_worker(config: Config) -> None:
     """Run the worker in this (main) thread until SIGINT/SIGTERM; used by ``voxhelm worker``."""
     from voxhelm.jobs.sweeper import start_sweeper
+    from voxhelm.jobs.webhooks import start_dispatcher
 
     start_sweeper(config)
+    start_dispatcher(config)
     worker = _build_worker(config)
     worker.configure_signals()  # the first signal lets the running job finish
     print(
@@ -61,8 +63,10 @@ def run_worker(config: Config) -> None:
 def start_embedded_worker(config: Config) -> threading.Thread:
     """Run the worker in a daemon thread of this process; used by ``voxhelm serve``."""
     from voxhelm.jobs.sweeper import start_sweeper
+    from voxhelm.jobs.webhooks import start_dispatcher
 
     start_sweeper(config)
+    start_dispatcher(config)
     worker = _build_worker(config)
 
     def supervise() -> None:

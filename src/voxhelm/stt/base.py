@@ -40,6 +40,9 @@ class TranscriptionRequest:
 
     language: str | None = None  # ISO 639-1; None = detect
     prompt: str | None = None
+    # Words and names to favour (faster-whisper's ``hotwords``); engines without such an
+    # option get them appended to the prompt (see voxhelm.stt.registry).
+    hotwords: tuple[str, ...] = ()
     temperature: float | None = None  # None = the engine's fallback schedule
     word_timestamps: bool = False
     task: str = "transcribe"  # or "translate"
@@ -70,6 +73,7 @@ class Backend(ABC):
     supports_word_timestamps: ClassVar[bool] = False
     supports_streaming: ClassVar[bool] = False
     supports_translation: ClassVar[bool] = False
+    supports_hotwords: ClassVar[bool] = False
 
     def __init__(self, model: str) -> None:
         self.model = model  # the public model name, safe to show to clients
@@ -84,6 +88,19 @@ class Backend(ABC):
 
     def load(self) -> None:  # noqa: B027 - optional hook, engines without a model skip it
         """Load the model now (warm-up). Engines without a resident model do nothing."""
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a model of this engine is resident in this process's memory."""
+        return False
+
+    def unload(self) -> bool:
+        """Drop the resident model so its memory can be returned; True if one was dropped.
+
+        A transcription running meanwhile keeps its own reference and finishes; the next
+        one loads the model again.
+        """
+        return False
 
     def status(self) -> EngineStatus:
         problems = self.check()

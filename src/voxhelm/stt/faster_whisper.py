@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import FasterWhisperConfig
 from voxhelm.errors import InvalidInput
@@ -72,6 +73,8 @@ class FasterWhisperBackend(Backend):
     name = "fasterwhisper"
     supports_word_timestamps = True
     supports_translation = True
+    supports_streaming = True  # segments are handed to on_segment as each is decoded
+    supports_hotwords = True
 
     def __init__(self, config: FasterWhisperConfig, cache_dir: Path) -> None:
         super().__init__(public_model_name(config.model))
@@ -145,6 +148,28 @@ class FasterWhisperBackend(Backend):
     def load(self) -> None:
         self._loaded_model()
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def unload(self) -> bool:
+        # A load in progress holds the lock for seconds: skip it rather than wait (the
+        # caller may hold the registry lock that health needs).
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            model, self._model = self._model, None
+            if model is None:
+                return False
+            self._state = EngineState.NOT_LOADED
+        finally:
+            self._lock.release()
+        # CTranslate2 frees the weights when the last reference goes; a transcription still
+        # running holds its own and frees them when it ends.
+        del model
+        logger.info("faster-whisper model %s unloaded", self.model)
+        return True
+
     def _loaded_model(self) -> Any:
         if self._model is not None:
             return self._model
@@ -175,11 +200,11 @@ class FasterWhisperBackend(Backend):
                 raise BackendUnavailable(f"faster-whisper could not load {self.model}") from exc
             self._model = model
             self._state = EngineState.READY
+            seconds = time.monotonic() - started
+            metrics.model_loads.labels(self.name, self.model).inc()
+            metrics.model_load_duration.labels(self.name, self.model).observe(seconds)
             logger.info(
-                "faster-whisper model %s loaded on %s in %.2fs",
-                self.model,
-                device,
-                time.monotonic() - started,
+                "faster-whisper model %s loaded on %s in %.2fs", self.model, device, seconds
             )
             return model
 
@@ -259,6 +284,7 @@ class FasterWhisperBackend(Backend):
             temperature=list(temperatures),
             compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
             initial_prompt=prompt or None,
+            hotwords=", ".join(request.hotwords) or None,
             word_timestamps=request.word_timestamps,
             vad_filter=self.config.vad_filter,
             condition_on_previous_text=condition_on_previous_text,

@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from voxhelm import metrics
 from voxhelm.transcript import Segment
 
 logger = logging.getLogger("voxhelm.stt")
@@ -235,6 +236,7 @@ def _flagged(segment: Segment, flag: str) -> Segment:
 
 
 def _log(outcome: str, window: Window, reasons: str) -> None:
+    metrics.loop_repairs.labels(outcome).inc()
     logger.info(
         "loop repair: %s %.2f-%.2fs (segments %d-%d: %s)",
         outcome,

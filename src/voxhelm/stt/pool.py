@@ -64,3 +64,9 @@ def inference_pool(max_workers: int, max_waiting: int) -> InferencePool:
         if pool is None:
             pool = _pools[key] = InferencePool(max_workers, max_waiting)
         return pool
+
+
+def in_flight() -> int:
+    """Inference calls running or queued in this process, over every pool (for metrics)."""
+    with _pools_lock:
+        return sum(pool.in_flight for pool in _pools.values())

@@ -12,15 +12,24 @@ Rules (the reference's, with ``fasterwhisper`` added):
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
+from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import SttConfig
 from voxhelm.errors import InvalidInput, ServiceUnavailable
-from voxhelm.stt.base import Backend, BackendUnavailable, TranscriptionRequest
+from voxhelm.stt.base import (
+    Backend,
+    BackendUnavailable,
+    TranscriptionCanceled,
+    TranscriptionRequest,
+)
 from voxhelm.transcript import Transcript
 
 logger = logging.getLogger("voxhelm.stt")
@@ -149,13 +158,59 @@ class UnimplementedBackend(Backend):
         raise BackendUnavailable(self.check()[0])
 
 
+def with_hotwords(
+    request: TranscriptionRequest, backend: Backend, config: SttConfig
+) -> TranscriptionRequest:
+    """``request`` with ``VOXHELM_STT_HOTWORDS`` added, in the form ``backend`` takes.
+
+    Engines without a hotwords option get them appended to the prompt as a vocabulary
+    line, which every Whisper engine reads as preceding text (whisper.cpp when its build has
+    --prompt). A bare list of names in a prompt can hijack the transcript (tiny.en then
+    writes one of the names for another), the ``Vocabulary:`` label keeps it a list.
+    """
+    words = tuple(dict.fromkeys((*config.hotwords, *request.hotwords)))
+    if not words:
+        return request
+    if backend.supports_hotwords:
+        return dataclasses.replace(request, hotwords=words)
+    vocabulary = f"Vocabulary: {', '.join(words)}."
+    prompt = f"{request.prompt} {vocabulary}" if request.prompt else vocabulary
+    return dataclasses.replace(request, prompt=prompt, hotwords=())
+
+
+@dataclass
+class Usage:
+    """How one engine is used in this process: calls running now and when the last ended."""
+
+    busy: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Resident:
+    """A backend whose model is in memory, for health and metrics."""
+
+    backend: str
+    model: str
+    idle_seconds: float  # 0 while a call runs
+    busy: int
+    pinned: bool
+
+
 class Engines:
-    """Backends built once per (backend, model) and shared by every request."""
+    """Backends built once per (backend, model) and shared by every request.
+
+    Each backend loads its model on first use and keeps it; :meth:`unload_idle` drops the
+    models nobody used for a while (see :mod:`voxhelm.stt.lifecycle`), except pinned ones.
+    """
 
     def __init__(self, factory: BackendFactory = _build_backend) -> None:
         self._factory = factory
         self._lock = threading.Lock()
         self._backends: dict[tuple[str, str], Backend] = {}
+        self._usage: dict[tuple[str, str], Usage] = {}
+        self._pinned: set[tuple[str, str]] = set()
+        self._config: SttConfig | None = None  # the latest seen, for the idle sweeper
 
     def get(self, invocation: Invocation, config: SttConfig) -> Backend:
         key = (invocation.backend, invocation.model)
@@ -164,28 +219,120 @@ class Engines:
             if backend is None:
                 backend = self._factory(invocation.backend, invocation.model, config)
                 self._backends[key] = backend
+                self._usage[key] = Usage()
             return backend
+
+    def current_config(self) -> SttConfig | None:
+        """The STT configuration of the latest transcription (None before the first)."""
+        return self._config
+
+    def pin(self, invocation: Invocation) -> None:
+        """Never unload ``invocation``'s model for idleness (an interactive default)."""
+        with self._lock:
+            self._pinned.add((invocation.backend, invocation.model))
 
     def transcribe(
         self, audio: Audio, model: str, request: TranscriptionRequest, config: SttConfig
     ) -> Transcript:
-        """Run the request on the first available backend for ``model``."""
+        """Run the request on the first available backend for ``model``.
+
+        ``request.on_segment`` sees every segment: as the engine decodes it for streaming
+        engines, all at the end for the others.
+        """
+        self._config = config
+        if config.model_idle_seconds > 0:
+            from voxhelm.stt import lifecycle
+
+            lifecycle.start_idle_sweeper(self)
         reasons: list[str] = []
         for invocation in resolve(model, config):
             backend = self.get(invocation, config)
             try:
-                return backend.transcribe(audio, request)
+                with self._in_use((invocation.backend, invocation.model)):
+                    started = time.monotonic()
+                    transcript = backend.transcribe(audio, with_hotwords(request, backend, config))
+                    seconds = time.monotonic() - started
             except BackendUnavailable as exc:
                 logger.warning("stt backend %s unavailable: %s", invocation.backend, exc)
                 reasons.append(f"{invocation.backend}: {exc}")
+                continue
+            metrics.observe_transcription(backend.name, backend.model, audio.duration, seconds)
+            if request.on_segment is not None and not backend.supports_streaming:
+                for segment in transcript.segments:
+                    if not request.on_segment(segment):
+                        raise TranscriptionCanceled
+            return transcript
         logger.error("no STT backend available for model %s: %s", model, "; ".join(reasons))
         raise ServiceUnavailable(
             "No configured STT backend is available.", code="backend_unavailable"
         )
 
+    @contextlib.contextmanager
+    def _in_use(self, key: tuple[str, str]) -> Iterator[None]:
+        with self._lock:
+            usage = self._usage.setdefault(key, Usage())
+            usage.busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                usage.busy -= 1
+                usage.last_used = time.monotonic()
+
+    def resident(self, config: SttConfig | None = None) -> list[Resident]:
+        """The backends whose model is loaded in this process, sorted by name."""
+        now = time.monotonic()
+        pinned = self.pinned_keys(config)
+        with self._lock:
+            items = [(key, self._backends[key], self._usage[key]) for key in self._backends]
+        return sorted(
+            (
+                Resident(
+                    backend=key[0],
+                    model=backend.model,
+                    idle_seconds=0.0 if usage.busy else max(now - usage.last_used, 0.0),
+                    busy=usage.busy,
+                    pinned=key in pinned,
+                )
+                for key, backend, usage in items
+                if backend.loaded
+            ),
+            key=lambda r: (r.backend, r.model),
+        )
+
+    def pinned_keys(self, config: SttConfig | None = None) -> set[tuple[str, str]]:
+        """Models kept loaded however long they are idle: the alias default and pins."""
+        with self._lock:
+            pinned = set(self._pinned)
+            config = config or self._config
+        if config is not None:
+            pinned |= {(i.backend, i.model) for i in resolve("auto", config)}
+        return pinned
+
+    def unload_idle(self, idle_seconds: float) -> list[Backend]:
+        """Unload every unpinned model unused for ``idle_seconds``; returns those unloaded.
+
+        The check and the unload happen under the registry lock, so a call cannot start on
+        a model between the two (it would load it again, which is correct but wasteful).
+        """
+        pinned = self.pinned_keys()
+        now = time.monotonic()
+        unloaded: list[Backend] = []
+        with self._lock:
+            for key, backend in self._backends.items():
+                usage = self._usage[key]
+                if key in pinned or usage.busy or now - usage.last_used < idle_seconds:
+                    continue
+                if backend.unload():
+                    metrics.model_unloads.labels(backend.name, backend.model, "idle").inc()
+                    unloaded.append(backend)
+        return unloaded
+
     def reset(self) -> None:
         with self._lock:
             self._backends.clear()
+            self._usage.clear()
+            self._pinned.clear()
 
 
 ENGINES = Engines()

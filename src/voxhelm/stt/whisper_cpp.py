@@ -40,6 +40,7 @@ MAX_THREADS = 4
 MIN_TIMEOUT_SECONDS = 120.0
 TIMEOUT_PER_AUDIO_SECOND = 10.0
 HELP_TIMEOUT_SECONDS = 15.0
+PROMPT_CONTEXT_TOKENS = 224  # Whisper's most: half its 448-token text context
 LOGGED_OUTPUT_CHARS = 4000
 REQUIRED_FLAGS = ("-m", "-f", "-of")
 
@@ -274,7 +275,11 @@ class WhisperCppBackend(Backend):
         add(("-p", "--processors"), str(self.config.processors))
         add(("-l", "--language"), request.language or "auto")
         add(("-np", "--no-prints"))
-        add(("--max-context", "-mc"), str(self.config.max_context))
+        max_context = self.config.max_context
+        if request.prompt and max_context == 0:
+            # The prompt is text context: with none allowed, whisper.cpp drops it silently.
+            max_context = PROMPT_CONTEXT_TOKENS
+        add(("--max-context", "-mc"), str(max_context))
         if self.config.suppress_nst:
             add(("--suppress-nst", "-sns"), setting="VOXHELM_WHISPERCPP_SUPPRESS_NST")
         if request.task == "translate":

@@ -38,11 +38,18 @@ def build_service(config: Config) -> SttService:
         settings = resolve_settings(config)
     except InvalidInput as exc:
         raise ConfigError([Problem("VOXHELM_WYOMING_STT_LANGUAGE", exc.message)]) from None
+    from voxhelm.stt.registry import ENGINES, resolve
+
+    # The interactive default stays loaded even with VOXHELM_MODEL_IDLE_SECONDS set.
+    for invocation in resolve(settings.model, config.stt):
+        ENGINES.pin(invocation)
     return SttService(config, settings)
 
 
 def warm_up(config: Config, settings: SttSettings) -> None:
-    """Load the model and the VAD now, in the background, so the first command is fast."""
+    """Load the model, the VAD and the default voice now, in the background, so the first
+    command and the first answer are fast."""
+    from voxhelm import tts
     from voxhelm.stt import vad
     from voxhelm.stt.base import BackendUnavailable
     from voxhelm.stt.registry import ENGINES, resolve
@@ -53,6 +60,10 @@ def warm_up(config: Config, settings: SttSettings) -> None:
         # An unavailable engine answers each request with an error event, and logs why.
         with contextlib.suppress(BackendUnavailable):
             ENGINES.get(resolve(settings.model, config.stt)[0], config.stt).load()
+        voice = tts.catalog(config.tts).default
+        if voice is not None:
+            with contextlib.suppress(tts.VoiceUnavailable):
+                tts.engine(config.tts).load(voice)
 
     threading.Thread(target=load, name="voxhelm-wyoming-warm-up", daemon=True).start()
 
@@ -123,11 +134,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     config = load_config()
     # stdout carries the protocol under stdio://, so logs always go to stderr.
-    logging.basicConfig(
-        level=config.http.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from voxhelm.logformat import formatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(config.http.log_format))
+    logging.basicConfig(level=config.http.log_level.upper(), handlers=[handler])
     try:
         service = build_service(config)
     except ConfigError as exc:

@@ -1,4 +1,4 @@
-"""One Wyoming connection: ``describe``, and ``transcribe`` + audio -> ``transcript``.
+"""One Wyoming connection: ``describe``, ``transcribe`` + audio -> ``transcript``, and TTS.
 
 Event flow (reference §5.4): ``transcribe`` sets the model, language and hints of the next
 request; ``audio-start`` fixes the input format and starts a fresh buffer; each
@@ -9,6 +9,7 @@ error answers ``error`` and closes too; the server goes on.
 The engine runs in a worker thread: first the VAD gate (no speech -> an empty transcript,
 Whisper never runs), then an interactive lane admission around the engine call, through
 the process-wide ``ENGINES`` registry, so a model already loaded in this process is shared.
+Synthesis events go to :mod:`voxhelm.wyoming_server.speech`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from wyoming.asr import Transcript as TranscriptEvent
 from wyoming.error import Error
 from wyoming.event import Event
 
-from voxhelm import lanes
+from voxhelm import lanes, metrics
 from voxhelm.audio import Audio
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, VoxhelmError
@@ -39,6 +40,8 @@ from voxhelm.wyoming_server.info import SttSettings, build_info, tts_programs
 from voxhelm.wyoming_server.normalize import normalize_transcript
 from voxhelm.wyoming_server.pcm import AudioFormatError, AudioTooLong, PcmCollector, PcmFormat
 from voxhelm.wyoming_server.protocol import ProtocolError
+from voxhelm.wyoming_server.speech import EVENTS as SPEECH_EVENTS
+from voxhelm.wyoming_server.speech import SpeechSession
 
 logger = logging.getLogger("voxhelm.wyoming")
 
@@ -49,10 +52,15 @@ MAX_HINTS = 200
 
 @dataclass(frozen=True)
 class Reply:
-    """What to send back for one event, and whether to close the connection afterwards."""
+    """What to send back for one event, and whether to close the connection afterwards.
+
+    ``stream`` yields more events after ``events``, each sent as soon as it is produced
+    (synthesized audio); the server stops it when the peer is gone.
+    """
 
     events: tuple[Event, ...] = ()
     close: bool = False
+    stream: AsyncIterator[Event] | None = None
 
 
 KEEP = Reply()
@@ -185,9 +193,11 @@ class SttSession:
     command: Command | None = None
     pcm: PcmCollector = field(init=False)
     early: EarlyDecoder | None = None
+    speech: SpeechSession = field(init=False)
 
     def __post_init__(self) -> None:
         self.pcm = PcmCollector(self.service.config.wyoming.max_audio_seconds)
+        self.speech = SpeechSession(self.service.config)
 
     async def handle_event(self, event: Event) -> Reply:
         """React to one event; raises :class:`ProtocolError` for a malformed one."""
@@ -210,10 +220,10 @@ class SttSession:
             return KEEP
         if kind == "audio-stop":
             return await self._finish()
-        if kind == "synthesize":
-            # Wyoming TTS is a later issue; until then the info event advertises no voices.
-            return Reply((Error("Text-to-speech is not available.", "tts_unavailable").event(),))
-        return KEEP  # other events (streaming synthesis, wake word, ...) are not for us
+        if kind in SPEECH_EVENTS:
+            events = self.speech.handle(event)
+            return KEEP if events is None else Reply(stream=events)
+        return KEEP  # other events (wake word, intents, ...) are not for us
 
     def _add_chunk(self, event: Event) -> None:
         try:
@@ -232,6 +242,8 @@ class SttSession:
         if self.pcm.input_bytes == 0:
             return Reply((Error("No audio payload received.", "empty_audio").event(),), True)
         command = self.command or self.service.default_command()
+        started = time.monotonic()
+        outcome = "error"
         try:
             audio = await asyncio.to_thread(self.pcm.finish)
             shape = self.pcm.shape(audio)
@@ -243,7 +255,10 @@ class SttSession:
         except Exception:
             logger.exception("wyoming transcription failed")
             return Reply((Error("Transcription failed.", "transcription_failed").event(),), True)
+        else:
+            outcome = "transcript"
         finally:
+            metrics.wyoming_latency.labels(outcome).observe(time.monotonic() - started)
             self.command = None
             self.early = None
             self.pcm.start(None)

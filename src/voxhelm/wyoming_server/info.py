@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
 
-from wyoming.info import AsrModel, AsrProgram, Attribution, Info, TtsProgram
+from wyoming.info import (
+    AsrModel,
+    AsrProgram,
+    Attribution,
+    Info,
+    TtsProgram,
+    TtsVoice,
+    TtsVoiceSpeaker,
+)
 
-from voxhelm import __version__
+from voxhelm import __version__, tts
 from voxhelm.config import Config
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.registry import default_model
@@ -14,6 +24,12 @@ from voxhelm.stt.registry import default_model
 PROGRAM_NAME = "voxhelm"
 VOXHELM_ATTRIBUTION = Attribution(name="Voxhelm", url="https://github.com/jochen/Voxhelm")
 WYOMING_ATTRIBUTION_URL = "https://github.com/rhasspy/wyoming"
+PIPER_ATTRIBUTION = Attribution(name="Piper", url="https://github.com/OHF-Voice/piper1-gpl")
+# Older wyoming releases have no streaming synthesis; the flag is only set where it exists.
+STREAMING_FLAG = "supports_synthesize_streaming"
+HAS_STREAMING_FLAG = STREAMING_FLAG in {f.name for f in dataclasses.fields(TtsProgram)}
+
+logger = logging.getLogger("voxhelm.wyoming")
 
 
 @dataclass(frozen=True)
@@ -44,8 +60,35 @@ def resolve_settings(config: Config) -> SttSettings:
 
 
 def tts_programs(config: Config) -> list[TtsProgram]:
-    """The TTS programs to advertise: none until Wyoming TTS lands (its voices go here)."""
-    return []
+    """The TTS program to advertise, with every installed voice; none without voices."""
+    voices = tts.catalog(config.tts).voices
+    if not voices:
+        logger.warning("wyoming: no text-to-speech voice is installed; advertising none")
+        return []
+    program = TtsProgram(
+        name=PROGRAM_NAME,
+        description="Voxhelm Wyoming text-to-speech (Piper)",
+        attribution=VOXHELM_ATTRIBUTION,
+        installed=True,
+        version=__version__,
+        voices=[_tts_voice(voice) for voice in voices],
+    )
+    if HAS_STREAMING_FLAG:
+        setattr(program, STREAMING_FLAG, True)
+    return [program]
+
+
+def _tts_voice(voice: tts.Voice) -> TtsVoice:
+    quality = f", {voice.quality}" if voice.quality else ""
+    return TtsVoice(
+        name=voice.name,
+        description=f"{voice.name} (Piper{quality})",
+        attribution=PIPER_ATTRIBUTION,
+        installed=True,
+        version=None,
+        languages=list(voice.languages),
+        speakers=[TtsVoiceSpeaker(name=s) for s in voice.speakers] or None,
+    )
 
 
 def build_info(settings: SttSettings, tts: list[TtsProgram] | None = None) -> Info:

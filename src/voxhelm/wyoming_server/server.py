@@ -2,7 +2,10 @@
 
 Every connection gets its own :class:`~voxhelm.wyoming_server.handler.SttSession`. The
 server protects itself, not just the protocol: at most ``VOXHELM_WYOMING_MAX_CONNECTIONS``
-at once (more are told so and closed), a connection silent for
+at once — when all are taken, the connection that has waited longest without sending anything
+(at least :data:`EVICT_AFTER_SECONDS`) is closed to make room, so idle or abandoned sockets can
+never lock Home Assistant out; only when every connection is busy is a new one told so and
+closed — a connection silent for
 ``VOXHELM_WYOMING_IDLE_TIMEOUT_SECONDS`` is closed, a peer that does not read what it is
 sent is dropped, and whatever goes wrong in one connection closes only that connection.
 """
@@ -13,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import stat
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +31,16 @@ logger = logging.getLogger("voxhelm.wyoming")
 
 DRAIN_BYTES = 4 * MAX_HEADER_BYTES  # read and dropped after an error, so the error is seen
 DRAIN_SECONDS = 0.5
+EVICT_AFTER_SECONDS = 0.25  # silence that makes a connection give way (clients send at once)
+
+
+class _Connection:
+    """One open connection: when it last sent an event, and whether it waits for one."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.waiting_since: float | None = None  # set while waiting for the next event
+        self.evicted = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,11 @@ class WyomingServer:
         wyoming = service.config.wyoming
         self.idle_timeout = wyoming.idle_timeout_seconds
         self.max_connections = wyoming.max_connections
-        self.active = 0
+        self._open: set[_Connection] = set()
+
+    @property
+    def active(self) -> int:
+        return len(self._open)
 
     async def serve(self, uri: str, on_ready: Callable[[str], None] | None = None) -> None:
         """Serve until cancelled (or, for ``stdio://``, until standard input ends)."""
@@ -97,29 +114,53 @@ class WyomingServer:
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one client connection to its end; never raises."""
-        if self.active >= self.max_connections:
+        if self.active >= self.max_connections and not self._evict_idle():
             await self._refuse(writer)
             return
-        self.active += 1
+        conn = _Connection(writer)
+        self._open.add(conn)
         try:
-            await self._converse(reader, writer, self.idle_timeout)
+            await self._converse(reader, writer, self.idle_timeout, conn)
         except Exception:
-            logger.exception("wyoming connection failed")
+            if conn.evicted:
+                logger.info("wyoming: closed an idle connection to make room")
+            else:
+                logger.exception("wyoming connection failed")
         finally:
-            self.active -= 1
+            self._open.discard(conn)
             await _close(reader, writer)
+
+    def _evict_idle(self) -> bool:
+        """Close the connection silent longest (if silent long enough); True if one was."""
+        now = asyncio.get_running_loop().time()
+        waiting = [c for c in self._open if c.waiting_since is not None and not c.evicted]
+        if not waiting:
+            return False
+        victim = min(waiting, key=lambda c: c.waiting_since or now)
+        if now - (victim.waiting_since or now) < EVICT_AFTER_SECONDS:
+            return False
+        victim.evicted = True
+        self._open.discard(victim)
+        victim.writer.transport.abort()  # its pending read fails; its task cleans up
+        return True
 
     async def _converse(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         idle_timeout: float | None,
+        conn: _Connection | None = None,
     ) -> bool:
         """Serve one command; True when it ended with a reply (the stream is still in step)."""
         session = self.service.session()
+        loop = asyncio.get_running_loop()
         while True:
             try:
+                if conn is not None:
+                    conn.waiting_since = loop.time()
                 event = await asyncio.wait_for(read_event(reader), idle_timeout)
+                if conn is not None:
+                    conn.waiting_since = None
                 reply = None if event is None else await session.handle_event(event)
             except TimeoutError:
                 await self._send(writer, Error("Connection idle for too long.", "idle_timeout"))
@@ -132,18 +173,36 @@ class WyomingServer:
                 return False
             for outgoing in reply.events:
                 await self._send(writer, outgoing)
+            if reply.stream is not None:
+                await self._send_stream(writer, reply.stream)
             if reply.close:
                 return True
 
     async def _send(
         self, writer: asyncio.StreamWriter, item: Event | Error | ProtocolError
-    ) -> None:
+    ) -> bool:
+        """Send one event; False when the peer is gone or does not read."""
         event = item if isinstance(item, Event) else item.event()
         try:
             await write_event(writer, event, self.idle_timeout)
         except (OSError, TimeoutError, RuntimeError):
             # The peer is gone or does not read; closing is all that is left to do.
             logger.debug("wyoming: could not send %s", event.type)
+            return False
+        return True
+
+    async def _send_stream(
+        self, writer: asyncio.StreamWriter, events: AsyncIterator[Event]
+    ) -> None:
+        """Send each event as it is produced; a peer that is gone stops the producer."""
+        try:
+            async for event in events:
+                if not await self._send(writer, event):
+                    break
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _refuse(self, writer: asyncio.StreamWriter) -> None:
         logger.warning("wyoming: refusing a connection: %d are open", self.active)

@@ -1,4 +1,5 @@
-"""``GET /v1/health``: liveness, version and the default STT engine's readiness."""
+"""``GET /v1/health``: liveness, version, the default STT engine's readiness and the STT
+models loaded in this process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from voxhelm import __version__
 from voxhelm.api.decorators import api_view
 from voxhelm.api.openapi import Operation, operation
-from voxhelm.api.schemas import EngineStatus, HealthResponse
+from voxhelm.api.schemas import EngineStatus, HealthResponse, LoadedModel
 from voxhelm.stt.base import EngineState
 from voxhelm.stt.registry import ENGINES, resolve
 
@@ -38,5 +39,14 @@ async def health(request: HttpRequest) -> JsonResponse:
             state=engine.state.value,
             reason=engine.reason,
         ),
+        models=[
+            LoadedModel(
+                backend=resident.backend,
+                model=resident.model,
+                idle_seconds=round(resident.idle_seconds, 1),
+                pinned=resident.pinned,
+            )
+            for resident in ENGINES.resident(stt_config)
+        ],
     )
     return JsonResponse(body.model_dump())

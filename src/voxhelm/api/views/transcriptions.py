@@ -1,9 +1,10 @@
-"""``POST /v1/audio/transcriptions``: OpenAI-compatible synchronous transcription.
+"""``POST /v1/audio/transcriptions``: OpenAI-compatible transcription, whole or streamed.
 
 Multipart with ``file`` (as OpenAI) or JSON with ``url`` (fetched by the guarded fetcher).
 Every field is validated before any download; decoding and inference run on the bounded
-inference pool, never on the event loop; temporary files live in a per-request directory
-that is always removed.
+inference pool, never on the event loop; a downloaded file lives in a temporary directory
+that is removed as soon as it is decoded. ``stream=true`` answers server-sent events
+(:mod:`voxhelm.api.sse`). ``POST /v1/audio/translations`` shares these steps.
 """
 
 from __future__ import annotations
@@ -11,23 +12,27 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from voxhelm import audio, lanes
+from voxhelm.api import sse
 from voxhelm.api.decorators import api_view
 from voxhelm.api.errors import invalid_request
 from voxhelm.api.openapi import Operation, operation
 from voxhelm.api.schemas import (
+    AudioParams,
     TranscriptionMultipart,
     TranscriptionParams,
     TranscriptionText,
     TranscriptionUrlRequest,
     TranscriptionVerbose,
+    TranscriptTextDelta,
+    TranscriptTextDone,
 )
 from voxhelm.api.validation import json_object, parse
 from voxhelm.config import MIB, Config
@@ -42,11 +47,15 @@ from voxhelm.stt.registry import validate_model
 from voxhelm.transcript import Transcript
 
 SYNC_ACCEPT = "audio/*;q=1.0,video/*;q=0.5,*/*;q=0.1"
+STREAM_FORMATS = ("json", "text")
+DEBUG_SOURCES = {"transcribe": "http.audio_transcriptions", "translate": "http.audio_translations"}
 
 
 @dataclass(frozen=True)
 class SyncRequest:
-    params: TranscriptionParams
+    """A validated synchronous request: its fields and where the media comes from."""
+
+    params: AudioParams
     upload: IO[bytes] | None = None
     url: str | None = None
 
@@ -57,7 +66,12 @@ def sync_fetch_policy(config: Config) -> FetchPolicy:
     )
 
 
-def _read_multipart(request: HttpRequest, config: Config) -> SyncRequest:
+def _list_field(request: HttpRequest, name: str) -> list[str]:
+    """A multipart list field, sent as ``name[]`` (OpenAI's clients) or repeated ``name``."""
+    return request.POST.getlist(f"{name}[]") or request.POST.getlist(name)
+
+
+def _read_multipart(request: HttpRequest, config: Config, model: type[AudioParams]) -> SyncRequest:
     upload = request.FILES.get("file")
     if upload is None:
         raise invalid_request(
@@ -69,67 +83,116 @@ def _read_multipart(request: HttpRequest, config: Config) -> SyncRequest:
             f"Uploaded file exceeded {limit // MIB} MiB transcription limit.", param="file"
         )
     fields: dict[str, Any] = {key: request.POST.get(key) for key in request.POST}
-    granularities = request.POST.getlist("timestamp_granularities[]") or request.POST.getlist(
-        "timestamp_granularities"
-    )
-    fields.pop("timestamp_granularities[]", None)
-    if granularities:
-        fields["timestamp_granularities"] = granularities
-    return SyncRequest(params=parse(TranscriptionParams, fields), upload=upload)
+    for name in ("timestamp_granularities", "hotwords"):
+        values = _list_field(request, name)
+        fields.pop(f"{name}[]", None)
+        if values:
+            fields[name] = values
+    return SyncRequest(params=parse(model, fields), upload=upload)
 
 
-def _read_json(request: HttpRequest) -> SyncRequest:
+def _read_json(request: HttpRequest, model: type[AudioParams]) -> SyncRequest:
     data = json_object(request.body)
     url = data.get("url")
     if not isinstance(url, str) or not url.strip():
         raise invalid_request("JSON requests must include a non-empty 'url' field.", param="url")
-    params = parse(TranscriptionUrlRequest, data)
-    return SyncRequest(params=params, url=params.url.strip())
+    params = parse(model, data)
+    return SyncRequest(params=params, url=url.strip())
+
+
+async def read_request(
+    request: HttpRequest,
+    config: Config,
+    multipart: type[AudioParams],
+    url_json: type[AudioParams],
+) -> SyncRequest:
+    """Parse a multipart upload into ``multipart`` or a JSON body into ``url_json``."""
+    content_type = request.content_type or ""
+    if content_type.startswith("multipart/form-data"):
+        # Parsing a multipart body writes the file out: keep that off the event loop.
+        return await asyncio.to_thread(_read_multipart, request, config, multipart)
+    if content_type.startswith("application/json"):
+        return _read_json(request, url_json)
+    raise invalid_request(
+        "Unsupported content type. Use multipart/form-data or application/json.",
+        code="unsupported_content_type",
+    )
+
+
+def check_source(sync: SyncRequest, config: Config) -> None:
+    """Refuse a URL the fetch policy would refuse, before any work starts."""
+    if sync.url is not None:
+        check_url(sync.url, sync_fetch_policy(config))
 
 
 def _validate(sync: SyncRequest, config: Config) -> TranscriptionRequest:
-    params = sync.params
-    if params.stream:
-        raise InvalidInput("Streaming transcription is not supported yet.", param="stream")
+    params = cast(TranscriptionParams, sync.params)
     validate_model(params.model, config.stt)
+    if params.stream and params.response_format not in STREAM_FORMATS:
+        raise InvalidInput(
+            "stream=true answers transcript.text events; use response_format json or text.",
+            param="response_format",
+        )
     words = "word" in params.timestamp_granularities
     if words and params.response_format != "verbose_json":
         raise InvalidInput(
             "timestamp_granularities[]=word requires response_format=verbose_json.",
             param="timestamp_granularities",
         )
-    if sync.url is not None:
-        check_url(sync.url, sync_fetch_policy(config))
+    check_source(sync, config)
     return TranscriptionRequest(
         language=normalize_language(params.language),
         prompt=params.prompt,
+        hotwords=tuple(params.hotwords),
         temperature=params.temperature,
         word_timestamps=words,
     )
 
 
-def _transcribe(
-    sync: SyncRequest, stt_request: TranscriptionRequest, config: Config, workdir: Path
+def _decode(sync: SyncRequest, config: Config) -> tuple[audio.Audio, dict[str, Any] | None]:
+    """Fetch (for URLs) and decode; the debug shape is taken while the input still exists."""
+    source: Any
+    with tempfile.TemporaryDirectory(prefix="voxhelm-sync-") as workdir:
+        if sync.url is not None:
+            from pathlib import Path
+
+            source = fetch_to_file(sync.url, sync_fetch_policy(config), Path(workdir)).path
+        else:
+            assert sync.upload is not None
+            sync.upload.seek(0)
+            source = cast(BinaryIO, sync.upload)
+        decoded = audio.decode(source, max_seconds=config.limits.max_audio_seconds)
+        shape = debuglog.audio_shape(decoded, source) if config.stt.debug_logging else None
+    return decoded, shape
+
+
+def transcribe_sync(
+    sync: SyncRequest,
+    stt_request: TranscriptionRequest,
+    config: Config,
+    on_window: Callable[[float, float], None] | None = None,
 ) -> Transcript:
-    """Fetch (for URLs), decode and transcribe: runs on an inference thread."""
-    source: Path | BinaryIO
-    if sync.url is not None:
-        source = fetch_to_file(sync.url, sync_fetch_policy(config), workdir).path
-    else:
-        assert sync.upload is not None
-        sync.upload.seek(0)
-        source = cast(BinaryIO, sync.upload)
-    decoded = audio.decode(source, max_seconds=config.limits.max_audio_seconds)
+    """Fetch, decode and transcribe: runs on an inference thread.
+
+    ``on_window`` runs after each window of long audio (a streamed request stops there
+    when its client has gone).
+    """
+    decoded, shape = _decode(sync, config)
     started = time.monotonic()
     # Only the engine calls hold a lane slot (window by window for long audio), not the
     # fetch or the decode.
     transcript = windows.transcribe(
-        decoded, sync.params.model, stt_request, config, lane=lanes.NON_INTERACTIVE
+        decoded,
+        sync.params.model,
+        stt_request,
+        config,
+        lane=lanes.NON_INTERACTIVE,
+        on_window=on_window,
     )
-    if config.stt.debug_logging:
+    if shape is not None:
         debuglog.emit(
-            "http.audio_transcriptions",
-            audio=debuglog.audio_shape(decoded, source),
+            DEBUG_SOURCES[stt_request.task],
+            audio=shape,
             requested_model=sync.params.model,
             request=stt_request,
             transcript=transcript,
@@ -138,11 +201,55 @@ def _transcribe(
     return transcript
 
 
+async def run_sync(sync: SyncRequest, stt_request: TranscriptionRequest, config: Config) -> Any:
+    """Transcribe on the inference pool (429 when it is full) and await the transcript."""
+    pool = inference_pool(config.stt.max_concurrency, config.stt.max_waiting)
+    return await pool.run(lambda: transcribe_sync(sync, stt_request, config))
+
+
+def respond(transcript: Transcript, response_format: str, *, words: bool) -> HttpResponse:
+    rendered = render(transcript, response_format, words=words)
+    response = HttpResponse(rendered.body, content_type=rendered.content_type)
+    response["X-Voxhelm-Backend"] = transcript.backend
+    response["X-Voxhelm-Model"] = transcript.model
+    return response
+
+
+def close_uploads(request: HttpRequest) -> None:
+    """Delete the uploaded temporary files now, not after the response has been sent."""
+    if (request.content_type or "").startswith("multipart/form-data"):
+        for uploads in request.FILES.lists():
+            for upload in uploads[1]:
+                upload.close()
+
+
+STREAM_DESCRIPTION = (
+    "With stream=true: text/event-stream of `data: <json>` events, a transcript.text.delta "
+    "per finished segment, then transcript.text.done."
+)
+
+
+TRANSCRIPT_RESPONSES: dict[str, Any] = {
+    "application/json": {
+        "schema": {
+            "oneOf": [
+                TranscriptionText.model_json_schema(),
+                TranscriptionVerbose.model_json_schema(),
+            ]
+        }
+    },
+    "text/plain": {"schema": {"type": "string"}},
+    "text/vtt": {"schema": {"type": "string"}},
+    "application/x-subrip": {"schema": {"type": "string"}},
+}
+"""The 200 bodies of a transcription (and a translation), by ``response_format``."""
+
+
 @operation(
     Operation(
         "/v1/audio/transcriptions",
         "post",
-        "Transcribe audio (OpenAI-compatible)",
+        "Transcribe audio (OpenAI-compatible; stream=true for server-sent events)",
         "audio",
         request_body={
             "multipart/form-data": {"schema": TranscriptionMultipart.model_json_schema()},
@@ -150,53 +257,40 @@ def _transcribe(
         },
         responses={
             200: {
-                "application/json": {
+                **TRANSCRIPT_RESPONSES,
+                "text/event-stream": {
                     "schema": {
+                        "description": STREAM_DESCRIPTION,
                         "oneOf": [
-                            TranscriptionText.model_json_schema(),
-                            TranscriptionVerbose.model_json_schema(),
-                        ]
+                            TranscriptTextDelta.model_json_schema(),
+                            TranscriptTextDone.model_json_schema(),
+                        ],
                     }
                 },
-                "text/plain": {"schema": {"type": "string"}},
-                "text/vtt": {"schema": {"type": "string"}},
-                "application/x-subrip": {"schema": {"type": "string"}},
             }
         },
         errors=(400, 401, 413, 429, 500, 503),
     )
 )
 @api_view(["POST"])
-async def create_transcription(request: HttpRequest) -> HttpResponse:
+async def create_transcription(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    config: Config = settings.VOXHELM
     try:
-        return await _transcription_response(request, settings.VOXHELM)
+        sync = await read_request(request, config, TranscriptionParams, TranscriptionUrlRequest)
+        stt_request = _validate(sync, config)
+        params = cast(TranscriptionParams, sync.params)
+        if params.stream:
+            return await sse.stream_transcription(
+                request,
+                params,
+                lambda streamed, on_window: transcribe_sync(sync, streamed, config, on_window),
+                stt_request,
+                config,
+            )
+        transcript = await run_sync(sync, stt_request, config)
+        return respond(transcript, sync.params.response_format, words=stt_request.word_timestamps)
     finally:
         # Django would delete the uploaded temp file only after the response is sent; do it
-        # now so that no file outlives the request, whatever happened.
-        if (request.content_type or "").startswith("multipart/form-data"):
-            for uploads in request.FILES.lists():
-                for upload in uploads[1]:
-                    upload.close()
-
-
-async def _transcription_response(request: HttpRequest, config: Config) -> HttpResponse:
-    content_type = request.content_type or ""
-    if content_type.startswith("multipart/form-data"):
-        # Parsing a multipart body writes the file out: keep that off the event loop.
-        sync = await asyncio.to_thread(_read_multipart, request, config)
-    elif content_type.startswith("application/json"):
-        sync = _read_json(request)
-    else:
-        raise invalid_request(
-            "Unsupported content type. Use multipart/form-data or application/json.",
-            code="unsupported_content_type",
-        )
-    stt_request = _validate(sync, config)
-    pool = inference_pool(config.stt.max_concurrency, config.stt.max_waiting)
-    with tempfile.TemporaryDirectory(prefix="voxhelm-sync-") as workdir:
-        transcript = await pool.run(lambda: _transcribe(sync, stt_request, config, Path(workdir)))
-    rendered = render(transcript, sync.params.response_format, words=stt_request.word_timestamps)
-    response = HttpResponse(rendered.body, content_type=rendered.content_type)
-    response["X-Voxhelm-Backend"] = transcript.backend
-    response["X-Voxhelm-Model"] = transcript.model
-    return response
+        # now so that no file outlives the request, whatever happened. (A stream returns
+        # after its first event, when the upload is decoded already.)
+        close_uploads(request)
