@@ -127,8 +127,10 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Any:
+    """One browser per test module. Not per session: Playwright's sync API runs an event loop
+    on the main thread while it is started, which would break later tests' asyncio.run()."""
     from playwright.sync_api import sync_playwright
 
     from tests.console.browser import CHROMIUM_ARGS, chromium_path

@@ -215,6 +215,51 @@ def test_a_known_speaker_job_names_the_references_in_the_sidecar_only(
     assert {entry["speaker"] for entry in podlove} == {""}
 
 
+def test_known_speaker_references_may_be_staged_uploads(
+    server: ServerProcess, media: MediaServer, conversation: Conversation
+) -> None:
+    joe = converse([Line("piper", "Fresh bread from the bakery on the corner sells out early.")])
+    ava = converse([Line("ava", "The museum opened a new exhibition about ancient maps.")])
+    talk = media.add("/known-uploads.wav", "audio/wav", conversation.wav_bytes())
+    with server.client() as client:
+        ids = {}
+        for name, voice in (("joe", joe), ("ava", ava)):
+            staged = client.post(
+                "/v1/uploads", files={"file": (f"{name}.wav", voice.wav_bytes(), "audio/wav")}
+            )
+            assert staged.status_code == 201, staged.text
+            ids[name] = staged.json()["id"]
+    known_speakers = [
+        {
+            "id": name,
+            "name": name.title(),
+            "references": [
+                {"kind": "clip_artifact", "audio": {"kind": "upload", "upload_id": ids[name]}}
+            ],
+        }
+        for name in ("joe", "ava")
+    ]
+    job = run_job(
+        server,
+        talk,
+        output={"formats": ["json"]},
+        diarization={
+            "enabled": True,
+            "strategy": "pyannote_known_speaker",
+            "known_speakers": known_speakers,
+        },
+    )
+    shown = json.dumps(job)
+    assert "staged-inputs" not in shown and "storage" not in shown and "sha256" not in shown
+    sidecar_bytes = artifact(server, job, "speakers")
+    assert b"staged-inputs" not in sidecar_bytes
+    names = {"piper": "Joe", "ava": "Ava"}
+    segments = json.loads(sidecar_bytes)["segments"]
+    assert segments
+    for entry in segments:
+        assert entry["speaker"] == names[true_speaker(conversation, entry["start"], entry["end"])]
+
+
 def test_a_failing_reference_fails_the_job_without_naming_its_url(
     server: ServerProcess, media: MediaServer, conversation: Conversation
 ) -> None:

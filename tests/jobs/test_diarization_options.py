@@ -10,7 +10,7 @@ import pytest
 from tests.jobs.conftest import JobsApi, job_body
 from tests.jobs.test_submit import error_of
 from voxhelm.config import Config
-from voxhelm.jobs.diarization_options import NO_UPLOAD_REFERENCES, public_diarization
+from voxhelm.jobs.diarization_options import public_diarization
 from voxhelm.jobs.models import Job
 
 REF_URL = "https://media.example.com/alice.wav"
@@ -150,16 +150,13 @@ def speaker(**fields: Any) -> dict[str, Any]:
                         references=[
                             {
                                 "kind": "clip_artifact",
-                                "audio": {
-                                    "kind": "upload",
-                                    "upload_id": "0b4a3c5e-8a39-4a4e-9e36-1d2b3c4d5e6f",
-                                },
+                                "audio": {"kind": "upload", "upload_id": "not-a-uuid"},
                             }
                         ]
                     )
                 ]
             ),
-            NO_UPLOAD_REFERENCES,
+            "A known-speaker reference audio.upload_id must be a UUID string.",
         ),
         (
             known(known_speaker={"colour": 1}),

@@ -5,13 +5,15 @@ pipeline and ``voxhelm-remote-worker`` both run it.
 It runs after transcription on the same decoded audio, under the non-interactive lane and a
 process-wide mutex. Any failure of anonymous diarization fails the job (never a silently
 unlabeled transcript). Reference audio of known speakers is fetched with the guarded fetcher
-and never appears in artifacts, metadata or error messages.
+(URLs) or read from the artifact store and verified (staged uploads); neither URLs nor
+storage keys appear in artifacts, metadata or error messages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from voxhelm import audio, lanes
+from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
+from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.diarization.align import label_transcript, normalize_turns
 from voxhelm.diarization.base import DiarizationError, SpeakerHints, Turn
@@ -42,6 +46,7 @@ logger = logging.getLogger("voxhelm.diarization")
 # The stored request's vocabulary (as voxhelm.jobs.diarization_options writes it).
 COUNTS = ("num_speakers", "min_speakers", "max_speakers")
 KNOWN = "pyannote_known_speaker"
+STORED = "stored"  # reference audio in the artifact store (voxhelm.jobs.reference_uploads)
 DIARIZING = "diarizing"  # the job phase
 DIARIZE = 90  # percent: transcription has just reached it
 LANE_WAIT_SECONDS = 3600.0
@@ -165,23 +170,59 @@ def _known_speakers(
 
 
 def _reference_clips(speakers: list[dict[str, Any]], config: Config) -> list[ReferenceClip]:
-    """Every reference cut to its range; each URL is fetched once."""
+    """Every reference cut to its range; each URL or staged upload is read once."""
     policy = batch_fetch_policy(config)
-    decoded: dict[str, audio.Audio] = {}
+    decoded: dict[tuple[str, str], audio.Audio] = {}
     clips = []
     with tempfile.TemporaryDirectory(prefix="voxhelm-refs-") as folder:
         for speaker in speakers:
             for reference in speaker["references"]:
-                url = str(reference["audio"]["url"])
-                if url not in decoded:
-                    decoded[url] = _fetch_reference(url, policy, Path(folder), config)
-                clip = decoded[url]
+                source = reference["audio"]
+                if source["kind"] == STORED:
+                    key = (STORED, str(source["upload_id"]))
+                    if key not in decoded:
+                        decoded[key] = _read_stored_reference(source, Path(folder), config)
+                else:
+                    key = ("url", str(source["url"]))
+                    if key not in decoded:
+                        decoded[key] = _fetch_reference(key[1], policy, Path(folder), config)
+                clip = decoded[key]
                 if reference["kind"] == "source_range":
                     first = round(float(reference["start"]) * clip.sample_rate)
                     last = round(float(reference["end"]) * clip.sample_rate)
                     clip = audio.Audio(clip.samples[first:last], clip.sample_rate)
                 clips.append(ReferenceClip(speaker["name"], clip))
     return clips
+
+
+def _read_stored_reference(source: Mapping[str, Any], folder: Path, config: Config) -> audio.Audio:
+    """A staged upload's clip, read from the store it was staged in and verified."""
+    path = folder / "stored-reference"
+    try:
+        store = store_for_identity(source["storage_identity"], config.artifacts)
+        with (
+            store.open_verified(
+                str(source["storage_key"]), str(source["sha256"]), int(source["size_bytes"])
+            ) as stored,
+            path.open("wb") as out,
+        ):
+            shutil.copyfileobj(stored, out, CHUNK_BYTES)
+        return audio.decode(path, max_seconds=config.limits.max_audio_seconds)
+    except InvalidInput as exc:
+        raise DiarizationError(
+            f"Known-speaker reference audio could not be used: {exc.message}",
+            code="reference_audio_failed",
+        ) from None
+    except (StoreError, OSError) as exc:
+        # Logged for the operator; the client learns neither the key nor the store's error.
+        logger.warning("reference upload %s unreadable: %s", source.get("upload_id"), exc)
+        raise DiarizationError(
+            "Known-speaker reference audio could not be used: the uploaded clip "
+            f"{source.get('upload_id')} is no longer available.",
+            code="reference_audio_failed",
+        ) from None
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _fetch_reference(url: str, policy: FetchPolicy, folder: Path, config: Config) -> audio.Audio:

@@ -35,10 +35,6 @@ KNOWN = "pyannote_known_speaker"
 STRATEGIES = ("pyannote", KNOWN)
 MATCH_NUMBERS = ("min_segment_duration", "auto_accept_margin", "min_top_similarity")
 MATCH_OPTIONS = ("embedding_model", *MATCH_NUMBERS)
-NO_UPLOAD_REFERENCES = (
-    "Uploaded known-speaker reference audio is not supported yet. Use URL reference audio "
-    "(diarization.known_speakers[].references[].audio.kind=url)."
-)
 
 
 class Diarization(BaseModel):
@@ -58,7 +54,8 @@ class Diarization(BaseModel):
     known_speakers: list[dict[str, Any]] | None = Field(
         default=None,
         description='[{"id", "name", "references": [{"kind": "clip_artifact"|"source_range", '
-        '"audio": {"kind": "url", "url"}, "start"?, "end"?}]}]',
+        '"audio": {"kind": "url", "url"} | {"kind": "upload", "upload_id"}, '
+        '"start"?, "end"?}]}]',
     )
     known_speaker: dict[str, Any] | None = Field(
         default=None,
@@ -250,6 +247,8 @@ def _reference(value: object) -> dict[str, Any]:
 
 
 def _reference_audio(value: object) -> dict[str, str]:
+    """A reference's audio: an absolute URL, or a staged upload's id (checked against the
+    producer's uploads at submission, see :mod:`voxhelm.jobs.reference_uploads`)."""
     if not isinstance(value, dict):
         raise exact("A known-speaker reference needs an audio object.")
     kind = value.get("kind")
@@ -263,13 +262,15 @@ def _reference_audio(value: object) -> dict[str, str]:
             raise exact("A known-speaker reference audio.url must be an absolute URL.")
         return {"kind": "url", "url": url.strip() if isinstance(url, str) else ""}
     if kind == "upload":
+        upload_id = value.get("upload_id")
         try:
-            uuid.UUID(str(value.get("upload_id")))
+            if not isinstance(upload_id, str):
+                raise ValueError(upload_id)
+            return {"kind": "upload", "upload_id": str(uuid.UUID(upload_id.strip()))}
         except ValueError:
             raise exact(
                 "A known-speaker reference audio.upload_id must be a UUID string."
             ) from None
-        raise exact(NO_UPLOAD_REFERENCES)
     raise exact("reference audio.kind must be 'url' or 'upload'.")
 
 

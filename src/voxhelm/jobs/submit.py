@@ -77,6 +77,7 @@ def submit(producer: str, request: JobSubmission, config: Config) -> Submitted:
     def attach(job: Job) -> None:
         if isinstance(request.input, UploadInput):
             _attach_upload(job, producer, request.input, config)
+        _attach_reference_uploads(job, producer, config)
 
     return _create(
         producer,
@@ -174,3 +175,15 @@ def _attach_upload(job: Job, producer: str, upload_input: UploadInput, config: C
         "size_bytes": upload.size_bytes,
     }
     job.save(update_fields=["input_data"])
+
+
+def _attach_reference_uploads(job: Job, producer: str, config: Config) -> None:
+    """Name known-speaker reference uploads by their store objects in the stored request
+    (the fingerprint keeps the producer's ``upload_id`` form)."""
+    from voxhelm.jobs.reference_uploads import resolve_reference_uploads
+
+    diarization = job.output_data["diarization"]
+    resolved = resolve_reference_uploads(producer, diarization, config)
+    if resolved is not diarization:
+        job.output_data = {**job.output_data, "diarization": resolved}
+        job.save(update_fields=["output_data"])

@@ -9,6 +9,10 @@ when it expires.
 * :func:`sweep` runs periodically in every worker process: it settles the uploads of jobs
   that ended elsewhere (canceled, abandoned by the job sweeper) and deletes expired
   unclaimed uploads with their objects.
+
+An upload that an unfinished job uses as a known-speaker reference clip (see
+:mod:`voxhelm.jobs.reference_uploads`) is neither deleted by the sweep nor by :func:`settle`
+until that job has ended.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from voxhelm.artifacts.stores import active_store, same_store, store_for_identit
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, InvalidInput
 from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.reference_uploads import referenced_upload_ids
 from voxhelm.uploads.models import StagedUpload
 
 logger = logging.getLogger("voxhelm.uploads")
@@ -80,7 +85,10 @@ def settle(job: Job, config: Config) -> None:
         return
     state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
     if state == JobState.SUCCEEDED:
-        if upload.mark_deleting(Q(claimed_by_job=job)):
+        if str(upload.pk) in referenced_upload_ids():
+            # Also a known-speaker reference of an unfinished job: kept until it expires.
+            upload.release(job)
+        elif upload.mark_deleting(Q(claimed_by_job=job)):
             _delete(upload, config)
     elif state in (JobState.FAILED, JobState.CANCELED) and upload.release(job):
         logger.info("upload %s: released by job %s (%s)", upload.pk, job.pk, state)
@@ -101,7 +109,10 @@ def sweep(config: Config, now: datetime | None = None) -> SweepReport:
         if job is not None:
             settle(job, config)
             report.settled.append(upload.pk)
+    referenced = referenced_upload_ids()  # known-speaker references of unfinished jobs
     for upload in StagedUpload.objects.expired_unclaimed(now):
+        if str(upload.pk) in referenced:
+            continue
         # The conditional mark is what makes a concurrent claim and this deletion exclusive.
         unclaimed = Q(claimed_by_job__isnull=True, expires_at__lte=now)
         if upload.mark_deleting(unclaimed, now) and _delete(upload, config):
