@@ -65,6 +65,48 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], headers: lis
     await send({"type": "http.response.body", "body": payload})
 
 
+async def run_capped(  # noqa: PLR0917 - an ASGI call plus its cap and answer
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    cap: int,
+    reject: Callable[[], Awaitable[None]],
+) -> None:
+    """Run ``app`` with at most ``cap`` body bytes: a larger ``Content-Length`` is rejected at
+    once; a streamed body is cut off when it passes the cap (the app sees a disconnect) and,
+    if the app has not answered yet, ``reject()`` answers."""
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        await reject()
+        return
+    received = 0
+    exceeded = False
+    started = False
+
+    async def limited_receive() -> Message:
+        nonlocal received, exceeded
+        if exceeded:
+            return {"type": "http.disconnect"}
+        event = await receive()
+        if event["type"] == "http.request":
+            received += len(event.get("body", b""))
+            if received > cap:
+                # Django treats a disconnect as an aborted request and sends nothing.
+                exceeded = True
+                return {"type": "http.disconnect"}
+        return event
+
+    async def tracking_send(event: Message) -> None:
+        nonlocal started
+        started = started or event["type"] == "http.response.start"
+        await send(event)
+
+    await app(scope, limited_receive, tracking_send)
+    if exceeded and not started:
+        await reject()
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, config: Callable[[], Config]) -> None:
         self.app = app
@@ -95,34 +137,6 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         cap, message = limit
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cap:
-            await self.reject(scope, send, message)
-            return
-
-        received = 0
-        exceeded = False
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:
-                return {"type": "http.disconnect"}
-            event = await receive()
-            if event["type"] == "http.request":
-                received += len(event.get("body", b""))
-                if received > cap:
-                    # Django treats a disconnect as an aborted request and sends nothing.
-                    exceeded = True
-                    return {"type": "http.disconnect"}
-            return event
-
-        async def tracking_send(event: Message) -> None:
-            nonlocal started
-            if event["type"] == "http.response.start":
-                started = True
-            await send(event)
-
-        await self.app(scope, limited_receive, tracking_send)
-        if exceeded and not started:
-            await self.reject(scope, send, message)
+        await run_capped(
+            self.app, scope, receive, send, cap, lambda: self.reject(scope, send, message)
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from voxhelm.api.limits import MULTIPART_SLACK, ASGIApp, Message, Receive, Scope, Send
+from voxhelm.api.limits import MULTIPART_SLACK, ASGIApp, Receive, Scope, Send, run_capped
 from voxhelm.config import MIB, Config
 
 FORM_CAP = 1 * MIB
@@ -59,31 +59,4 @@ class ConsoleBodyLimit:
         if cap is None:
             await self.app(scope, receive, send)
             return
-        for key, value in scope.get("headers", ()):
-            if key.lower() == b"content-length" and value.isdigit() and int(value) > cap:
-                await self.reject(send)
-                return
-        received = 0
-        exceeded = False
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:
-                return {"type": "http.disconnect"}
-            event = await receive()
-            if event["type"] == "http.request":
-                received += len(event.get("body", b""))
-                if received > cap:
-                    exceeded = True  # Django takes a disconnect as an aborted request
-                    return {"type": "http.disconnect"}
-            return event
-
-        async def tracking_send(event: Message) -> None:
-            nonlocal started
-            started = started or event["type"] == "http.response.start"
-            await send(event)
-
-        await self.app(scope, limited_receive, tracking_send)
-        if exceeded and not started:
-            await self.reject(send)
+        await run_capped(self.app, scope, receive, send, cap, lambda: self.reject(send))
