@@ -196,16 +196,20 @@ def start_worker(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    worker = WorkerProcess(process, log_path)
+    return wait_until_logged(WorkerProcess(process, log_path), "Voxhelm worker", timeout)
+
+
+def wait_until_logged(worker: WorkerProcess, marker: str, timeout: float) -> WorkerProcess:
+    """Return ``worker`` once its log shows ``marker``; stop it and raise if it never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited early:\n{worker.log()}")
-        if "Voxhelm worker" in worker.log():
+        if worker.process.poll() is not None:
+            raise RuntimeError(f"{marker!r} process exited early:\n{worker.log()}")
+        if marker in worker.log():
             return worker
-        time.sleep(0.2)
+        time.sleep(0.1)
     worker.stop()
-    raise RuntimeError(f"worker did not start:\n{worker.log()}")
+    raise RuntimeError(f"{marker!r} process did not start:\n{worker.log()}")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,13 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ServerProcess, WorkerProcess, process_env, start_server
+from tests.conftest import (
+    ServerProcess,
+    WorkerProcess,
+    process_env,
+    start_server,
+    wait_until_logged,
+)
 from tests.s3server import S3Server
 
 WORKER_IDS = ("atlas", "boreas")
@@ -79,16 +85,7 @@ def start_remote_worker(
             stderr=subprocess.STDOUT,
             text=True,
         )
-    worker = WorkerProcess(process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"remote worker exited early:\n{worker.log()}")
-        if "Voxhelm remote worker" in worker.log():
-            return worker
-        time.sleep(0.1)
-    worker.stop()
-    raise RuntimeError(f"remote worker did not start:\n{worker.log()}")
+    return wait_until_logged(WorkerProcess(process, log_path), "Voxhelm remote worker", timeout)
 
 
 def claimed_attempts(workers: list[WorkerProcess], job_id: str) -> dict[int, WorkerProcess]:

@@ -11,6 +11,7 @@ the staged file's name and type), never the worker's. Framework-free.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from voxhelm.errors import InvalidInput
@@ -63,15 +64,21 @@ def clean_count(value: object) -> int | None:
 
 def worker_fields(metadata: dict[str, Any]) -> dict[str, Any]:
     """The worker's own fields that survive sanitization."""
+    return {
+        **_kept(metadata, TEXT_FIELDS, clean_text),
+        **_kept(metadata, NUMBER_FIELDS, clean_number),
+    }
+
+
+def _kept(
+    source: dict[str, Any], keys: Iterable[str], clean: Callable[[object], object | None]
+) -> dict[str, Any]:
+    """``key → clean(source[key])`` for each of ``keys`` whose value survives cleaning."""
     kept: dict[str, Any] = {}
-    for key in TEXT_FIELDS:
-        text = clean_text(metadata.get(key))
-        if text is not None:
-            kept[key] = text
-    for key in NUMBER_FIELDS:
-        number = clean_number(metadata.get(key))
-        if number is not None:
-            kept[key] = number
+    for key in keys:
+        value = clean(source.get(key))
+        if value is not None:
+            kept[key] = value
     return kept
 
 
@@ -89,19 +96,11 @@ def known_speaker_summary(metadata: dict[str, Any], names: list[str]) -> dict[st
             "known_speaker_summary to be an object.",
             param="result_metadata",
         )
-    kept: dict[str, Any] = {}
-    for key in SUMMARY_TEXT:
-        text = clean_text(summary.get(key))
-        if text is not None:
-            kept[key] = text
-    for key in SUMMARY_COUNTS:
-        count = clean_count(summary.get(key))
-        if count is not None:
-            kept[key] = count
-    for key in SUMMARY_NUMBERS:
-        number = clean_number(summary.get(key))
-        if number is not None:
-            kept[key] = number
+    kept: dict[str, Any] = {
+        **_kept(summary, SUMMARY_TEXT, clean_text),
+        **_kept(summary, SUMMARY_COUNTS, clean_count),
+        **_kept(summary, SUMMARY_NUMBERS, clean_number),
+    }
     speakers = summary.get("known_speakers")
     if isinstance(speakers, list):
         kept["known_speakers"] = [name for name in speakers if name in names]

@@ -77,6 +77,17 @@ class _Request(BaseModel):
     worker_id: str | None = None
 
 
+class _LeasedRequest(_Request):
+    """A request about one claimed job: it proves the claim with the lease token."""
+
+    lease_token: str
+
+    @field_validator("lease_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> str:
+        return _lease_token(value)
+
+
 # -- capabilities ------------------------------------------------------------------------------
 
 
@@ -286,14 +297,8 @@ class Progress(BaseModel):
         return max(0, min(100, int(value)))
 
 
-class JobHeartbeat(_Request):
-    lease_token: str
+class JobHeartbeat(_LeasedRequest):
     progress: Progress = Field(default_factory=Progress)
-
-    @field_validator("lease_token", mode="before")
-    @classmethod
-    def _token(cls, value: object) -> str:
-        return _lease_token(value)
 
     @field_validator("progress", mode="before")
     @classmethod
@@ -375,16 +380,10 @@ class ManifestArtifact(BaseModel):
         return value
 
 
-class CompleteRequest(_Request):
-    lease_token: str
+class CompleteRequest(_LeasedRequest):
     result_text: str
     result_metadata: dict[str, Any] = Field(default_factory=dict)
     artifacts: list[ManifestArtifact]
-
-    @field_validator("lease_token", mode="before")
-    @classmethod
-    def _token(cls, value: object) -> str:
-        return _lease_token(value)
 
     @field_validator("result_text", mode="before")
     @classmethod
@@ -415,18 +414,12 @@ class CompleteRequest(_Request):
 # -- POST /v1/internal/work/<id>/fail ----------------------------------------------------------
 
 
-class FailRequest(_Request):
-    lease_token: str
+class FailRequest(_LeasedRequest):
     retryable: bool
     error_detail: str
     error_code: str | None = Field(
         default=None, description="A stable machine name such as unsupported_media (optional)."
     )
-
-    @field_validator("lease_token", mode="before")
-    @classmethod
-    def _token(cls, value: object) -> str:
-        return _lease_token(value)
 
     @field_validator("retryable", mode="before")
     @classmethod
