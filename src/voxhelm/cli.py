@@ -105,6 +105,11 @@ def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
         log_config=None if settings.VOXHELM.http.log_format == "json" else LOGGING_CONFIG,
         access_log=False,  # voxhelm.api.access logs each request instead
         server_header=False,
+        # Each request task starts from an empty context. Without this, asyncio can carry a
+        # finished request's context variables into the next request on that connection
+        # (CPython issue 140947) - there, asgiref's executor of a request that has already
+        # ended, and the next static file answered 500 "CurrentThreadExecutor already quit".
+        reset_contextvars=True,
     )
     Server(config).run()
 

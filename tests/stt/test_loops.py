@@ -229,6 +229,21 @@ def test_it_prefers_a_redecode_with_fewer_findings() -> None:
     assert [(s.text, s.flags) for s in repaired] == [(fewer[0].text, (SUSPECT,))]
 
 
+def test_it_keeps_speech_that_really_repeats_over_a_redecode_that_misses_some() -> None:
+    # A passage read twice: the second reading repeats the first. A re-decode that leaves
+    # out one sentence has fewer findings, but it lost speech, so the original stays.
+    looped = numbered(
+        seg(0, 0.0, 3.0, GARDEN),
+        seg(0, 3.0, 6.0, "The quick brown fox jumps over the lazy dog."),
+        seg(0, 6.0, 9.0, GARDEN),
+        seg(0, 9.0, 12.0, "The quick brown fox jumps over the lazy dog."),
+    )
+    missed_one = [seg(0, 6.0, 9.0, GARDEN)]
+    repaired = repair_loops(looped, Redecoder(missed_one))
+    assert [s.text for s in repaired] == [s.text for s in looped]
+    assert [s.flags for s in repaired[2:]] == [(SUSPECT,), (SUSPECT,)]
+
+
 def test_it_drops_text_where_the_redecode_hears_no_speech() -> None:
     repaired = repair_loops(MUSIC_LOOP, Redecoder([]))
     assert repaired[:3] == MUSIC_LOOP[:3]

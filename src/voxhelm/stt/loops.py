@@ -18,7 +18,8 @@ segments' ``flags``:
   words, so clients can see what was removed; subtitles and the joined text skip them.
 * ``suspect`` — the re-decode is degenerate too (speech that really repeats, or a model that
   loops either way); the better of the two is kept: fewer degenerate findings, the original
-  on a tie.
+  on a tie or when the re-decode covers less of the audio with words (it may have missed a
+  sentence of speech that really repeats).
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ LOOKBACK_SEGMENTS = 3
 # Seconds added on each side of a window (never into a neighbouring segment), because
 # Whisper's segment boundaries are often a little early or late.
 WINDOW_PADDING_SECONDS = 0.5
+
+# On a second degenerate pass, the re-decode replaces the original only if its segments with
+# words cover at least this share of the seconds the original's did.
+MIN_COVERAGE = 0.9
 
 Redecode = Callable[[float, float], Sequence[Segment]]
 """Re-decode the original audio from ``start`` to ``end`` seconds; segments in absolute time."""
@@ -220,9 +225,17 @@ def _repair_window(
         _log(REPAIRED, window, reasons)
         return [_flagged(s, REPAIRED) for s in candidate]
     before = find_degenerate(original, earlier)
-    kept = candidate if _findings(left) < _findings(before) else original
+    fewer = _findings(left) < _findings(before)
+    # Neither pass is clean: the audio may really repeat itself. A candidate that says less
+    # over less of the audio may just have missed a sentence; it never wins that way.
+    covers = _spoken_seconds(candidate) >= MIN_COVERAGE * _spoken_seconds(original)
+    kept = candidate if fewer and covers else original
     _log(SUSPECT, window, reasons)
     return [_flagged(s, SUSPECT) for s in kept]
+
+
+def _spoken_seconds(segments: Sequence[Segment]) -> float:
+    return sum(max(0.0, s.end - s.start) for s in segments if words_of(s.text))
 
 
 def _findings(found: dict[int, tuple[Reason, ...]]) -> int:
