@@ -90,7 +90,8 @@ class FasterWhisperConfig:
     device: str  # auto | cpu | cuda
     compute_type: str  # auto = int8 on CPU, float16 on CUDA
     beam_size: int
-    cpu_threads: int  # 0 = CTranslate2's default
+    cpu_threads: int  # 0 = the cores shared out among the workers (at least 1 each)
+    num_workers: int  # engine calls one process runs at the same time
     vad_filter: bool
     condition_on_previous_text: bool
 
@@ -214,6 +215,12 @@ class ExecutionConfig:
 
 
 @dataclass(frozen=True)
+class ChunkConfig:
+    chunk_seconds: float  # batch audio longer than this is cut into chunks at pauses
+    workers: int  # chunks of one job transcribed at the same time
+
+
+@dataclass(frozen=True)
 class RemoteWorkerConfig:
     worker_id: str
     worker_token: str
@@ -247,6 +254,7 @@ class Config:
     tts: TtsConfig
     artifacts: ArtifactsConfig
     execution: ExecutionConfig
+    chunks: ChunkConfig
     remote_worker: RemoteWorkerConfig
     operator: OperatorConfig
     webhooks: WebhookConfig
@@ -288,7 +296,7 @@ def _paths(env: EnvReader) -> PathsConfig:
     return PathsConfig(var_dir.resolve(), database_path.resolve(), database_url)
 
 
-def _stt(env: EnvReader, var_dir: Path) -> SttConfig:
+def _stt(env: EnvReader, var_dir: Path, lanes: LanesConfig) -> SttConfig:
     default_fallback = "mlx" if is_apple_silicon() else ""
     backend = env.choice("VOXHELM_STT_BACKEND", "fasterwhisper", STT_BACKENDS)
     fallback = env.raw("VOXHELM_STT_FALLBACK_BACKEND")
@@ -315,6 +323,13 @@ def _stt(env: EnvReader, var_dir: Path) -> SttConfig:
             compute_type=env.string("VOXHELM_FASTERWHISPER_COMPUTE_TYPE", "auto").lower(),
             beam_size=env.integer("VOXHELM_FASTERWHISPER_BEAM_SIZE", 5, minimum=1, maximum=20),
             cpu_threads=env.integer("VOXHELM_FASTERWHISPER_CPU_THREADS", 0, minimum=0),
+            # One engine call per slot a process may hold at once.
+            num_workers=env.integer(
+                "VOXHELM_FASTERWHISPER_NUM_WORKERS",
+                lanes.slots + lanes.interactive_slots if lanes.enabled else 1,
+                minimum=1,
+                maximum=64,
+            ),
             vad_filter=env.boolean("VOXHELM_FASTERWHISPER_VAD_FILTER", False),
             condition_on_previous_text=env.boolean(
                 "VOXHELM_FASTERWHISPER_CONDITION_ON_PREVIOUS_TEXT", False
@@ -458,7 +473,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             env.string("VOXHELM_LANE_SCHEDULER_DIR", str(var_dir / "lane-scheduler"))
         ).expanduser(),
         stale_seconds=env.integer("VOXHELM_LANE_SCHEDULER_STALE_SECONDS", 1800, minimum=1),
-        slots=env.integer("VOXHELM_LANE_SLOTS", 1, minimum=1, maximum=64),
+        slots=env.integer("VOXHELM_LANE_SLOTS", 2, minimum=1, maximum=64),
         interactive_slots=env.integer("VOXHELM_LANE_INTERACTIVE_SLOTS", 1, minimum=0, maximum=64),
         wait_seconds=env.number("VOXHELM_LANE_WAIT_SECONDS", 30.0, minimum=0.1),
     )
@@ -489,6 +504,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         job_stale_seconds=env.number("VOXHELM_JOB_STALE_SECONDS", 30.0, minimum=1.0),
         job_sweep_seconds=env.number("VOXHELM_JOB_SWEEP_SECONDS", 10.0, minimum=0.1),
     )
+    chunks = ChunkConfig(
+        chunk_seconds=env.number("VOXHELM_CHUNK_SECONDS", 600.0, minimum=10.0),
+        workers=env.integer("VOXHELM_CHUNK_WORKERS", 2, minimum=1, maximum=64),
+    )
     remote_worker = RemoteWorkerConfig(
         worker_id=env.string("VOXHELM_WORKER_ID"),
         worker_token=env.secret("VOXHELM_WORKER_TOKEN"),
@@ -509,13 +528,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         auth=auth,
         limits=limits,
         fetch=fetch,
-        stt=_stt(env, var_dir),
+        stt=_stt(env, var_dir, lanes),
         diarization=diarization,
         wyoming=wyoming,
         lanes=lanes,
         tts=tts,
         artifacts=_artifacts(env, var_dir),
         execution=execution,
+        chunks=chunks,
         remote_worker=remote_worker,
         operator=operator,
         webhooks=_webhooks(env, fetch),

@@ -23,7 +23,7 @@ from voxhelm.diarization.step import Sink, diarize, wants_word_timestamps
 from voxhelm.fetch import FetchedFile
 from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
 from voxhelm.jobs.inputs import source_artifact_name
-from voxhelm.stt import windows
+from voxhelm.stt import chunks
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.transcript import Transcript
 
@@ -39,7 +39,7 @@ TRANSCRIBING = "transcribing"
 RENDERING = "rendering"
 
 # Percent reached when each step starts. Transcription dominates the run time; it advances
-# from TRANSCRIBE to RENDER window by window.
+# from TRANSCRIBE to RENDER window by window (long audio: over all its chunks).
 STORE_SOURCE = 5
 DECODE = 8
 STORE_EXTRACTED = 12
@@ -113,16 +113,20 @@ def transcribe_media(
         prompt=plan.prompt or None,
         word_timestamps=wants_word_timestamps(plan.diarization),
     )
-    transcript = windows.transcribe(
+
+    def report(progress: chunks.Progress) -> None:
+        percent = TRANSCRIBE + int((RENDER - TRANSCRIBE) * progress.fraction)
+        sink.checkpoint(TRANSCRIBING, percent, progress.eta_seconds)
+
+    transcript = chunks.transcribe(
         decoded,
         plan.model,
         request,
         config,
         lane=lanes.NON_INTERACTIVE,
         timeout=BATCH_LANE_WAIT_SECONDS,
-        on_window=lambda done, total: sink.checkpoint(
-            TRANSCRIBING, TRANSCRIBE + int((RENDER - TRANSCRIBE) * done / total)
-        ),
+        checkpoints=sink,
+        report=report,
     )
     diarized = diarize(plan.diarization, sink, decoded, transcript, config)
     render(diarized.transcript, plan.formats, sink)

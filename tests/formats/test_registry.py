@@ -81,6 +81,7 @@ def test_it_renders_the_json_artifact_as_the_reference_verbose_structure() -> No
         "language",
         "text",
         "segments",
+        "voxhelm_flags",
     ]
 
 
@@ -114,13 +115,41 @@ def test_it_rejects_a_sync_only_format_as_an_artifact() -> None:
     assert excinfo.value.param == "output.formats"
 
 
-def test_it_lists_flagged_segments_beside_the_reference_segments_in_the_artifact() -> None:
+def test_it_sums_up_quality_beside_the_reference_segments_in_the_artifact() -> None:
     transcript = Transcript.from_segments(
-        [Segment(0, 0.0, 1.0, "a"), Segment(1, 1.0, 2.0, "b", flags=("loop_repaired",))],
+        [
+            Segment(0, 0.0, 1.0, "a"),
+            Segment(1, 1.0, 2.0, "b", flags=("repaired",)),
+            Segment(2, 2.0, 3.5, "c", flags=("repaired",)),
+            Segment(3, 5.0, 6.0, "", flags=("dropped",)),
+            Segment(4, 7.0, 8.0, "d", flags=("suspect",)),
+        ],
         language="en",
-        duration=2.0,
+        duration=10.0,
     )
     payload = json.loads(render_artifact(transcript, "json"))
     assert list(payload) == ["task", "language", "text", "segments", "voxhelm_flags"]
-    assert payload["voxhelm_flags"] == [{"id": 1, "flags": ["loop_repaired"]}]
+    assert payload["voxhelm_flags"] == {
+        "segments": [
+            {"id": 1, "flags": ["repaired"]},
+            {"id": 2, "flags": ["repaired"]},
+            {"id": 3, "flags": ["dropped"]},
+            {"id": 4, "flags": ["suspect"]},
+        ],
+        "repaired": [[1.0, 3.5]],
+        "suspect": [[7.0, 8.0]],
+        "dropped": [[5.0, 6.0]],
+        "no_speech_ratio": 0.55,  # 4.5 of 10 seconds carry text
+    }
     assert list(payload["segments"][1]) == ["id", "seek", "start", "end", "text"]
+
+
+def test_an_untouched_transcript_has_an_empty_quality_summary() -> None:
+    transcript = Transcript.from_segments([Segment(0, 0.0, 2.0, "a")], "en", 2.0)
+    assert json.loads(render_artifact(transcript, "json"))["voxhelm_flags"] == {
+        "segments": [],
+        "repaired": [],
+        "suspect": [],
+        "dropped": [],
+        "no_speech_ratio": 0.0,
+    }

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from voxhelm.formats import FORMATS, render, render_artifact
+from voxhelm.formats.encoding import dump_artifact_json
 from voxhelm.transcript import Segment, Transcript
 
 
@@ -115,14 +118,24 @@ def test_it_renders_the_reference_vtt_bytes(plain: Transcript) -> None:
     assert render_artifact(plain, "vtt") == VTT
 
 
+def reference_part(body: bytes) -> bytes:
+    """The artifact without the quality summary Voxhelm appends as its last key."""
+    payload = json.loads(body)
+    assert list(payload)[-1] == "voxhelm_flags"
+    del payload["voxhelm_flags"]
+    return dump_artifact_json(payload)
+
+
 def test_it_renders_the_reference_transcript_json_artifact(plain: Transcript) -> None:
-    assert render_artifact(plain, "json") == TRANSCRIPT_JSON_PLAIN.encode()
+    body = render_artifact(plain, "json")
+    assert reference_part(body) == TRANSCRIPT_JSON_PLAIN.encode()
+    assert body.startswith(TRANSCRIPT_JSON_PLAIN.encode()[:-2] + b',\n  "voxhelm_flags": {')
 
 
 def test_it_adds_speaker_keys_to_the_artifact_only_on_diarized_segments(
     diarized: Transcript,
 ) -> None:
-    assert render_artifact(diarized, "json") == TRANSCRIPT_JSON_DIARIZED.encode()
+    assert reference_part(render_artifact(diarized, "json")) == TRANSCRIPT_JSON_DIARIZED.encode()
 
 
 def test_it_renders_dote_with_empty_speakers_without_diarization(plain: Transcript) -> None:
@@ -195,7 +208,9 @@ EMPTY_CASES = [
     ),
     (
         "transcript_json",
-        b'{\n  "task": "transcribe",\n  "language": null,\n  "text": "",\n  "segments": []\n}',
+        b'{\n  "task": "transcribe",\n  "language": null,\n  "text": "",\n  "segments": [],\n'
+        b'  "voxhelm_flags": {\n    "segments": [],\n    "repaired": [],\n    "suspect": [],\n'
+        b'    "dropped": [],\n    "no_speech_ratio": 0.0\n  }\n}',
     ),
     ("vtt", b"WEBVTT\n"),
     ("srt", b""),

@@ -63,11 +63,20 @@ class JsonSegment(Strict):
     text: str
 
 
+class QualitySummary(Strict):
+    segments: list[dict[str, Any]]
+    repaired: list[tuple[float, float]]
+    suspect: list[tuple[float, float]]
+    dropped: list[tuple[float, float]]
+    no_speech_ratio: float
+
+
 class TranscriptJson(Strict):
     task: Literal["transcribe"]
     language: str | None
     text: str
     segments: list[JsonSegment]
+    voxhelm_flags: QualitySummary
 
 
 class DoteLine(Strict):

@@ -80,16 +80,16 @@ def test_it_shows_a_queued_job(api: JobsApi, job: Job) -> None:
         "started_at": None,
         "finished_at": None,
         "task_ref": "ep-1",
-        "progress": {"percent": 0, "phase": None},
+        "progress": {"percent": 0, "phase": None, "eta_seconds": None},
     }
 
 
 def test_it_shows_progress_of_a_running_job(api: JobsApi, job: Job) -> None:
     assert job.mark_running("test:1")
-    assert job.set_progress(15, "transcribing")
+    assert job.set_progress(15, "transcribing", 42.5)
     body = api.get(job.pk).json()
     assert body["state"] == "running"
-    assert body["progress"] == {"percent": 15, "phase": "transcribing"}
+    assert body["progress"] == {"percent": 15, "phase": "transcribing", "eta_seconds": 42.5}
     assert body["started_at"].endswith("Z")
 
 
@@ -112,7 +112,7 @@ def test_it_shows_a_succeeded_job_with_exposed_artifacts_only(
     succeed(job, jobs_config)
     body = api.get(job.pk).json()
     assert body["state"] == "succeeded"
-    assert body["progress"] == {"percent": 100, "phase": None}
+    assert body["progress"] == {"percent": 100, "phase": None, "eta_seconds": None}
     assert body["result"] == {
         "artifacts": {
             "json": f"/v1/jobs/{job.pk}/artifacts/transcript.json",

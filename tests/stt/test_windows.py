@@ -80,7 +80,7 @@ def test_long_audio_lets_interactive_work_in_between_windows(
     tmp_path: Path, engine_calls: list[dict[str, Any]]
 ) -> None:
     # No reserved interactive slot: the interactive request must wait for a window to end.
-    config = make_config(tmp_path, VOXHELM_LANE_INTERACTIVE_SLOTS="0")
+    config = make_config(tmp_path, VOXHELM_LANE_SLOTS="1", VOXHELM_LANE_INTERACTIVE_SLOTS="0")
     # Twelve different sentences: the same passage said over and over is what loop repair
     # exists to question, and this test is about windows.
     speech = passage(BOOK)

@@ -42,7 +42,13 @@ def test_it_extends_a_lease_and_keeps_progress(worker: WorkerApi, leased: dict[s
     response = worker.beat(
         leased["id"],
         lease_token=leased["lease_token"],
-        progress={"phase": "transcribing", "percent": 40, "message": " x " * 400, "extra": [1]},
+        progress={
+            "phase": "transcribing",
+            "percent": 40,
+            "eta_seconds": 12.34,
+            "message": " x " * 400,
+            "extra": [1],
+        },
     )
     assert response.status_code == 200
     assert response.json()["job_id"] == leased["id"]
@@ -50,10 +56,14 @@ def test_it_extends_a_lease_and_keeps_progress(worker: WorkerApi, leased: dict[s
     assert job.lease_expires_at is not None and before is not None
     assert job.lease_expires_at > before
     assert (job.phase, job.progress) == ("transcribing", 40)
-    assert set(job.worker_progress) == {"phase", "message", "percent"}
+    assert set(job.worker_progress) == {"phase", "message", "percent", "eta_seconds"}
     assert len(job.worker_progress["message"]) == 500
     producer_view = JobsApi(worker.client).get(leased["id"]).json()
-    assert producer_view["progress"] == {"percent": 40, "phase": "transcribing"}
+    assert producer_view["progress"] == {
+        "percent": 40,
+        "phase": "transcribing",
+        "eta_seconds": 12.3,
+    }
 
 
 @pytest.mark.parametrize("token", ["", "  ", 5, None])

@@ -44,3 +44,12 @@ def job_prefix(prefix: str, job_id: UUID | str) -> str:
 def job_artifact_key(prefix: str, job_id: UUID | str, name: str) -> str:
     """The key of artifact ``name`` of job ``job_id``: ``<prefix>/jobs/<job_id>/<name>``."""
     return validate_key(f"{job_prefix(prefix, job_id)}/{validate_name(name)}")
+
+
+def checkpoint_prefix(prefix: str, job_id: UUID | str) -> str:
+    """The folder of one job's chunk checkpoints: ``<prefix>/checkpoints/<job_id>``.
+
+    Beside the job's artifacts, not under them: a new attempt purges the artifacts of the
+    one before but resumes from its checkpoints."""
+    parts = [part for part in prefix.strip("/").split("/") if part]
+    return validate_key("/".join([*parts, "checkpoints", str(UUID(str(job_id)))]))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from voxhelm.formats.encoding import dump_artifact_json, dump_response_json, finite_or
+from voxhelm.stt.loops import DROPPED, REPAIRED, SUSPECT
 from voxhelm.transcript import Segment, Transcript
 
 
@@ -45,23 +47,52 @@ def render_transcript_json(transcript: Transcript) -> bytes:
 
     ``{"task", "language", "text", "segments": [{"id", "seek", "start", "end", "text"
     [, "speaker"]}]}`` with indent 2 and ASCII escaping; segments as they are (no clamping).
-    When any segment is flagged, a top-level ``voxhelm_flags`` list of ``{"id", "flags"}``
-    follows, so the reference's segment objects stay exactly as they were.
+    A top-level ``voxhelm_flags`` object follows with the quality summary (see
+    :func:`quality_summary`), so the reference's segment objects stay exactly as they were.
     """
     payload: dict[str, Any] = {
         "task": transcript.task,
         "language": transcript.language,
         "text": transcript.text.strip(),
         "segments": [_reference_segment(segment) for segment in transcript.segments],
+        "voxhelm_flags": quality_summary(transcript),
     }
-    flagged = [
-        {"id": segment.id, "flags": list(segment.flags)}
-        for segment in transcript.segments
-        if segment.flags
-    ]
-    if flagged:
-        payload["voxhelm_flags"] = flagged
     return dump_artifact_json(payload)
+
+
+def quality_summary(transcript: Transcript) -> dict[str, Any]:
+    """How much of a transcript post-processing had to touch, and how much is silence.
+
+    ``segments``: ``{"id", "flags"}`` of every flagged segment; ``repaired``, ``suspect``,
+    ``dropped``: ``[start, end]`` spans (seconds) of neighbouring segments with that flag,
+    merged; ``no_speech_ratio``: the share of the audio that no segment with text covers.
+    """
+    summary: dict[str, Any] = {
+        "segments": [
+            {"id": segment.id, "flags": list(segment.flags)}
+            for segment in transcript.segments
+            if segment.flags
+        ]
+    }
+    for flag in (REPAIRED, SUSPECT, DROPPED):
+        summary[flag] = _spans(s for s in transcript.segments if flag in s.flags)
+    spoken = _spans(s for s in transcript.segments if s.text.strip())
+    covered = sum(end - start for start, end in spoken)
+    duration = _duration(transcript)
+    summary["no_speech_ratio"] = round(max(0.0, 1.0 - covered / duration), 3) if duration else 0.0
+    return summary
+
+
+def _spans(segments: Iterable[Segment]) -> list[list[float]]:
+    """``[start, end]`` of the given segments, overlapping or touching ones merged."""
+    spans: list[list[float]] = []
+    for segment in sorted(segments, key=lambda s: s.start):
+        start, end = round(segment.start, 3), round(max(segment.start, segment.end), 3)
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return spans
 
 
 def _duration(transcript: Transcript) -> float:

@@ -104,6 +104,7 @@ class Job(models.Model):
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)  # percent, 0-100
     phase = models.CharField(max_length=16, choices=JobPhase.choices, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)  # estimate while transcribing
     error_code = models.CharField(max_length=64, blank=True)
     error_detail = models.TextField(blank=True)  # client-safe: never a traceback or path
     result_text = models.TextField(blank=True)
@@ -219,12 +220,13 @@ class Job(models.Model):
         """Prove the attempt's worker is alive; False once the attempt no longer owns the job."""
         return self._update_if(self._owned(), heartbeat_at=timezone.now())
 
-    def set_progress(self, percent: int, phase: str) -> bool:
+    def set_progress(self, percent: int, phase: str, eta_seconds: float | None = None) -> bool:
         """Report progress (a checkpoint): False means the attempt must stop at once."""
         return self._update_if(
             self._owned(),
             progress=max(0, min(int(percent), 100)),
             phase=phase,
+            eta_seconds=eta_seconds,
             heartbeat_at=timezone.now(),
         )
 

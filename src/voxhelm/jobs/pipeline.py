@@ -20,9 +20,10 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound
+from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound, StoreError
+from voxhelm.artifacts.checkpoints import StoreCheckpoints
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.artifacts.stores import active_store, store_for_identity
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
@@ -30,7 +31,7 @@ from voxhelm.jobs.diarization import job_metadata
 from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.joblog import log_outcome
-from voxhelm.jobs.models import Job
+from voxhelm.jobs.models import Job, JobState
 from voxhelm.jobs.synthesis import synthesize_text
 from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, Plan, transcribe_media
 
@@ -67,11 +68,18 @@ class Attempt:
         self.job = job
         self.heartbeat = heartbeat
         self.config = config
+        self.checkpoints = checkpoints_of(job, config)
 
-    def checkpoint(self, phase: str, percent: int) -> None:
+    def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None:
         """Report progress; raise :class:`JobAbandoned` if the job is no longer ours."""
-        if self.heartbeat.lost or not self.job.set_progress(percent, phase):
+        if self.heartbeat.lost or not self.job.set_progress(percent, phase, eta_seconds):
             raise JobAbandoned
+
+    def load_checkpoint(self, name: str) -> bytes | None:
+        return self.checkpoints.load_checkpoint(name)
+
+    def save_checkpoint(self, name: str, data: bytes) -> None:
+        self.checkpoints.save_checkpoint(name, data)
 
     def put(
         self,
@@ -122,7 +130,8 @@ def run(job_id: str, *, task_id: str | None, worker: str, config: Config) -> Non
 
 
 def settle_upload(job: Job, config: Config) -> None:
-    """Delete or release the job's staged upload once the job has ended (no-op otherwise).
+    """Tidy up after ``job`` ended, wherever it ran (no-op while it has not): delete or
+    release its staged upload, drop its chunk checkpoints.
 
     A failure here only delays the settlement to the next retention sweep."""
     from voxhelm.uploads.lifecycle import settle
@@ -131,6 +140,14 @@ def settle_upload(job: Job, config: Config) -> None:
         settle(job, config)
     except Exception:
         logger.exception("job %s: settling its staged upload failed; the sweep will retry", job.pk)
+    state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+    if state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED):
+        checkpoints_of(job, config).drop()
+
+
+def checkpoints_of(job: Job, config: Config) -> StoreCheckpoints:
+    """Where the chunks of ``job`` are checkpointed: beside its artifacts in the active store."""
+    return StoreCheckpoints(active_store(config.artifacts), config.artifacts.prefix, job.pk)
 
 
 def finish(job: Job, attempt: Attempt, workdir: Path) -> None:
@@ -148,6 +165,15 @@ def finish(job: Job, attempt: Attempt, workdir: Path) -> None:
     except VoxhelmError as exc:
         logger.info("job %s: failed: %s", job.pk, exc.code)
         job.mark_failed(exc.code, exc.message)
+        return
+    except (StoreError, OSError) as exc:
+        # The artifact store is down or full: the same code as a remote worker's (no path,
+        # no endpoint in the message; the log has them).
+        error_id = secrets.token_hex(6)
+        logger.error("job %s: storage error id=%s: %s", job.pk, error_id, exc)
+        job.mark_failed(
+            "worker_io_error", f"The worker could not store or fetch data (error id {error_id})."
+        )
         return
     except Exception:
         error_id = secrets.token_hex(6)

@@ -250,6 +250,11 @@ class JobProgress(BaseModel):
         description="downloading, decoding, transcribing, diarizing, rendering, synthesizing or "
         "encoding; null when idle."
     )
+    eta_seconds: float | None = Field(
+        default=None,
+        description="Estimated seconds until transcription is done, from the pace of the "
+        "chunks finished so far; null when unknown.",
+    )
 
 
 class JobError(BaseModel):
@@ -317,7 +322,11 @@ def represent(job: Job) -> dict[str, Any]:
         "started_at": isoformat(job.started_at),
         "finished_at": isoformat(job.finished_at),
         "task_ref": job.task_ref or None,
-        "progress": JobProgress(percent=job.progress, phase=job.phase or None),
+        "progress": JobProgress(
+            percent=job.progress,
+            phase=job.phase or None,
+            eta_seconds=job.eta_seconds if job.state == JobState.RUNNING else None,
+        ),
     }
     if job.state == JobState.SUCCEEDED:
         artifacts = {

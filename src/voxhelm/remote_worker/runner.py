@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from voxhelm.artifacts.base import CHUNK_BYTES, ArtifactStore, StoreError
+from voxhelm.artifacts.checkpoints import StoreCheckpoints
 from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.errors import Busy, ServiceUnavailable, VoxhelmError
@@ -102,9 +103,9 @@ class LeaseKeeper:
         self._wake.set()
         self._thread.join()
 
-    def report(self, phase: str, percent: int) -> None:
+    def report(self, phase: str, percent: int, eta_seconds: float | None = None) -> None:
         changed = phase != self._progress.phase
-        self._progress = Progress(phase=phase, percent=percent)
+        self._progress = Progress(phase=phase, percent=percent, eta_seconds=eta_seconds)
         if changed:
             self._wake.set()
 
@@ -144,13 +145,23 @@ class UploadSink:
         self._keeper = keeper
         self._stop = stop
         self.manifest: list[ManifestArtifact] = []
+        # Chunk checkpoints go to the shared store beside the job's artifacts, where the
+        # next attempt finds them whichever worker (or the server) runs it.
+        store_prefix = job.artifact_prefix.rsplit(f"jobs/{job.id}/", 1)[0]
+        self._checkpoints = StoreCheckpoints(store, store_prefix, job.id)
 
-    def checkpoint(self, phase: str, percent: int) -> None:
+    def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None:
         if self._keeper.lost:
             raise LeaseLost
         if self._stop.is_set():
             raise Stopping
-        self._keeper.report(phase, percent)
+        self._keeper.report(phase, percent, eta_seconds)
+
+    def load_checkpoint(self, name: str) -> bytes | None:
+        return self._checkpoints.load_checkpoint(name)
+
+    def save_checkpoint(self, name: str, data: bytes) -> None:
+        self._checkpoints.save_checkpoint(name, data)
 
     def put(
         self,

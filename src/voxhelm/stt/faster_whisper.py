@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import FasterWhisperConfig
 from voxhelm.errors import InvalidInput
-from voxhelm.stt import multilingual
+from voxhelm.stt import lifecycle, multilingual
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
@@ -58,6 +59,13 @@ def public_model_name(configured: str) -> str:
     if "/" in configured or configured.startswith((".", "~")):
         return Path(configured).expanduser().name or configured
     return configured
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def cuda_available() -> bool:
@@ -126,6 +134,14 @@ class FasterWhisperBackend(Backend):
         return "float16" if device == "cuda" else "int8"
 
     # -- lifecycle -------------------------------------------------------------------
+    def cpu_threads(self) -> int:
+        """Threads per engine call: the configured number, or the cores shared out among the
+        workers. One Whisper decode gains next to nothing from more threads (its beam search
+        is sequential), while calls side by side scale with the cores."""
+        if self.config.cpu_threads:
+            return self.config.cpu_threads
+        return max(1, available_cores() // self.config.num_workers)
+
     def check(self) -> list[str]:
         if importlib.util.find_spec("faster_whisper") is None:
             return ["faster-whisper is not installed. Install the project dependencies."]
@@ -181,13 +197,15 @@ class FasterWhisperBackend(Backend):
             try:
                 from faster_whisper import WhisperModel
 
+                lifecycle.limit_arenas()
                 device = self.device()
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
                 model = WhisperModel(
                     self.model_source(),
                     device=device,
                     compute_type=self.compute_type(device),
-                    cpu_threads=self.config.cpu_threads,
+                    cpu_threads=self.cpu_threads(),
+                    num_workers=self.config.num_workers,
                     download_root=str(self.cache_dir),
                 )
             except BackendUnavailable as exc:

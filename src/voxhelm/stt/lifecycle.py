@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from voxhelm.stt.registry import Engines
@@ -37,22 +37,45 @@ _started: set[int] = set()
 _started_lock = threading.Lock()
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+MAX_ARENAS = 2
+
+
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None on other C libraries (musl, macOS)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+def _libc_function(name: str) -> Any:
+    """A glibc function, or None on other C libraries (musl, macOS)."""
+    library = ctypes.util.find_library("c")
+    if library is None:
         return None
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(library)
     except OSError:
         return None
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is None:
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
+    return getattr(libc, name, None)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    trim = _libc_function("malloc_trim")
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+        trim.restype = ctypes.c_int
     return trim  # type: ignore[no-any-return]
+
+
+@functools.cache
+def limit_arenas() -> None:
+    """Cap glibc's malloc arenas before the engine starts its threads.
+
+    Every thread that allocates under contention gets an arena of its own (up to 8 per
+    core), and an arena never goes away: with several engine workers, each load and unload
+    left a little more memory behind in arenas ``malloc_trim`` cannot empty (measured with
+    three workers on ``base``: 148 MB kept after two cycles; with two arenas 70 MB).
+    """
+    mallopt = _libc_function("mallopt")
+    if mallopt is not None:
+        mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        mallopt.restype = ctypes.c_int
+        mallopt(M_ARENA_MAX, MAX_ARENAS)
 
 
 def release_memory() -> None:

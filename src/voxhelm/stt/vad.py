@@ -40,14 +40,20 @@ def speech_end(audio: Audio) -> float | None:
 
     Speech still going on at the end of ``audio`` ends at ``audio.duration``.
     """
+    spans = speech_spans(audio)
+    return min(audio.duration, spans[-1][1]) if spans else None
+
+
+def speech_spans(audio: Audio) -> list[tuple[float, float]]:
+    """The stretches of speech in ``audio`` as ``(start, end)`` seconds, padded, in order."""
     if audio.sample_rate != SAMPLE_RATE:
         raise ValueError("VAD needs 16 kHz audio")
     if len(audio.samples) == 0:
-        return None
+        return []
     from faster_whisper.vad import get_speech_timestamps
 
     spans = get_speech_timestamps(audio.samples, _options(), sampling_rate=SAMPLE_RATE)
-    return min(audio.duration, spans[-1]["end"] / SAMPLE_RATE) if spans else None
+    return [(span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE) for span in spans]
 
 
 def has_speech(audio: Audio) -> bool:

@@ -39,14 +39,14 @@ def window_bounds(audio: Audio, window_seconds: float = WINDOW_SECONDS) -> list[
     bounds: list[tuple[int, int]] = []
     start = 0
     while total - start > size + tail:
-        cut = _quietest(audio, start + size - int(SEARCH_SECONDS * rate), start + size)
+        cut = quietest(audio, start + size - int(SEARCH_SECONDS * rate), start + size)
         bounds.append((start, cut))
         start = cut
     bounds.append((start, total))
     return bounds
 
 
-def _quietest(audio: Audio, begin: int, end: int) -> int:
+def quietest(audio: Audio, begin: int, end: int) -> int:
     """The middle of the quietest whole frame in ``audio.samples[begin:end]``."""
     samples = audio.samples
     frame = max(1, int(FRAME_SECONDS * audio.sample_rate))

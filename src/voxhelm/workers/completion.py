@@ -183,14 +183,10 @@ def _repeat_completion(job: Job, worker_id: str, request: CompleteRequest) -> Jo
 
 
 def settle_upload(job: Job, config: Config) -> None:
-    """Delete (succeeded) or release (failed) the job's staged upload; a store failure only
-    delays it to the next retention sweep."""
-    from voxhelm.uploads.lifecycle import settle
+    """Tidy up after the job ended (see ``voxhelm.jobs.pipeline.settle_upload``)."""
+    from voxhelm.jobs.pipeline import settle_upload as settle
 
-    try:
-        settle(job, config)
-    except Exception:
-        logger.exception("job %s: settling its staged upload failed; the sweep will retry", job.pk)
+    settle(job, config)
 
 
 def _after_success(job: Job, config: Config) -> None:

@@ -331,6 +331,7 @@ def beat(
         fields["phase"] = progress.phase
     if progress.percent is not None:
         fields["progress"] = progress.percent
+    fields["eta_seconds"] = progress.eta_seconds
     if not Job.objects.filter(active_lease(job_id, worker_id, token, now)).update(**fields):
         return None
     return Job.objects.get(pk=job_id)
@@ -380,7 +381,7 @@ def expire_leases(now: datetime | None = None) -> ExpiryReport:
 
 def sweep(config: Config) -> ExpiryReport:
     """Expire leases, then release the staged uploads of jobs that failed."""
-    from voxhelm.uploads.lifecycle import settle
+    from voxhelm.jobs.pipeline import settle_upload as settle
 
     report = expire_leases()
     for job in report.failed:

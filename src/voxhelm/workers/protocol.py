@@ -279,6 +279,7 @@ class Progress(BaseModel):
     phase: str | None = None
     message: str | None = None
     percent: int | None = None
+    eta_seconds: float | None = None
 
     @field_validator("phase", "message", mode="before")
     @classmethod
@@ -295,6 +296,15 @@ class Progress(BaseModel):
         if not math.isfinite(value):
             return None
         return max(0, min(100, int(value)))
+
+    @field_validator("eta_seconds", mode="before")
+    @classmethod
+    def _eta(cls, value: object) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not math.isfinite(value) or value < 0:
+            return None
+        return round(float(value), 1)
 
 
 class JobHeartbeat(_LeasedRequest):
