@@ -71,6 +71,25 @@ def engine_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[float, 
     yield calls
 
 
+def run_chunks(
+    long_audio: Audio,
+    request: TranscriptionRequest,
+    config: Any,
+    checkpoints: chunks.Checkpoints,
+    report: Any,
+) -> Transcript:
+    return chunks.transcribe(
+        long_audio,
+        "auto",
+        request,
+        config,
+        lane="non-interactive",
+        timeout=60,
+        checkpoints=checkpoints,
+        report=report,
+    )
+
+
 def test_chunk_bounds_cover_the_audio_and_cut_in_pauses_between_sentences(
     long_audio: Audio,
 ) -> None:
@@ -106,16 +125,7 @@ def test_chunks_run_side_by_side_and_stitch_into_one_transcript(
     config = make_config(tmp_path, VOXHELM_CHUNK_SECONDS=CHUNK_SECONDS, VOXHELM_CHUNK_WORKERS="2")
     checkpoints = MemoryCheckpoints()
     reports: list[chunks.Progress] = []
-    transcript = chunks.transcribe(
-        long_audio,
-        "auto",
-        TranscriptionRequest(),
-        config,
-        lane="non-interactive",
-        timeout=60,
-        checkpoints=checkpoints,
-        report=reports.append,
-    )
+    transcript = run_chunks(long_audio, TranscriptionRequest(), config, checkpoints, reports.append)
     count = len(chunks.chunk_bounds(long_audio, 15.0))
     assert len(engine_calls) == count
     # Two chunks were transcribed at the same time at least once.
@@ -147,32 +157,14 @@ def test_a_rerun_resumes_from_the_checkpoints_of_finished_chunks(
             raise Canceled
 
     with pytest.raises(Canceled):
-        chunks.transcribe(
-            long_audio,
-            "auto",
-            request,
-            config,
-            lane="non-interactive",
-            timeout=60,
-            checkpoints=checkpoints,
-            report=cancel_after_two_chunks,
-        )
+        run_chunks(long_audio, request, config, checkpoints, cancel_after_two_chunks)
     count = len(chunks.chunk_bounds(long_audio, 15.0))
     kept = dict(checkpoints.saved)
     assert 2 <= len(kept) < count  # stopped: the remaining chunks never ran
     calls_before = len(engine_calls)
     assert calls_before < count
 
-    resumed = chunks.transcribe(
-        long_audio,
-        "auto",
-        request,
-        config,
-        lane="non-interactive",
-        timeout=60,
-        checkpoints=checkpoints,
-        report=lambda _progress: None,
-    )
+    resumed = run_chunks(long_audio, request, config, checkpoints, lambda _progress: None)
     assert len(engine_calls) - calls_before == count - len(kept)  # finished chunks not redone
     assert all(checkpoints.saved[name] == data for name, data in kept.items())
     assert len(checkpoints.saved) == count
@@ -181,16 +173,7 @@ def test_a_rerun_resumes_from_the_checkpoints_of_finished_chunks(
     # chunk (only it is given the prompt), word timings concern every chunk.
     for changed, redone in ((TranscriptionRequest(prompt="Garden news."), 1), (WORDS, count)):
         calls_before = len(engine_calls)
-        chunks.transcribe(
-            long_audio,
-            "auto",
-            changed,
-            config,
-            lane="non-interactive",
-            timeout=60,
-            checkpoints=checkpoints,
-            report=lambda _progress: None,
-        )
+        run_chunks(long_audio, changed, config, checkpoints, lambda _progress: None)
         assert len(engine_calls) - calls_before == redone
 
 
@@ -207,16 +190,7 @@ def test_a_stop_reaches_running_chunks_between_windows(tmp_path: Path, long_audi
 
     began = time.monotonic()
     with pytest.raises(Stop):
-        chunks.transcribe(
-            long_audio,
-            "auto",
-            TranscriptionRequest(),
-            config,
-            lane="non-interactive",
-            timeout=60,
-            checkpoints=MemoryCheckpoints(),
-            report=stop_at_once,
-        )
+        run_chunks(long_audio, TranscriptionRequest(), config, MemoryCheckpoints(), stop_at_once)
     assert started.is_set()
     # Only the chunks already running finish their window (one each): far less than all.
     assert time.monotonic() - began < 30

@@ -76,17 +76,14 @@ def chunk_bounds(audio: Audio, chunk_seconds: float) -> list[tuple[int, int]]:
     Audio up to a quarter longer than ``chunk_seconds`` stays one chunk.
     """
     rate = audio.sample_rate
-    total = len(audio.samples)
     size = int(chunk_seconds * rate)
-    search = int(min(MAX_SEARCH_SECONDS, chunk_seconds * SEARCH_FRACTION) * rate)
-    bounds: list[tuple[int, int]] = []
-    start = 0
-    while total - start > size + size // 4:
-        cut = _pause_before(audio, start + size - search, start + size)
-        bounds.append((start, cut))
-        start = cut
-    bounds.append((start, total))
-    return bounds
+    return windows.split(
+        len(audio.samples),
+        size=size,
+        tail=size // 4,
+        search=int(min(MAX_SEARCH_SECONDS, chunk_seconds * SEARCH_FRACTION) * rate),
+        cut=lambda begin, end: _pause_before(audio, begin, end),
+    )
 
 
 def _pause_before(audio: Audio, begin: int, end: int) -> int:

@@ -33,15 +33,27 @@ FRAME_SECONDS = 0.1
 def window_bounds(audio: Audio, window_seconds: float = WINDOW_SECONDS) -> list[tuple[int, int]]:
     """``(start, end)`` sample offsets of the windows covering ``audio``, in order."""
     rate = audio.sample_rate
-    total = len(audio.samples)
-    size = int(window_seconds * rate)
-    tail = int(MIN_TAIL_SECONDS * rate)
+    return split(
+        len(audio.samples),
+        size=int(window_seconds * rate),
+        tail=int(MIN_TAIL_SECONDS * rate),
+        search=int(SEARCH_SECONDS * rate),
+        cut=lambda begin, end: quietest(audio, begin, end),
+    )
+
+
+def split(
+    total: int, *, size: int, tail: int, search: int, cut: Callable[[int, int], int]
+) -> list[tuple[int, int]]:
+    """``(start, end)`` pieces of ``total`` samples, in order: each ends where
+    ``cut(begin, end)`` says within its last ``search`` samples (of ``size``); a rest of up
+    to ``tail`` samples joins the last piece."""
     bounds: list[tuple[int, int]] = []
     start = 0
     while total - start > size + tail:
-        cut = quietest(audio, start + size - int(SEARCH_SECONDS * rate), start + size)
-        bounds.append((start, cut))
-        start = cut
+        end = cut(start + size - search, start + size)
+        bounds.append((start, end))
+        start = end
     bounds.append((start, total))
     return bounds
 
