@@ -118,3 +118,15 @@ def passage(sentences: tuple[str, ...] = SENTENCES, pause_seconds: float = 0.6) 
         samples=np.concatenate([p.samples for p in parts]),
         sample_rate=parts[0].sample_rate,
     )
+
+
+@functools.cache
+def long_recording() -> Speech:
+    """About four minutes: twenty distinct sentences three times over (far enough apart that
+    loop repair does not take the repeats for a loop)."""
+    once = passage(BOOK + EPISODE)
+    return Speech(
+        text=" ".join([once.text] * 3),
+        samples=np.concatenate([once.samples] * 3),
+        sample_rate=once.sample_rate,
+    )

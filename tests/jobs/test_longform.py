@@ -12,28 +12,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from tests.conftest import start_server, start_worker
 from tests.jobs.media_server import MediaServer, serve_media
 from tests.jobs.test_batch import FAST_JOBS, poll, submit
 from tests.media import speech_in
-from tests.speech import BOOK, EPISODE, Speech, passage, word_error_rate
+from tests.speech import long_recording, word_error_rate
 
 pytestmark = pytest.mark.slow
 
 CHUNKED = {**FAST_JOBS, "VOXHELM_CHUNK_SECONDS": "10", "VOXHELM_CHUNK_WORKERS": "1"}
-
-
-def recording() -> Speech:
-    """About four minutes: the twenty distinct sentences three times over."""
-    once = passage(BOOK + EPISODE)
-    return Speech(
-        text=" ".join([once.text] * 3),
-        samples=np.concatenate([once.samples] * 3),
-        sample_rate=once.sample_rate,
-    )
 
 
 def checkpoint_files(var_dir: Path, job_id: str) -> dict[str, bytes]:
@@ -59,7 +48,7 @@ def media() -> Any:
 def test_a_killed_long_job_resumes_without_redoing_finished_chunks(
     tmp_path: Path, media: MediaServer
 ) -> None:
-    speech = recording()
+    speech = long_recording()
     url = media.add("/episode.mp3", "audio/mpeg", speech_in("mp3", speech))
     web = start_server(tmp_path, CHUNKED, command="web")
     workers = [start_worker(tmp_path, CHUNKED, name="worker-1")]
@@ -112,7 +101,7 @@ def test_a_killed_long_job_resumes_without_redoing_finished_chunks(
 
 
 def test_a_cancel_stops_the_remaining_chunks(tmp_path: Path, media: MediaServer) -> None:
-    speech = recording()
+    speech = long_recording()
     url = media.add("/canceled.mp3", "audio/mpeg", speech_in("mp3", speech))
     web = start_server(tmp_path, CHUNKED, command="web")
     worker = start_worker(tmp_path, CHUNKED)

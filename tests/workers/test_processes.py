@@ -7,6 +7,7 @@ SIGKILL (or frozen with SIGSTOP) while a slow origin keeps it busy mid-job.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 from tests.conftest import ServerProcess, WorkerProcess
 from tests.media import speech_in
 from tests.s3server import S3Server
-from tests.speech import synthesize, word_error_rate
+from tests.speech import long_recording, synthesize, word_error_rate
 from tests.workers.cluster import (
     WORKER_IDS,
     Submitter,
@@ -166,6 +167,33 @@ def test_a_killed_workers_job_is_claimed_again_and_finished_once(
         for name in ("source.wav", "transcript.json", "transcript.txt")
     ]
     assert 3 not in claimed_attempts(workers, job_id)
+
+
+def test_a_reclaimed_long_job_resumes_from_the_chunks_the_killed_worker_finished(
+    cluster: tuple[ServerProcess, dict[str, str], str],
+    pool: Pool,
+    origin: Origin,
+    s3_server: S3Server,
+) -> None:
+    pool.env = {**pool.env, "VOXHELM_CHUNK_SECONDS": "10", "VOXHELM_CHUNK_WORKERS": "1"}
+    speech = long_recording()
+    url = origin.add("/long/episode.mp3", "audio/mpeg", speech_in("mp3", speech))
+    client = producer(cluster)
+    first = pool.start(WORKER_IDS[0])
+    job_id = Submitter(client).url_job(url)
+    folder = f"voxhelm/checkpoints/{job_id}/"
+    wait_for(lambda: len(object_keys(s3_server, cluster[2], folder)) >= 2, 300, "2 chunks")
+    first.kill()  # SIGKILL: the lease runs out, another worker claims the job
+    kept = len(object_keys(s3_server, cluster[2], folder))
+    second = pool.start(WORKER_IDS[1])
+    body = wait_for_job(client, job_id, ("succeeded", "failed"), timeout=300)
+    assert body["state"] == "succeeded", body
+    assert body["result"]["metadata"]["attempt"] == 2
+    restored = re.search(r"chunks: (\d+) of (\d+) restored", second.log())
+    assert restored is not None, second.log()
+    assert int(restored.group(1)) >= kept >= 2
+    assert word_error_rate(speech.text, body["result"]["text"]) <= 0.1
+    assert object_keys(s3_server, cluster[2], folder) == []  # dropped with the completion
 
 
 def test_a_poison_job_gets_exactly_max_attempts(

@@ -10,10 +10,9 @@ are dropped when the job has ended. Framework-free: the server's pipeline and
 from __future__ import annotations
 
 import logging
-from uuid import UUID
 
 from voxhelm.artifacts.base import ArtifactStore, ObjectNotFound, StoreError
-from voxhelm.artifacts.keys import checkpoint_prefix, validate_name
+from voxhelm.artifacts.keys import validate_key, validate_name
 
 logger = logging.getLogger("voxhelm.artifacts")
 
@@ -21,14 +20,17 @@ MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # a chunk's transcript is far smaller
 
 
 class StoreCheckpoints:
-    """The checkpoints of job ``job_id`` in ``store`` (``prefix`` as the store's artifacts)."""
+    """The checkpoints of one job: the objects under ``folder`` in ``store`` (see
+    :func:`voxhelm.artifacts.keys.checkpoint_prefix`). An empty folder keeps nothing."""
 
-    def __init__(self, store: ArtifactStore, prefix: str, job_id: UUID | str) -> None:
+    def __init__(self, store: ArtifactStore, folder: str) -> None:
         self.store = store
-        self.folder = checkpoint_prefix(prefix, job_id)
+        self.folder = validate_key(folder) if folder else ""
 
     def load_checkpoint(self, name: str) -> bytes | None:
         """The checkpoint ``name``, or None when there is none (or it cannot be read)."""
+        if not self.folder:
+            return None
         try:
             with self.store.open(self._key(name)) as stream:
                 return stream.read(MAX_CHECKPOINT_BYTES)
@@ -40,6 +42,8 @@ class StoreCheckpoints:
 
     def save_checkpoint(self, name: str, data: bytes) -> None:
         """Keep ``data`` as checkpoint ``name`` (a failure only costs the resume)."""
+        if not self.folder:
+            return
         try:
             self.store.put_bytes(self._key(name), data, "application/json")
         except (StoreError, OSError):
@@ -47,6 +51,8 @@ class StoreCheckpoints:
 
     def drop(self) -> None:
         """Delete every checkpoint of the job."""
+        if not self.folder:
+            return
         try:
             self.store.delete_tree(self.folder)
         except (StoreError, OSError):

@@ -22,6 +22,7 @@ from typing import Any
 
 from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound, StoreError
 from voxhelm.artifacts.checkpoints import StoreCheckpoints
+from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import active_store, store_for_identity
 from voxhelm.config import Config
@@ -147,7 +148,8 @@ def settle_upload(job: Job, config: Config) -> None:
 
 def checkpoints_of(job: Job, config: Config) -> StoreCheckpoints:
     """Where the chunks of ``job`` are checkpointed: beside its artifacts in the active store."""
-    return StoreCheckpoints(active_store(config.artifacts), config.artifacts.prefix, job.pk)
+    folder = checkpoint_prefix(config.artifacts.prefix, job.pk)
+    return StoreCheckpoints(active_store(config.artifacts), folder)
 
 
 def finish(job: Job, attempt: Attempt, workdir: Path) -> None:

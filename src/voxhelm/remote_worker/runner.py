@@ -145,10 +145,9 @@ class UploadSink:
         self._keeper = keeper
         self._stop = stop
         self.manifest: list[ManifestArtifact] = []
-        # Chunk checkpoints go to the shared store beside the job's artifacts, where the
-        # next attempt finds them whichever worker (or the server) runs it.
-        store_prefix = job.artifact_prefix.rsplit(f"jobs/{job.id}/", 1)[0]
-        self._checkpoints = StoreCheckpoints(store, store_prefix, job.id)
+        # Chunk checkpoints go to the shared store where the server says, so that the next
+        # attempt finds them whichever worker runs it.
+        self._checkpoints = StoreCheckpoints(store, job.checkpoint_prefix)
 
     def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None:
         if self._keeper.lost:

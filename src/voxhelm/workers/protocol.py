@@ -255,6 +255,11 @@ class ClaimedJob(BaseModel):
     input: ClaimedUrlInput | ClaimedUploadInput = Field(discriminator="kind")
     output: ClaimedOutput
     artifact_prefix: str = Field(description="<prefix>/jobs/<id>/attempt-<n>/")
+    checkpoint_prefix: str = Field(
+        default="",
+        description="<prefix>/checkpoints/<id>: where finished chunks of a long recording are "
+        "kept for the next attempt; empty: none are kept.",
+    )
     artifact_store: dict[str, Any] = Field(description="Identity of the store to write to.")
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import ApiError, invalid_request
 from voxhelm.api.validation import json_object, parse
+from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.jobs.schemas import isoformat, represent
 from voxhelm.workers import completion, leases
 from voxhelm.workers.models import Worker
@@ -161,6 +162,7 @@ def _claimed(claim: leases.Claim) -> ClaimedJob:
         ),
         artifact_prefix=job.leased_artifact_prefix,
         artifact_store=job.leased_artifact_store,
+        checkpoint_prefix=checkpoint_prefix(settings.VOXHELM.artifacts.prefix, job.pk),
     )
 
 
