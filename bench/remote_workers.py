@@ -13,6 +13,7 @@ PostgreSQL with ``--database postgresql``), a SeaweedFS S3 server, worker proces
   before the batch is submitted).
 
     uv run python bench/remote_workers.py [--claimers 16] [--jobs 500] [--batch 12]
+        [--skip-claims] [--skip-throughput] [--json figures.json]
 """
 
 from __future__ import annotations
@@ -129,17 +130,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--skip-claims", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="voxhelm-bench-") as folder:
         root = Path(folder)
         s3 = start_s3(root / "s3")
-        pg = start_postgres() if args.database in ("postgresql", "both") else None
+        wanted = ("postgresql", "both") if not args.skip_claims else ()
+        pg = start_postgres() if args.database in wanted else None
         try:
             claims = []
             for database in ("sqlite", "postgresql"):
-                if args.database in (database, "both"):
+                if args.database in (database, "both") and not args.skip_claims:
                     claims.append(
                         bench_claims(
                             root / f"claims-{database}",
@@ -163,11 +167,16 @@ def main() -> None:
                     throughput.append(bench_throughput(root, s3, workers, audio))
                     print(json.dumps(throughput[-1]), flush=True)
                 results["throughput"] = throughput
+                results["scale_out"] = round(
+                    throughput[1]["jobs_per_minute"] / throughput[0]["jobs_per_minute"], 3
+                )
         finally:
             if pg is not None:
                 pg.stop()
             s3.stop()
     print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

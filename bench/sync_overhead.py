@@ -5,12 +5,13 @@ Runs are interleaved so that machine noise hits both sides alike. Prints a table
 median wall times, their ratio (goal <= 1.05), the realtime factors, and the peak RSS of the
 server process.
 
-    uv run python bench/sync_overhead.py [--runs 7] [--seconds 30]
+    uv run python bench/sync_overhead.py [--runs 7] [--seconds 30] [--json figures.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -107,6 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=30.0, help="audio length")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     speech = speech_of(args.seconds)
@@ -147,6 +149,18 @@ def main() -> None:
     )
     print(f"| overhead ratio HTTP / in-process | {http_median / raw_median:.3f} | 1 |")
     print(f"| peak RSS of the server | {peak / 2**20:.0f} MB | |")
+    if args.json:
+        figures = {
+            "audio_seconds": round(speech.duration, 1),
+            "runs": args.runs,
+            "http_median_seconds": round(http_median, 4),
+            "raw_median_seconds": round(raw_median, 4),
+            "ratio": round(http_median / raw_median, 4),
+            "http_realtime_factor": round(speech.duration / http_median, 2),
+            "raw_realtime_factor": round(speech.duration / raw_median, 2),
+            "peak_rss_mb": round(peak / 2**20),
+        }
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

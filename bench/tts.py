@@ -12,12 +12,13 @@ Each is measured four ways, runs interleaved so that machine noise hits all alik
 Time to first audio is until the first chunk (in-process) or the first body byte (HTTP);
 the realtime factor is seconds of audio per second of wall time (higher is faster).
 
-    uv run python bench/tts.py [--runs 7]
+    uv run python bench/tts.py [--runs 7] [--json figures.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -116,6 +117,7 @@ def over_http(client: httpx.Client, fmt: str) -> Measure:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="voxhelm-bench-") as tmp:
@@ -152,6 +154,7 @@ def main() -> None:
     print()
     print("| text | path | audio | time to first audio | total | realtime factor |")
     print("|---|---|---|---|---|---|")
+    rows = []
     for (label, name), runs in results.items():
         first = statistics.median(r.first for r in runs)
         total = statistics.median(r.total for r in runs)
@@ -160,6 +163,19 @@ def main() -> None:
             f"| {label} | {name} | {audio:.1f} s | {first * 1000:.0f} ms "
             f"| {total * 1000:.0f} ms | {audio / total:.1f}x |"
         )
+        rows.append(
+            {
+                "text": label,
+                "path": name,
+                "audio_seconds": round(audio, 2),
+                "first_audio_ms": round(first * 1000),
+                "total_ms": round(total * 1000),
+                "realtime_factor": round(audio / total, 2),
+            }
+        )
+    if args.json:
+        figures = {"runs": args.runs, "rows": rows}
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

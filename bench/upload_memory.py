@@ -6,12 +6,13 @@ streams a WAV-headed file of ``--mib`` MiB to ``POST /v1/uploads`` from disk, sa
 server's RSS every 50 ms, and prints the baseline, the peak, the growth (goal < 50 MB for
 300 MB) and the throughput.
 
-    uv run python bench/upload_memory.py [--mib 300] [--s3]
+    uv run python bench/upload_memory.py [--mib 300] [--s3] [--json figures.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -51,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mib", type=int, default=300)
     parser.add_argument("--s3", action="store_true", help="use a real S3 server")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="voxhelm-bench-") as tmp:
         root = Path(tmp)
@@ -93,6 +95,16 @@ def main() -> None:
         f"| {store} | {args.mib} MiB | {baseline / MIB:.0f} MiB | {peak[0] / MIB:.0f} MiB "
         f"| {(peak[0] - baseline) / MIB:.1f} MiB | {args.mib / elapsed:.0f} MiB/s |"
     )
+    if args.json:
+        figures = {
+            "store": store,
+            "file_mib": args.mib,
+            "rss_before_mib": round(baseline / MIB),
+            "rss_peak_mib": round(peak[0] / MIB),
+            "growth_mib": round((peak[0] - baseline) / MIB, 1),
+            "throughput_mib_per_second": round(args.mib / elapsed),
+        }
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ over, exactly as the sync HTTP endpoint does it (``voxhelm.stt.windows`` with th
 Voxhelm decodes early (during the trailing silence) unless ``--no-early-decode``.
 
     uv run python bench/wyoming_latency.py [--runs 50] [--no-realtime] [--no-early-decode]
+        [--warm-up 4] [--json figures.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -187,6 +189,8 @@ def main() -> None:
         action="store_true",
         help="Voxhelm decodes only after audio-stop, as wyoming-faster-whisper does",
     )
+    parser.add_argument("--warm-up", type=int, default=4, help="untimed runs per server first")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--load-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_worker:
@@ -206,13 +210,45 @@ def main() -> None:
         try:
             with faster_whisper_server(root) as wfw_port:
                 ports = {"voxhelm": voxhelm.port, "wyoming-faster-whisper": wfw_port}
-                measure(ports, spoken, 4, realtime)  # warm-up: models, VAD, caches
+                measure(ports, spoken, args.warm_up, realtime)  # warm-up: models, VAD, caches
                 idle = measure(ports, spoken, args.runs, realtime)
                 with load(root / "voxhelm" / "var"):
                     loaded = measure(ports, spoken, args.runs, realtime)
         finally:
             voxhelm.stop()
     print_table(idle, loaded, args.runs, realtime)
+    if args.json:
+        figures = {
+            "runs": args.runs,
+            "realtime": realtime,
+            "early_decode": not args.no_early_decode,
+            **summarize(idle, loaded),
+        }
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+
+
+def summarize(
+    idle: dict[str, tuple[list[float], float]], loaded: dict[str, tuple[list[float], float]]
+) -> dict[str, object]:
+    """Per server: p50/p95 idle and under load (seconds), their ratio, mean WER; and the
+    peer / Voxhelm p50 ratios (above 1: Voxhelm is faster)."""
+    servers: dict[str, dict[str, float]] = {}
+    for name in idle:
+        i, l_ = idle[name][0], loaded[name][0]
+        servers[name] = {
+            "idle_p50": round(percentile(i, 50), 4),
+            "idle_p95": round(percentile(i, 95), 4),
+            "load_p50": round(percentile(l_, 50), 4),
+            "load_p95": round(percentile(l_, 95), 4),
+            "load_over_idle_p50": round(percentile(l_, 50) / percentile(i, 50), 3),
+            "wer": round(statistics.mean([idle[name][1], loaded[name][1]]), 4),
+        }
+    mine, peer = servers["voxhelm"], servers["wyoming-faster-whisper"]
+    return {
+        "servers": servers,
+        "peer_over_voxhelm_idle_p50": round(peer["idle_p50"] / mine["idle_p50"], 3),
+        "peer_over_voxhelm_load_p50": round(peer["load_p50"] / mine["load_p50"], 3),
+    }
 
 
 def print_table(

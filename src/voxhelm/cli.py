@@ -1,4 +1,4 @@
-"""The ``voxhelm`` command: serve, web, worker, bootstrap-operator, check, manage and models.
+"""The ``voxhelm`` command: serve, web, worker, bootstrap-operator, check, manage, models, bench.
 
 ``voxhelm serve`` is the embedded default: on a fresh clone with no environment it keeps
 its state under ``var/`` (SQLite in WAL mode, a generated secret key and dev token), applies
@@ -235,6 +235,21 @@ def command_models_export_ggml(args: argparse.Namespace) -> None:
     print(output)
 
 
+def command_bench(args: argparse.Namespace) -> None:
+    """Run the benchmark scripts one by one and write the report (no Django needed)."""
+    from pathlib import Path
+
+    from voxhelm.benchmarks.runner import run
+
+    code = run(
+        quick=args.quick,
+        only=args.only,
+        output=Path(args.output) if args.output else None,
+        bench_dir=Path(args.bench_dir) if args.bench_dir else None,
+    )
+    raise SystemExit(code)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voxhelm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -286,6 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
         "ggml-tiny.en.bin for the bundled model)",
     )
     export.set_defaults(handler=command_models_export_ggml)
+    bench = sub.add_parser(
+        "bench", help="run the benchmarks under bench/ and write docs/benchmarks.md"
+    )
+    bench.add_argument("--quick", action="store_true", help="one or two runs each: a smoke test")
+    bench.add_argument("--only", metavar="NAME[,NAME]", help="run only these benchmarks")
+    bench.add_argument("--output", help="report to write (default: docs/benchmarks.md)")
+    bench.add_argument("--bench-dir", help="folder of the benchmark scripts (default: bench/)")
+    bench.set_defaults(handler=command_bench)
     return parser
 
 
