@@ -1,0 +1,73 @@
+"""Load against a real ``voxhelm serve`` on loopback (``loadgen.py``): 50 concurrent
+clients, 5,000 requests mixing ``GET /v1/health``, transcriptions of a one-second clip and
+job submissions. With three inference threads and eight waiting places, most transcriptions
+are turned away: that must be a 429 with ``Retry-After``, never a 5xx or a dropped
+connection. The soak is ``test_soak.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import PRODUCER_TOKEN, ServerProcess
+from tests.hardening.conftest import Figures
+from tests.hardening.loadgen import (
+    TRANSCRIBE,
+    Workload,
+    check_answers,
+    load_clip,
+    run_load,
+    start_load_server,
+    summarize,
+)
+from tests.workers.origin import Origin, serve_origin
+
+pytestmark = [pytest.mark.hardening, pytest.mark.slow]
+
+CLIENTS = 50
+REQUESTS = 5000
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    return load_clip()
+
+
+@pytest.fixture(scope="module")
+def origin(clip: bytes) -> Iterator[Origin]:
+    with serve_origin() as served:
+        served.add("/clip.wav", "audio/wav", clip)
+        yield served
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = start_load_server(tmp_path_factory.mktemp("load"))
+    yield server
+    server.stop()
+
+
+def test_fifty_clients_five_thousand_requests(
+    loaded: ServerProcess, origin: Origin, clip: bytes, figures: Figures
+) -> None:
+    workload = Workload(clip, f"http://127.0.0.1:{origin.port}/clip.wav")
+    started = time.monotonic()
+    samples = asyncio.run(
+        run_load(loaded.url, PRODUCER_TOKEN, workload, clients=CLIENTS, requests=REQUESTS)
+    )
+    elapsed = time.monotonic() - started
+    summary = summarize(samples)
+    print(json.dumps({"seconds": round(elapsed, 1), **summary}, indent=2))
+    assert len(samples) == REQUESTS
+    check_answers(samples)
+    assert summary[TRANSCRIBE]["statuses"].get(200, 0) > 0  # some were served, not all refused
+    assert loaded.process.poll() is None
+    assert "Traceback" not in loaded.log()
+    figures.add("load: seconds for 5,000 requests, 50 clients", round(elapsed, 1))
+    for kind, figure in summary.items():
+        figures.add(f"load: {kind}", figure)
