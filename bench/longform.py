@@ -10,22 +10,27 @@ tiny.en, int8 on CPU):
   consumed;
 * a batch job on a real ``voxhelm serve`` (download, decode, chunks, stitching, artifacts:
   text + json), once per ``--workers`` value (``VOXHELM_CHUNK_WORKERS``), submit to
-  ``succeeded``.
+  ``succeeded``;
+* with ``--remote``, the same job run by one ``voxhelm-remote-worker`` (``voxhelm web`` in
+  ``remote_pull`` mode, a real S3 server for the artifacts): a job runs on one worker, which
+  transcribes its chunks side by side, two at a time.
 
 Prints wall times, realtime factors, the job/plain ratio (goal <= 0.9) and the word error
 rate of each transcript against the script (stitched within 1 point of single pass).
 
-    uv run python bench/longform.py [--minutes 60] [--workers 1,2] [--json out.json]
+    uv run python bench/longform.py [--minutes 60] [--workers 1,2] [--remote] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import start_server  # noqa: E402
+from tests.conftest import ServerProcess, start_server  # noqa: E402
 from tests.jobs.media_server import serve_media  # noqa: E402
 from tests.media import speech_in  # noqa: E402
 from tests.speech import BOOK, EPISODE, Speech, synthesize, word_error_rate  # noqa: E402
@@ -91,44 +96,71 @@ def job_pass(url: str, workers: int, root: Path) -> dict[str, Any]:
     env = {**SERVER_ENV, "VOXHELM_CHUNK_WORKERS": str(workers)}
     server = start_server(root, env, timeout=180)
     try:
-        with server.client() as client:
-            body = {
-                "job_type": "transcribe",
-                "input": {"kind": "url", "url": url},
-                "output": {"formats": ["text", "json"]},
-            }
-            started = time.perf_counter()
-            response = client.post("/v1/jobs", json=body)
-            response.raise_for_status()
-            job_id = response.json()["id"]
-            percents: list[int] = []
-            while True:
-                job = client.get(f"/v1/jobs/{job_id}").json()
-                if job["state"] in ("succeeded", "failed", "canceled"):
-                    break
-                percents.append(job["progress"]["percent"])
-                time.sleep(0.5)
-            wall = time.perf_counter() - started
-            if job["state"] != "succeeded":
-                raise RuntimeError(f"job {job['state']}: {job.get('error')}")
-            flags = client.get(f"/v1/jobs/{job_id}/artifacts/transcript.json").json()
-        return {
-            "wall_seconds": round(wall, 2),
-            "text": job["result"]["text"],
-            "progress_samples": len(percents),
-            "progress_monotonic": percents == sorted(percents),
-            "no_speech_ratio": flags["voxhelm_flags"]["no_speech_ratio"],
-            "repaired_spans": len(flags["voxhelm_flags"]["repaired"]),
-            "suspect_spans": len(flags["voxhelm_flags"]["suspect"]),
-        }
+        return timed_job(server, url)
     finally:
         server.stop()
+
+
+def remote_pass(url: str, root: Path) -> dict[str, Any]:
+    """The same job through ``voxhelm web`` and one remote pull worker (S3 artifacts)."""
+    from tests.s3server import start_s3
+    from tests.workers.cluster import cluster_env, start_remote_worker, start_web
+
+    s3 = start_s3(root / "s3")
+    try:
+        env = {**cluster_env(s3, s3.new_bucket(), lease_seconds=300), **SERVER_ENV}
+        server = start_web(root / "web", env)
+        worker = None
+        try:
+            worker = start_remote_worker(root / "workers", "atlas", server, env)
+            return timed_job(server, url)
+        finally:
+            if worker is not None:
+                worker.stop()
+            server.stop()
+    finally:
+        s3.stop()
+
+
+def timed_job(server: ServerProcess, url: str) -> dict[str, Any]:
+    """Submit a transcription job and wait for it: wall time, text, what progress showed."""
+    with server.client() as client:
+        body = {
+            "job_type": "transcribe",
+            "input": {"kind": "url", "url": url},
+            "output": {"formats": ["text", "json"]},
+        }
+        started = time.perf_counter()
+        response = client.post("/v1/jobs", json=body)
+        response.raise_for_status()
+        job_id = response.json()["id"]
+        percents: list[int] = []
+        while True:
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            if job["state"] in ("succeeded", "failed", "canceled"):
+                break
+            percents.append(job["progress"]["percent"])
+            time.sleep(0.5)
+        wall = time.perf_counter() - started
+        if job["state"] != "succeeded":
+            raise RuntimeError(f"job {job['state']}: {job.get('error')}")
+        flags = client.get(f"/v1/jobs/{job_id}/artifacts/transcript.json").json()
+    return {
+        "wall_seconds": round(wall, 2),
+        "text": job["result"]["text"],
+        "progress_samples": len(percents),
+        "progress_monotonic": percents == sorted(percents),
+        "no_speech_ratio": flags["voxhelm_flags"]["no_speech_ratio"],
+        "repaired_spans": len(flags["voxhelm_flags"]["repaired"]),
+        "suspect_spans": len(flags["voxhelm_flags"]["suspect"]),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--workers", default="1,2", help="comma-separated chunk worker counts")
+    parser.add_argument("--remote", action="store_true", help="also one remote pull worker")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     counts = [int(part) for part in args.workers.split(",") if part.strip()]
@@ -145,14 +177,20 @@ def main() -> None:
         plain_seconds, plain_text = plain_pass(path)
         plain_wer = word_error_rate(speech.text, plain_text)
         print(f"plain pass: {plain_seconds:.1f} s, WER {plain_wer:.3f}", flush=True)
-        jobs = {}
-        for count in counts:
-            result = job_pass(url, count, root / f"workers-{count}")
+        jobs: dict[str, dict[str, Any]] = {}
+        runs: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            (f"{count} chunk worker(s)", functools.partial(job_pass, url, count, root / str(count)))
+            for count in counts
+        ]
+        if args.remote:
+            runs.append(("one remote worker", functools.partial(remote_pass, url, root / "remote")))
+        for label, run in runs:
+            result = run()
             result["wer"] = round(word_error_rate(speech.text, result.pop("text")), 4)
             result["ratio"] = round(result["wall_seconds"] / plain_seconds, 3)
-            jobs[count] = result
+            jobs[label] = result
             print(
-                f"job, {count} chunk worker(s): {result['wall_seconds']:.1f} s, "
+                f"job, {label}: {result['wall_seconds']:.1f} s, "
                 f"ratio {result['ratio']:.2f}, WER {result['wer']:.3f}",
                 flush=True,
             )
@@ -165,9 +203,9 @@ def main() -> None:
         f"| plain faster-whisper pass | {plain_seconds:.1f} s | "
         f"{audio_seconds / plain_seconds:.1f}x | {plain_wer:.3%} | 1 |"
     )
-    for count, result in jobs.items():
+    for label, result in jobs.items():
         print(
-            f"| batch job, {count} chunk worker(s) | {result['wall_seconds']:.1f} s | "
+            f"| batch job, {label} | {result['wall_seconds']:.1f} s | "
             f"{audio_seconds / result['wall_seconds']:.1f}x | {result['wer']:.3%} | "
             f"{result['ratio']:.2f} |"
         )
@@ -176,7 +214,7 @@ def main() -> None:
         "audio_minutes": round(minutes, 2),
         "plain_seconds": round(plain_seconds, 2),
         "plain_wer": round(plain_wer, 4),
-        "jobs": {str(count): result for count, result in jobs.items()},
+        "jobs": jobs,
         "ratio": best["ratio"] if best else None,
         "wer_delta_points": round((best["wer"] - plain_wer) * 100, 2) if best else None,
     }
