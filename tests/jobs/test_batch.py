@@ -207,7 +207,7 @@ def test_a_ten_minute_url_job_yields_every_format(
         assert progress == sorted(progress)  # never goes backwards within one attempt
 
         job = seen[-1]
-        assert job["progress"] == {"percent": 100, "phase": None}
+        assert job["progress"] == {"percent": 100, "phase": None, "eta_seconds": None}
         metadata = job["result"]["metadata"]
         assert metadata["duration_seconds"] == pytest.approx(speech.duration, abs=1.0)
         assert metadata["source_url"] == url

@@ -28,7 +28,7 @@ def test_it_creates_a_queued_job_and_its_task(api: JobsApi) -> None:
     assert body["state"] == "queued"
     assert body["job_type"] == "transcribe"
     assert body["task_ref"] == "item-1"
-    assert body["progress"] == {"percent": 0, "phase": None}
+    assert body["progress"] == {"percent": 0, "phase": None, "eta_seconds": None}
     assert body["created_at"].endswith("Z")
     assert body["started_at"] is None
     assert "result" not in body and "error" not in body

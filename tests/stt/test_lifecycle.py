@@ -136,8 +136,10 @@ def test_unloading_gives_the_memory_back() -> None:
     assert grown > 100, figures
     assert freed > 0.5 * grown, figures
     assert figures["loaded_again"] - figures["unloaded_again"] > 0.5 * grown, figures
-    # No ratchet: after two cycles, less than half a model's worth stays.
-    assert figures["unloaded_again"] - figures["before"] < 0.5 * grown, figures
+    # No ratchet: after two cycles, less than a model's worth stays. Measured with three engine
+    # workers (the default since chunks run side by side): 60-70 MB on a quiet machine, 117 MB
+    # once in a loaded CI run (the second load grew more there too).
+    assert figures["unloaded_again"] - figures["before"] < grown, figures
 
 
 def test_a_server_unloads_an_idle_model_and_health_shows_it(tmp_path: Path) -> None:

@@ -115,19 +115,22 @@ def test_a_good_speed_passes(speed: object) -> None:
 @pytest.fixture
 def held_slot(config: Config) -> Iterator[None]:
     """Every shared lane slot held by another thread, as a long batch window would."""
-    taken, release = threading.Event(), threading.Event()
+    release = threading.Event()
+    taken = [threading.Event() for _ in range(config.lanes.slots)]
 
-    def hold() -> None:
+    def hold(done: threading.Event) -> None:
         with lanes.admit(config.lanes, lanes.NON_INTERACTIVE):
-            taken.set()
+            done.set()
             release.wait(30)
 
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert taken.wait(10)
+    holders = [threading.Thread(target=hold, args=(done,)) for done in taken]
+    for holder in holders:
+        holder.start()
+    assert all(done.wait(10) for done in taken)
     yield
     release.set()
-    holder.join()
+    for holder in holders:
+        holder.join()
 
 
 def test_each_sentence_waits_for_a_lane_slot(config: Config, held_slot: None) -> None:
