@@ -23,7 +23,10 @@ import pytest
 
 from tests.conftest import PRODUCER_TOKEN, WORKER_TOKEN, ServerProcess, start_server
 from tests.hardening.hostile import STANDIN_ADDRESS, Origin, StandIn, hostile_routes
+from tests.hardening.loadgen import load_clip, start_load_server
 from tests.speech import synthesize
+from tests.workers.origin import Origin as ClipOrigin
+from tests.workers.origin import serve_origin
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns a failure
 
@@ -148,6 +151,28 @@ class Target:
 
     def job_count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM voxhelm_jobs_job")[0][0])
+
+
+# -- the load and soak suites: one clip, served for job submissions, and a loaded server ----
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    return load_clip()
+
+
+@pytest.fixture(scope="module")
+def clip_origin(clip: bytes) -> Iterator[ClipOrigin]:
+    with serve_origin() as served:
+        served.add("/clip.wav", "audio/wav", clip)
+        yield served
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = start_load_server(tmp_path_factory.mktemp("load"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,22 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import PRODUCER_TOKEN, ServerProcess
-from tests.hardening.conftest import Figures
+from tests.hardening.conftest import ClipOrigin, Figures
 from tests.hardening.loadgen import (
     TRANSCRIBE,
     Workload,
     check_answers,
-    load_clip,
     run_load,
-    start_load_server,
     summarize,
 )
-from tests.workers.origin import Origin, serve_origin
 
 pytestmark = [pytest.mark.hardening, pytest.mark.slow]
 
@@ -33,29 +29,10 @@ CLIENTS = 50
 REQUESTS = 5000
 
 
-@pytest.fixture(scope="module")
-def clip() -> bytes:
-    return load_clip()
-
-
-@pytest.fixture(scope="module")
-def origin(clip: bytes) -> Iterator[Origin]:
-    with serve_origin() as served:
-        served.add("/clip.wav", "audio/wav", clip)
-        yield served
-
-
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_load_server(tmp_path_factory.mktemp("load"))
-    yield server
-    server.stop()
-
-
 def test_fifty_clients_five_thousand_requests(
-    loaded: ServerProcess, origin: Origin, clip: bytes, figures: Figures
+    loaded: ServerProcess, clip_origin: ClipOrigin, clip: bytes, figures: Figures
 ) -> None:
-    workload = Workload(clip, f"http://127.0.0.1:{origin.port}/clip.wav")
+    workload = Workload(clip, f"http://127.0.0.1:{clip_origin.port}/clip.wav")
     started = time.monotonic()
     samples = asyncio.run(
         run_load(loaded.url, PRODUCER_TOKEN, workload, clients=CLIENTS, requests=REQUESTS)

@@ -12,7 +12,6 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import psutil
 import pytest
 
 from tests.conftest import PRODUCER_TOKEN, ServerProcess
-from tests.hardening.conftest import Figures
+from tests.hardening.conftest import ClipOrigin, Figures
 from tests.hardening.loadgen import (
     HEALTH,
     JOB,
@@ -28,12 +27,9 @@ from tests.hardening.loadgen import (
     Sample,
     Workload,
     check_answers,
-    load_clip,
     run_load,
-    start_load_server,
     summarize,
 )
-from tests.workers.origin import Origin, serve_origin
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow]
 
@@ -41,25 +37,6 @@ SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 SOAK_CLIENTS = 10
 SOAK_SAMPLE_SECONDS = 5.0
 RSS_GROWTH_LIMIT = 0.10
-
-
-@pytest.fixture(scope="module")
-def clip() -> bytes:
-    return load_clip()
-
-
-@pytest.fixture(scope="module")
-def origin(clip: bytes) -> Iterator[Origin]:
-    with serve_origin() as served:
-        served.add("/clip.wav", "audio/wav", clip)
-        yield served
-
-
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_load_server(tmp_path_factory.mktemp("soak"))
-    yield server
-    server.stop()
 
 
 def rss_bytes(pid: int) -> int:
@@ -70,12 +47,12 @@ def rss_bytes(pid: int) -> int:
 
 
 def test_soak_rss_stays_flat(
-    loaded: ServerProcess, origin: Origin, clip: bytes, figures: Figures, tmp_path: Path
+    loaded: ServerProcess, clip_origin: ClipOrigin, clip: bytes, figures: Figures, tmp_path: Path
 ) -> None:
     """Steady mixed load (few jobs, so the batch queue does not grow without end)."""
     workload = Workload(
         clip,
-        f"http://127.0.0.1:{origin.port}/clip.wav",
+        f"http://127.0.0.1:{clip_origin.port}/clip.wav",
         weights={HEALTH: 0.6, TRANSCRIBE: 0.39, JOB: 0.01},
         think_seconds=0.1,
     )
