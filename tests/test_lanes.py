@@ -317,3 +317,33 @@ def test_it_reads_the_lane_settings_strictly(tmp_path: Path) -> None:
         "VOXHELM_LANE_INTERACTIVE_SLOTS",
         "VOXHELM_LANE_WAIT_SECONDS",
     }
+
+
+def _admit_together(scheduler: LaneScheduler, count: int) -> list[BaseException]:
+    """Admit ``count`` threads released at the same instant; what they raised."""
+    start = threading.Barrier(count)
+    failures: list[BaseException] = []
+
+    def admit() -> None:
+        start.wait()
+        try:
+            with scheduler.admit(NON_INTERACTIVE, timeout=5):
+                pass
+        except BaseException as exc:  # collected for the assertion in the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=admit) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_threads_that_start_together_all_find_the_directory(tmp_path: Path) -> None:
+    # Each thread prepares the directory on its first admission; none may move away the
+    # directory another one has just made (the chunk workers of a fresh server did).
+    for round_ in range(20):
+        failures = _admit_together(LaneScheduler(tmp_path / f"lanes-{round_}", slots=8), 8)
+        assert not failures, f"round {round_}: {failures!r}"
+        assert not list(tmp_path.glob(f"lanes-{round_}.bad-*"))

@@ -267,15 +267,22 @@ class LaneScheduler:
 
     # -- the directory -----------------------------------------------------------------
     def _prepare(self) -> None:
+        # Make the directory first and look after: threads and processes that start at
+        # the same time all succeed, and only a file or link in the way is moved aside.
+        # (Looking first let one of them move a directory another had just made.)
         for path in (self.directory, self.waiters_dir):
-            if path.is_dir() and not path.is_symlink():
-                continue
-            if path.exists() or path.is_symlink():
+            for attempt in range(2):
+                try:
+                    path.mkdir(parents=True, exist_ok=True)
+                except FileExistsError:
+                    pass  # not a directory
+                except OSError as exc:
+                    raise self._unusable(exc) from exc
+                if path.is_dir() and not path.is_symlink():
+                    break
+                if attempt:
+                    raise self._unusable(NotADirectoryError(errno.ENOTDIR, "not a directory"))
                 _move_aside(path)
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise self._unusable(exc) from exc
 
     def _unusable(self, exc: OSError) -> ServiceUnavailable:
         logger.error("lane scheduler directory %s is unusable: %s", self.directory, exc)
