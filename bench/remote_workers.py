@@ -9,8 +9,8 @@ PostgreSQL with ``--database postgresql``), a SeaweedFS S3 server, worker proces
   claim request, claims per second.
 * throughput: the same ``--batch`` short real-speech URL jobs (Piper speech, bundled
   tiny.en model) with 1 and then 2 workers, each on a fresh server; jobs per minute from
-  submission to the last success. Worker start-up is not counted (workers are polling
-  before the batch is submitted).
+  submission to the last success. Worker start-up is not counted (workers have loaded
+  the model and are polling before the batch is submitted).
 
     uv run python bench/remote_workers.py [--claimers 16] [--jobs 500] [--batch 12]
         [--skip-claims] [--skip-throughput] [--json figures.json]
@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import wait_until_logged  # noqa: E402
 from tests.media import speech_in  # noqa: E402
 from tests.pgserver import PgServer, start_postgres  # noqa: E402
 from tests.s3server import S3Server, start_s3  # noqa: E402
@@ -96,7 +97,9 @@ def bench_throughput(
             start_remote_worker(root / f"workers-{workers}", worker_id, server, env)
             for worker_id in ("atlas", "boreas")[:workers]
         ]
-        time.sleep(2)  # every worker has polled once (models load on the first job)
+        for worker in pool:  # each loads the default model at start, before its first job
+            wait_until_logged(worker, "default STT model", 120)
+        time.sleep(1.5)  # and has polled once since (VOXHELM_REMOTE_WORKER_POLL_SECONDS=1)
         with serve_origin() as origin, server.client() as client:
             urls = [origin.add(f"/b{i}.wav", "audio/wav", data) for i, data in enumerate(audio)]
             submit = Submitter(client)

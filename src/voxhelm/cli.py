@@ -8,10 +8,8 @@ migrations, refuses to start on invalid settings, and serves on 127.0.0.1:8000.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,16 +68,9 @@ def warm_up_default_engine() -> None:
     """Load the default STT model in the background so the first request is fast."""
     from django.conf import settings
 
-    from voxhelm.stt.base import BackendUnavailable
-    from voxhelm.stt.registry import ENGINES, resolve
+    from voxhelm.stt.lifecycle import warm_up_default
 
-    def load() -> None:
-        stt = settings.VOXHELM.stt
-        # An unavailable engine is reported by health and by the system check.
-        with contextlib.suppress(BackendUnavailable):
-            ENGINES.get(resolve("auto", stt)[0], stt).load()
-
-    threading.Thread(target=load, name="voxhelm-warm-up", daemon=True).start()
+    warm_up_default(settings.VOXHELM.stt)
 
 
 def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
@@ -170,6 +161,7 @@ def command_worker(args: argparse.Namespace) -> None:
     setup_django()
     run_checks_or_exit()
     migrate()
+    warm_up_default_engine()
     from django.conf import settings
 
     from voxhelm.jobs.worker import run_worker

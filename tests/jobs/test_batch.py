@@ -23,7 +23,7 @@ import pytest
 import webvtt
 from pydantic import BaseModel, ConfigDict
 
-from tests.conftest import ServerProcess, start_server, start_worker
+from tests.conftest import ServerProcess, start_server, start_worker, wait_until_logged
 from tests.jobs.media_server import MediaServer, serve_media
 from tests.media import speech_in
 from tests.speech import EPISODE, Speech, passage, synthesize, word_error_rate
@@ -315,6 +315,7 @@ def test_a_killed_worker_s_job_is_requeued_and_finished_once(
     web = start_server(tmp_path, FAST_JOBS, command="web")
     workers = [start_worker(tmp_path, FAST_JOBS, name="worker-1")]
     try:
+        wait_until_logged(workers[0], "default STT model", 120)  # loaded at start
         with web.client() as client:
             response = submit(client, url, output={"formats": ALL_FORMATS})
             assert response.status_code == 201, response.text

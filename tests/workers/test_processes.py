@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ServerProcess, WorkerProcess
+from tests.conftest import ServerProcess, WorkerProcess, wait_until_logged
 from tests.media import speech_in
 from tests.s3server import S3Server
 from tests.speech import long_recording, synthesize, word_error_rate
@@ -101,7 +101,9 @@ def test_two_workers_transcribe_url_and_uploaded_jobs(
     s3_server: S3Server,
 ) -> None:
     for worker_id in WORKER_IDS:
-        pool.start(worker_id)
+        worker = pool.start(worker_id)
+        # The default model loads at start, so the first job does not wait for it.
+        wait_until_logged(worker, "default STT model tiny.en (fasterwhisper) loaded", 120)
     client = producer(cluster)
     submit = Submitter(client)
     url_one = origin.add("/normal/one.wav", "audio/wav", speech["one"])

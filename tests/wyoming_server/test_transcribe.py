@@ -102,8 +102,13 @@ def test_a_command_streamed_in_real_time_is_decoded_during_its_trailing_silence(
     assert line["early_decode"] is True
 
 
-def test_a_pause_inside_a_command_does_not_cut_it_short(wyoming: WyomingProcess) -> None:
-    first = synthesize("Turn on the kitchen lights.", pause_seconds=1.2)
+@pytest.mark.parametrize("pause", [1.2, 0.35])
+def test_a_pause_inside_a_command_does_not_cut_it_short(
+    wyoming: WyomingProcess, pause: float
+) -> None:
+    # 0.35 s: long enough to start an early decode of the first half, which arrives
+    # while the second half is spoken.
+    first = synthesize("Turn on the kitchen lights.", pause_seconds=pause)
     second = synthesize("And open the garden door.", pause_seconds=0.8)
     samples = np.concatenate([first.samples, second.samples])
     before = len(debug_lines(wyoming))

@@ -29,6 +29,7 @@ from types import FrameType
 from voxhelm.config import Config, load_config
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
+from voxhelm.stt.lifecycle import warm_up_default
 
 logger = logging.getLogger("voxhelm.remote_worker")
 
@@ -174,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGINT, on_signal)
     client = WorkerClient(base_url, token, args.http_timeout_seconds)
     runner = Runner(config, client, settings, stop)
+    warm_up_default(config.stt)
     logger.info("Voxhelm remote worker %s polling %s", worker_id, base_url)
     status = run_loop(runner, stop, once=args.once)
     raise SystemExit(EXIT_INTERRUPTED if interrupted.is_set() else status)

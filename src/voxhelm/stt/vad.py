@@ -24,14 +24,14 @@ SPEECH_PAD_MS = 200  # kept around speech (word onsets and endings are quiet)
 
 
 @functools.cache
-def _options() -> Any:
+def _options(min_silence_ms: int = MIN_SILENCE_MS, pad_ms: int = SPEECH_PAD_MS) -> Any:
     from faster_whisper.vad import VadOptions
 
     return VadOptions(
         threshold=THRESHOLD,
         min_speech_duration_ms=MIN_SPEECH_MS,
-        min_silence_duration_ms=MIN_SILENCE_MS,
-        speech_pad_ms=SPEECH_PAD_MS,
+        min_silence_duration_ms=min_silence_ms,
+        speech_pad_ms=pad_ms,
     )
 
 
@@ -44,15 +44,21 @@ def speech_end(audio: Audio) -> float | None:
     return min(audio.duration, spans[-1][1]) if spans else None
 
 
-def speech_spans(audio: Audio) -> list[tuple[float, float]]:
-    """The stretches of speech in ``audio`` as ``(start, end)`` seconds, padded, in order."""
+def speech_spans(
+    audio: Audio, *, min_silence_ms: int = MIN_SILENCE_MS, pad_ms: int = SPEECH_PAD_MS
+) -> list[tuple[float, float]]:
+    """The stretches of speech in ``audio`` as ``(start, end)`` seconds, padded, in order.
+
+    A pause shorter than ``min_silence_ms`` does not end a stretch.
+    """
     if audio.sample_rate != SAMPLE_RATE:
         raise ValueError("VAD needs 16 kHz audio")
     if len(audio.samples) == 0:
         return []
     from faster_whisper.vad import get_speech_timestamps
 
-    spans = get_speech_timestamps(audio.samples, _options(), sampling_rate=SAMPLE_RATE)
+    options = _options(min_silence_ms, pad_ms)
+    spans = get_speech_timestamps(audio.samples, options, sampling_rate=SAMPLE_RATE)
     return [(span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE) for span in spans]
 
 

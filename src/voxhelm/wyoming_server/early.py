@@ -3,8 +3,12 @@
 Home Assistant streams the microphone in real time and sends ``audio-stop`` only after its
 own VAD has heard the speaker stop (0.5-1 s of silence). Whisper does not need that
 silence. So while audio arrives, the speech end is watched (Silero VAD, every
-:data:`CHECK_SECONDS` of audio); once the speech has ended, the audio so far is decoded at
-once. At ``audio-stop`` that result is used if no speech came after the decoded stretch;
+:data:`CHECK_SECONDS` of audio); once :data:`PAUSE_MS` of silence follow the speech, the
+audio so far is decoded at once. A decode of a short command takes about half a second
+on one core (mostly Whisper's encoder, which always sees a 30 s window), so it has to
+start early in the trailing silence to be done when ``audio-stop`` comes.
+
+At ``audio-stop`` that result is used if no speech came after the decoded stretch;
 otherwise (the speaker only paused) the whole command is decoded as usual. Either way
 the transcript is one of the complete command.
 """
@@ -22,7 +26,8 @@ from voxhelm.transcript import Transcript
 
 logger = logging.getLogger("voxhelm.wyoming")
 
-CHECK_SECONDS = 0.15  # how much new audio between two looks for the end of speech
+CHECK_SECONDS = 0.08  # how much new audio between two looks for the end of speech
+PAUSE_MS = 150  # silence after speech that starts a decode (a longer pause may follow)
 MAX_SECONDS = 20.0  # longer commands are decoded at audio-stop only (VAD cost grows)
 
 Decode = Callable[[Audio], Transcript]
@@ -35,9 +40,10 @@ class EarlyResult:
     covered: float
     transcript: Transcript
 
-    def covers(self, speech_end: float) -> bool:
-        """Whether all speech (ending at ``speech_end``) lies in the decoded stretch."""
-        return speech_end <= self.covered
+    def covers(self, audio: Audio) -> bool:
+        """Whether all speech in the whole command ``audio`` lies in the decoded stretch."""
+        end = _speech_end(audio)
+        return end is not None and end <= self.covered
 
 
 class EarlyDecoder:
@@ -61,8 +67,8 @@ class EarlyDecoder:
         self._task.add_done_callback(_retrieve)
 
     async def _look(self, audio: Audio) -> None:
-        end = await asyncio.to_thread(vad.speech_end, audio)
-        if end is None or end >= audio.duration or end == self._decoded_end:
+        end = await asyncio.to_thread(_speech_end, audio)
+        if end is None or end > audio.duration - PAUSE_MS / 1000 or end == self._decoded_end:
             return  # no speech yet, still speaking, or this speech is decoded already
         self._decoded_end = end
         transcript = await asyncio.to_thread(self._decode, audio)
@@ -79,6 +85,12 @@ class EarlyDecoder:
                 logger.warning("wyoming: early decoding failed", exc_info=True)
                 return None
         return self.result
+
+
+def _speech_end(audio: Audio) -> float | None:
+    """Where the last speech ends, unpadded; pauses of :data:`PAUSE_MS` end speech."""
+    spans = vad.speech_spans(audio, min_silence_ms=PAUSE_MS, pad_ms=0)
+    return spans[-1][1] if spans else None
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:

@@ -134,15 +134,15 @@ class SttService:
         when it covers all the speech in ``audio``.
         """
         started = time.monotonic()
-        end = vad.speech_end(audio) if self.config.wyoming.vad else audio.duration
-        skipped = end is None
-        used_early = early is not None and end is not None and early.covers(end)
-        if end is None:
+        used_early = early is not None and early.covers(audio)
+        skipped = False
+        if early is not None and used_early:
+            transcript = early.transcript
+        elif self.config.wyoming.vad and vad.speech_end(audio) is None:
+            skipped = True
             backend = resolve(command.model, self.config.stt)[0].backend
             transcript = Transcript("", command.request.language, audio.duration, (), backend)
             transcript = dataclasses.replace(transcript, model=command.model)
-        elif early is not None and used_early:
-            transcript = early.transcript
         else:
             transcript = self.decode(audio, command)
         language = transcript.language or command.requested_language
