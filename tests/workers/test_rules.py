@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_config
+from tests.s3server import S3Server
+from voxhelm.artifacts.s3 import S3Store
+from voxhelm.artifacts.stores import active_store
 from voxhelm.diarization.step import COUNTS, KNOWN
 from voxhelm.errors import InvalidInput
 from voxhelm.jobs.diarization_options import COUNTS as OPTION_COUNTS
 from voxhelm.jobs.diarization_options import KNOWN as OPTION_KNOWN
-from voxhelm.remote_worker.cli import EnvFileError, read_env_file
+from voxhelm.remote_worker.cli import EnvFileError, _warm_up_store, read_env_file
 from voxhelm.workers.capabilities import KNOWN_STRATEGY, advertised, matches, requirements
 from voxhelm.workers.metadata import is_url_like, known_speaker_summary, worker_fields
 from voxhelm.workers.protocol import Capabilities
@@ -174,3 +177,14 @@ def test_the_worker_cli_explains_missing_settings(tmp_path: Path) -> None:
         check=False,
     )
     assert f"{bad}:1:" in result.stderr
+
+
+def test_the_remote_worker_builds_its_s3_client_before_the_first_job(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    config = make_config(tmp_path, **s3_server.env(s3_server.new_bucket()))
+    store = active_store(config.artifacts)
+    assert isinstance(store, S3Store) and store._client is None
+    _warm_up_store(config)
+    assert store._client is not None
+    store.client.list_objects_v2(Bucket=store.bucket)  # a usable client, not a placeholder

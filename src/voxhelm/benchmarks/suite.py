@@ -45,9 +45,9 @@ SUITE: tuple[Benchmark, ...] = (
     Benchmark(
         "sync_overhead",
         "HTTP transcription vs a plain in-process faster-whisper call, same audio",
-        ("--runs", "5", "--seconds", "30"),
+        ("--runs", "7", "--seconds", "30"),  # the two sides swing by 10-20 % run to run
         ("--runs", "2"),
-        (60, 40),
+        (70, 40),
     ),
     Benchmark(
         "engine_speed",
@@ -84,9 +84,9 @@ SUITE: tuple[Benchmark, ...] = (
     Benchmark(
         "remote_workers",
         "jobs per minute with 1 and 2 remote pull workers",
-        ("--skip-claims", "--batch", "8"),
+        ("--skip-claims", "--batch", "12"),  # six jobs each: the lone last job weighs less
         ("--skip-claims", "--batch", "4"),
-        (55, 40),
+        (60, 40),
     ),
     Benchmark(
         "memory",

@@ -143,7 +143,8 @@ def judge_soak(f: Figures, _: Results) -> tuple[str, bool | None]:
     growth = float(f["soak_growth_percent"])
     text = (
         f"{growth:+.1f} % over a {f['soak_minutes']:.2g} min soak "
-        f"({f['soak_requests']} requests, {f['soak_start_mb']:.0f} to {f['soak_end_mb']:.0f} MB)"
+        f"({f['soak_requests']} requests; median RSS of the first and last fifth after "
+        f"warm-up {f['soak_start_mb']:.0f} and {f['soak_end_mb']:.0f} MB)"
     )
     return text, growth < SOAK_GROWTH_MAX_PERCENT
 

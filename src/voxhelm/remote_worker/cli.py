@@ -14,6 +14,7 @@ and is reported as a retryable failure, so it goes back to the queue at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import random
@@ -26,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
+from voxhelm.artifacts.s3 import S3Store
+from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config, load_config
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
@@ -117,6 +120,15 @@ def load_environment(env_file: str | None, environ: Mapping[str, str]) -> dict[s
     return merged
 
 
+def _warm_up_store(config: Config) -> None:
+    """Build the S3 client of the artifact store before the first job needs it (importing
+    boto3 and building a client take a few tenths of a second)."""
+    with contextlib.suppress(Exception):  # an unusable store fails the first job, clearly
+        store = active_store(config.artifacts)
+        if isinstance(store, S3Store):
+            store.client  # noqa: B018 - the property builds the client
+
+
 def run_loop(runner: Runner, stop: threading.Event, *, once: bool) -> int:
     """Iterate until stopped; returns the exit status."""
     failures = 0
@@ -176,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     client = WorkerClient(base_url, token, args.http_timeout_seconds)
     runner = Runner(config, client, settings, stop)
     warm_up_default(config.stt)
+    threading.Thread(target=_warm_up_store, args=(config,), daemon=True).start()
     logger.info("Voxhelm remote worker %s polling %s", worker_id, base_url)
     status = run_loop(runner, stop, once=args.once)
     raise SystemExit(EXIT_INTERRUPTED if interrupted.is_set() else status)
