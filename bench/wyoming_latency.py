@@ -173,10 +173,14 @@ def measure(
     for run in range(runs):
         speech = spoken[run % len(spoken)]
         order = list(ports.items()) if run % 2 == 0 else list(reversed(ports.items()))
+        texts: dict[str, str] = {}
         for name, port in order:
-            seconds, text = asyncio.run(run_command(port, speech, realtime))
+            seconds, texts[name] = asyncio.run(run_command(port, speech, realtime))
             latencies[name].append(seconds)
-            errors[name].append(word_error_rate(speech.text, text))
+            errors[name].append(word_error_rate(speech.text, texts[name]))
+        if len({errors[name][-1] for name in ports}) > 1:  # the servers heard it differently
+            heard = "; ".join(f"{name}: {text!r}" for name, text in texts.items())
+            print(f"run {run}, {speech.text!r}: {heard}", file=sys.stderr, flush=True)
     return {name: (latencies[name], statistics.mean(errors[name])) for name in ports}
 
 
