@@ -7,6 +7,11 @@ silence Home Assistant's own VAD waits for). The time measured is end of audio (
 ``audio-stop`` event sent) to ``transcript`` received. Runs alternate between the servers
 so that machine noise hits both alike.
 
+Each run speaks its command anew (Piper varies each rendering a little) and sends that
+same rendering to both servers. Whisper's choice between two close words ("in" or "and")
+can flip on a difference in the last bit of a sample, so a fixed set of renderings
+would let one unlucky rendering decide the accuracy comparison.
+
 "Under load" runs a long non-interactive transcription in a separate process, over and
 over, exactly as the sync HTTP endpoint does it (``voxhelm.stt.windows`` with the
 ``non-interactive`` lane, in the same lane directory as the Voxhelm server).
@@ -39,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import free_port, process_env  # noqa: E402
-from tests.speech import BOOK, Speech, passage, synthesize, word_error_rate  # noqa: E402
+from tests.speech import BOOK, Speech, passage, render, word_error_rate  # noqa: E402
 from tests.wyoming_server.conftest import describe, start_wyoming  # noqa: E402
 from wyoming.asr import Transcribe  # noqa: E402
 from wyoming.audio import AudioChunk, AudioStart, AudioStop  # noqa: E402
@@ -61,12 +66,12 @@ TRAILING_SILENCE = 0.8
 CHUNK = 1024
 
 
-def commands() -> list[Speech]:
-    spoken = [synthesize(text, TRAILING_SILENCE) for text in COMMANDS]
-    for speech in spoken:
-        speech_seconds = speech.duration - TRAILING_SILENCE
-        assert 2.0 <= speech_seconds <= 5.0, (speech.text, speech_seconds)
-    return spoken
+def command(run: int) -> Speech:
+    """A new rendering of the run's command, with the trailing silence."""
+    speech = render(COMMANDS[run % len(COMMANDS)], TRAILING_SILENCE)
+    speech_seconds = speech.duration - TRAILING_SILENCE
+    assert 2.0 <= speech_seconds <= 5.0, (speech.text, speech_seconds)
+    return speech
 
 
 async def run_command(port: int, speech: Speech, realtime: bool) -> tuple[float, str]:
@@ -166,12 +171,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(
-    ports: dict[str, int], spoken: list[Speech], runs: int, realtime: bool
+    ports: dict[str, int], runs: int, realtime: bool
 ) -> dict[str, tuple[list[float], float]]:
     latencies: dict[str, list[float]] = {name: [] for name in ports}
     errors: dict[str, list[float]] = {name: [] for name in ports}
     for run in range(runs):
-        speech = spoken[run % len(spoken)]
+        speech = command(run)
         order = list(ports.items()) if run % 2 == 0 else list(reversed(ports.items()))
         texts: dict[str, str] = {}
         for name, port in order:
@@ -200,7 +205,6 @@ def main() -> None:
     if args.load_worker:
         load_worker()
         return
-    spoken = commands()
     realtime = not args.no_realtime
     with tempfile.TemporaryDirectory(prefix="voxhelm-bench-") as tmp:
         root = Path(tmp)
@@ -214,10 +218,10 @@ def main() -> None:
         try:
             with faster_whisper_server(root) as wfw_port:
                 ports = {"voxhelm": voxhelm.port, "wyoming-faster-whisper": wfw_port}
-                measure(ports, spoken, args.warm_up, realtime)  # warm-up: models, VAD, caches
-                idle = measure(ports, spoken, args.runs, realtime)
+                measure(ports, args.warm_up, realtime)  # warm-up: models, VAD, caches
+                idle = measure(ports, args.runs, realtime)
                 with load(root / "voxhelm" / "var"):
-                    loaded = measure(ports, spoken, args.runs, realtime)
+                    loaded = measure(ports, args.runs, realtime)
         finally:
             voxhelm.stop()
     print_table(idle, loaded, args.runs, realtime)

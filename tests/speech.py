@@ -82,7 +82,14 @@ def _voice():  # type: ignore[no-untyped-def]
 
 @functools.cache
 def synthesize(text: str, pause_seconds: float = 0.0) -> Speech:
-    """Speak ``text`` with the bundled Piper voice; optional silence is appended."""
+    """Speak ``text`` with the bundled Piper voice; optional silence is appended. The
+    rendering is made once per session (see :func:`render`)."""
+    return render(text, pause_seconds)
+
+
+def render(text: str, pause_seconds: float = 0.0) -> Speech:
+    """A new rendering of ``text``: Piper varies its voice a little each time (noise in its
+    duration and sound models), so two renderings differ slightly, as two takes would."""
     voice = _voice()
     buf = io.BytesIO()
     with wave.open(buf, "wb") as out:

@@ -48,6 +48,7 @@ logger = logging.getLogger("voxhelm.wyoming")
 DEBUG_SOURCE = "wyoming"
 MAX_PROMPT_CHARS = 800  # Whisper keeps ~224 prompt tokens; more text is wasted work
 MAX_HINTS = 200
+MAX_SECONDS_ON_LOOP = 30.0  # shorter audio is put together on the event loop at audio-stop
 
 
 @dataclass(frozen=True)
@@ -128,15 +129,13 @@ class SttService:
         shape: dict[str, Any],
         early: EarlyResult | None = None,
     ) -> TranscriptEvent:
-        """Transcribe one command (in a worker thread): VAD gate, engine, normalizer.
-
-        ``early`` is a transcript decoded while the trailing silence streamed in; it is used
-        when it covers all the speech in ``audio``.
+        """Transcribe one command: VAD gate, engine, normalizer (in a worker thread, unless
+        ``early`` is given: a transcript of all the speech in ``audio``, decoded while the
+        trailing silence streamed in).
         """
         started = time.monotonic()
-        used_early = early is not None and early.covers(audio)
         skipped = False
-        if early is not None and used_early:
+        if early is not None:
             transcript = early.transcript
         elif self.config.wyoming.vad and vad.speech_end(audio) is None:
             skipped = True
@@ -154,7 +153,7 @@ class SttService:
                 text = normalized
         if self.config.stt.debug_logging:
             final = dataclasses.replace(transcript, text=text)
-            self._log(command, final, raw, shape, started, skipped=skipped, early=used_early)
+            self._log(command, final, raw, shape, started, skipped=skipped, early=early is not None)
         return TranscriptEvent(text=text, language=language)
 
     @staticmethod
@@ -227,7 +226,7 @@ class SttSession:
 
     def _add_chunk(self, event: Event) -> None:
         try:
-            self.pcm.add(event.payload or b"", _format(event.data))
+            converted = self.pcm.add(event.payload or b"", _format(event.data))
         except AudioTooLong as exc:
             raise ProtocolError(str(exc), "audio_too_long") from None
         except AudioFormatError as exc:
@@ -236,7 +235,7 @@ class SttSession:
             if self.early is None:
                 command = self.command or self.service.default_command()
                 self.early = EarlyDecoder(lambda audio: self.service.decode(audio, command))
-            self.early.offer(self.pcm.input_seconds, self.pcm.snapshot)
+            self.early.feed(converted, self.pcm.snapshot)
 
     async def _finish(self) -> Reply:
         if self.pcm.input_bytes == 0:
@@ -245,10 +244,16 @@ class SttSession:
         started = time.monotonic()
         outcome = "error"
         try:
-            audio = await asyncio.to_thread(self.pcm.finish)
+            if self.pcm.input_seconds <= MAX_SECONDS_ON_LOOP:
+                audio = self.pcm.finish()  # a millisecond: no thread hop on the answer's path
+            else:
+                audio = await asyncio.to_thread(self.pcm.finish)
             shape = self.pcm.shape(audio)
-            early = await self.early.settle() if self.early is not None else None
-            reply = await asyncio.to_thread(self.service.run, audio, command, shape, early)
+            early = await self.early.settle(audio) if self.early is not None else None
+            if early is not None:
+                reply = self.service.run(audio, command, shape, early)  # no engine call
+            else:
+                reply = await asyncio.to_thread(self.service.run, audio, command, shape)
         except VoxhelmError as exc:
             # Busy (no slot in time), an engine that is unavailable: the message is safe.
             return Reply((Error(exc.message, exc.code).event(),), True)

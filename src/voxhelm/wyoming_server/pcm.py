@@ -95,14 +95,16 @@ class PcmCollector:
         self._rate = None
         self._resampler = None
 
-    def add(self, data: bytes, fmt: PcmFormat) -> None:
-        """Convert and keep one chunk; raises AudioFormatError or AudioTooLong."""
+    def add(self, data: bytes, fmt: PcmFormat) -> np.ndarray:
+        """Convert and keep one chunk; the 16 kHz samples it added (the resampler may hold
+        a few back until the next chunk). Raises AudioFormatError or AudioTooLong."""
         seconds = len(data) / (fmt.frame_bytes * fmt.rate)
         if self.input_seconds + seconds > self.max_seconds:
             raise AudioTooLong(f"The audio is longer than the {self.max_seconds:g} second limit.")
         samples = to_mono_float(data, fmt)
         self.input_bytes += len(data)
         self.input_seconds += seconds
+        kept = len(self._chunks)
         if fmt.rate != self._rate:
             self._flush()
             self._rate = fmt.rate
@@ -110,10 +112,11 @@ class PcmCollector:
                 self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         if self._resampler is None:
             self._chunks.append(samples)
-            return
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
-        frame.sample_rate = fmt.rate
-        self._chunks += [_samples(out) for out in self._resampler.resample(frame)]
+        else:
+            frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate = fmt.rate
+            self._chunks += [_samples(out) for out in self._resampler.resample(frame)]
+        return _joined(self._chunks[kept:])
 
     def _flush(self) -> None:
         if self._resampler is not None:
@@ -123,16 +126,12 @@ class PcmCollector:
     def snapshot(self) -> Audio:
         """The audio converted so far, without ending the stream (the resampler keeps a
         few milliseconds back until more comes or the stream ends)."""
-        if not self._chunks:
-            return Audio(np.zeros(0, dtype=np.float32))
-        return Audio(np.concatenate(self._chunks).astype(np.float32, copy=False))
+        return Audio(_joined(self._chunks))
 
     def finish(self) -> Audio:
         """All the audio so far, as 16 kHz mono float32."""
         self._flush()
-        if not self._chunks:
-            return Audio(np.zeros(0, dtype=np.float32))
-        samples = np.concatenate(self._chunks).astype(np.float32, copy=False)
+        samples = _joined(self._chunks)
         return Audio(np.clip(samples, -1.0, 1.0, out=samples))
 
     def shape(self, audio: Audio) -> dict[str, Any]:
@@ -156,6 +155,12 @@ class PcmCollector:
                 "width": self.declared.width,
             }
         return shape
+
+
+def _joined(chunks: list[np.ndarray]) -> np.ndarray:
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
 def _samples(frame: av.AudioFrame) -> np.ndarray:
