@@ -94,7 +94,9 @@ def wait_for_interactive_waiter(lane_dir: Path, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         waiters = lane_dir / "waiters"
-        if waiters.is_dir() and any("-interactive-" in p.name for p in waiters.iterdir()):
+        # Names start with the lane's rank: "0-" interactive, "1-" non-interactive (whose
+        # name holds "-interactive-" too, so that cannot tell them apart).
+        if waiters.is_dir() and any(p.name.startswith("0-") for p in waiters.iterdir()):
             return
         time.sleep(0.01)
     raise AssertionError("the interactive waiter never registered")
