@@ -157,7 +157,8 @@ SECURE_HSTS_SECONDS = VOXHELM.http.hsts_seconds
 # decision for the domain's owner at the proxy, not for one service on one of its names.
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
-# Bodies of API uploads are limited by voxhelm.api.limits before Django reads them.
+# Every request body is capped (and a stranger's refused) by voxhelm.edge.bodies before
+# Django reads it; these thresholds only decide what Django keeps in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from voxhelm.api.auth import bearer_from_header, match_token
+from voxhelm.tokens import bearer_from_header, match_token
 
 pytestmark = pytest.mark.usefixtures("configure")
 

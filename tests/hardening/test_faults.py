@@ -8,11 +8,7 @@ is a real stalled download from a loopback origin instead.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +20,7 @@ import pytest
 
 from tests.conftest import ServerProcess, WorkerProcess, start_server
 from tests.hardening.conftest import Figures
+from tests.hardening.disks import fill, small_disk
 from tests.hardening.faults import (
     EXPECTED_ARTIFACTS,
     KILL_STEPS,
@@ -48,7 +45,7 @@ pytestmark = [pytest.mark.hardening, pytest.mark.slow]
 
 SENTENCE = "The lighthouse keeper counted seven ships before the storm arrived."
 LOCAL_ENV = {
-    "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
+    "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1:*",
     "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
     "VOXHELM_DIARIZATION_BACKEND": "none",
     "VOXHELM_JOB_HEARTBEAT_SECONDS": "0.5",
@@ -316,36 +313,6 @@ def test_database_locked_while_jobs_run_and_arrive(
         "faults: database write lock held / submission waited (s), jobs failed",
         f"{held:.1f} / {later['seconds']:.1f}, 0",
     )
-
-
-@contextlib.contextmanager
-def small_disk(folder: Path, size: str) -> Iterator[bool]:
-    """A tmpfs of ``size`` at ``folder``; yields False where mounting is not allowed."""
-    folder.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-        capture_output=True,
-        check=False,
-    )
-    try:
-        yield mounted.returncode == 0
-    finally:
-        if mounted.returncode == 0:
-            subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def fill(folder: Path) -> int:
-    """Write a filler file until the file system is full; returns its size."""
-    written = 0
-    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            written += os.write(fd, b"\0" * 4096)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return written
 
 
 def test_full_artifact_disk(

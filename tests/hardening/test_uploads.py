@@ -8,9 +8,7 @@ sweep racing claims); this file checks what the real server process does on disk
 from __future__ import annotations
 
 import itertools
-import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ import pytest
 
 from tests.conftest import PRODUCER_TOKEN
 from tests.hardening.conftest import STAGED_CAP, Figures, Target
+from tests.hardening.disks import DiskSampler, disk_bytes
 from tests.hardening.test_ssrf import wait_for_job
 
 pytestmark = pytest.mark.hardening
@@ -48,57 +47,6 @@ HOSTILE_NAMES = (
     "\u00fc\u00f1\u00ef\u00e7\u00f8d\u00e9.wav",
     "emoji-\U0001f600.wav",
 )
-
-
-def disk_bytes(*roots: Path, pid: int | None = None) -> int:
-    """Bytes in files under ``roots``, counting files the process ``pid`` holds open there
-    too: a spooled body rolls over into an unlinked temporary file no directory walk sees."""
-    sizes: dict[int, int] = {}
-    for root in roots:
-        for directory, _dirs, files in os.walk(root):
-            for name in files:
-                try:
-                    stat = (Path(directory) / name).stat()
-                except FileNotFoundError:
-                    continue  # removed while we looked
-                sizes[stat.st_ino] = stat.st_size
-    if pid is not None:
-        fds = Path(f"/proc/{pid}/fd")
-        for fd in fds.iterdir() if fds.exists() else ():
-            try:
-                link = str(fd.readlink())
-                if any(link.startswith(str(root)) for root in roots):
-                    stat = fd.stat()
-                    sizes[stat.st_ino] = stat.st_size
-            except (FileNotFoundError, PermissionError):
-                continue
-    return sum(sizes.values())
-
-
-class DiskSampler:
-    """The peak bytes in files under ``roots`` (temporary files and the artifact store)."""
-
-    def __init__(self, *roots: Path, pid: int) -> None:
-        self.roots = roots
-        self.pid = pid
-        self.base = disk_bytes(*roots, pid=pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, disk_bytes(*self.roots, pid=self.pid) - self.base)
-            time.sleep(0.005)
-
-    def __enter__(self) -> DiskSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, disk_bytes(*self.roots, pid=self.pid) - self.base)
 
 
 @pytest.fixture

@@ -6,36 +6,11 @@ would reveal which label matched) and are never logged.
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
-
 from django.conf import settings
 from django.http import HttpRequest
 
 from voxhelm.api.errors import ApiError
-
-BEARER_PREFIX = "Bearer "
-
-
-def match_token(presented: str, tokens: Mapping[str, str]) -> str | None:
-    """Return the label whose token equals ``presented``, or None.
-
-    Every configured token is compared, so the time taken does not depend on which one (or
-    whether one) matches.
-    """
-    presented_bytes = presented.encode("utf-8")
-    found: str | None = None
-    for label, token in tokens.items():
-        if hmac.compare_digest(presented_bytes, token.encode("utf-8")) and found is None:
-            found = label
-    return found
-
-
-def bearer_from_header(header: str | None) -> str | None:
-    if not header or not header.startswith(BEARER_PREFIX):
-        return None
-    value = header[len(BEARER_PREFIX) :].strip()
-    return value or None
+from voxhelm.tokens import bearer_from_header, match_token
 
 
 def _unauthorized(message: str) -> ApiError:

@@ -15,8 +15,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from voxhelm.api.auth import authenticate_any, authenticate_producer, authenticate_worker
 from voxhelm.api.errors import method_not_allowed_response
+from voxhelm.edge.rules import BodyKind, BodyRule, declare_body
 
 AuthKind = Literal["producer", "worker", "any", "none"]
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUTHENTICATORS: dict[str, Callable[[HttpRequest], str]] = {
     "producer": authenticate_producer,
     "worker": authenticate_worker,
@@ -35,13 +37,20 @@ def _prepare(request: HttpRequest, methods: tuple[str, ...], auth: AuthKind) -> 
 
 
 def api_view(
-    methods: tuple[str, ...] | list[str], *, auth: AuthKind = "producer"
+    methods: tuple[str, ...] | list[str],
+    *,
+    auth: AuthKind = "producer",
+    body: BodyKind | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a sync or async view: allowed methods, authentication, no CSRF.
 
-    The authenticated label is available as ``request.voxhelm_principal``.
+    ``body`` is the request body the view takes (default: a JSON document for a method with
+    a body, a few KiB otherwise); the edge enforces it, and the caller's credential, before
+    the body is read. The authenticated label is available as ``request.voxhelm_principal``.
     """
     allowed = tuple(m.upper() for m in methods)
+    kind: BodyKind = body or ("json" if _BODY_METHODS.intersection(allowed) else "none")
+    rule = declare_body(BodyRule(auth, kind))
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         if iscoroutinefunction(view):
@@ -55,7 +64,7 @@ def api_view(
                     return early  # type: ignore[no-any-return]
                 return await view(request, *args, **kwargs)  # type: ignore[no-any-return]
 
-            return csrf_exempt(async_wrapper)
+            return rule(csrf_exempt(async_wrapper))
 
         @functools.wraps(view)
         def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -64,7 +73,7 @@ def api_view(
                 return early  # type: ignore[no-any-return]
             return view(request, *args, **kwargs)  # type: ignore[no-any-return]
 
-        return csrf_exempt(sync_wrapper)
+        return rule(csrf_exempt(sync_wrapper))
 
     return decorate
 

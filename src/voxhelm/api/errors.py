@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
 from voxhelm import errors
+from voxhelm.edge.bodies import DISK_FULL
 
 logger = logging.getLogger("voxhelm.api")
 
@@ -112,6 +113,14 @@ def response_for_exception(request: HttpRequest, exc: BaseException) -> JsonResp
         return error_response(403, "Permission denied.", type="permission_error")
     if isinstance(exc, RequestDataTooBig):
         return error_response(413, "The request body is too large.", code="payload_too_large")
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        # Spooling an upload ran out of temporary disk: the server's state, not a bug.
+        return error_response(
+            507,
+            "The server is out of temporary disk space; try again later.",
+            type="server_error",
+            code="insufficient_storage",
+        )
     if isinstance(exc, MultiPartParserError | BadRequest | SuspiciousOperation):
         # A body Django cannot parse (a multipart part header over 1 KiB, too many fields):
         # the client's fault, as Django's own handler would say, not an internal error.

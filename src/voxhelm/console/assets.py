@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from whitenoise.base import WhiteNoise
 
-from voxhelm.api.limits import ASGIApp, Receive, Scope, Send
+from voxhelm.edge.bodies import ASGIApp, Receive, Scope, Send
 
 
 def _not_found(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

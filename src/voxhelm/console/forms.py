@@ -10,11 +10,12 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.http import HttpRequest
 
-from voxhelm.config import MIB, Config
+from voxhelm.config import Config
 from voxhelm.errors import InvalidInput
 from voxhelm.formats import ARTIFACT_FORMATS
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.registry import accepted_models
+from voxhelm.units import human_bytes
 
 INVALID_LOGIN = "Invalid username or password."
 INACTIVE = "This operator account is inactive."
@@ -112,9 +113,7 @@ class SubmitForm(forms.Form):
         if config.diarization.backend == "none":
             del self.fields["diarization"]
         limit = config.limits.max_upload_bytes
-        self.fields["audio_file"].help_text = (
-            f"Up to {limit // MIB} MiB." if limit >= MIB else f"Up to {limit} bytes."
-        )
+        self.fields["audio_file"].help_text = f"Up to {human_bytes(limit)}."
 
     def clean_audio_url(self) -> str:
         return normalize_url(self.cleaned_data.get("audio_url") or "")
@@ -127,7 +126,7 @@ class SubmitForm(forms.Form):
         limit = self.config.limits.max_upload_bytes
         if upload is not None and upload.size is not None and upload.size > limit:
             raise forms.ValidationError(
-                f"Uploaded file exceeded {limit // MIB} MiB transcription limit."
+                f"Uploaded file exceeded {human_bytes(limit)} transcription limit."
             )
         return upload
 

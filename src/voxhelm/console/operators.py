@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 
+from django.conf import settings
+from django.contrib.auth import aget_user
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
+from django.http.cookie import parse_cookie
 
 from voxhelm.config import OPERATOR_PRODUCER_PREFIX
 
@@ -51,3 +56,23 @@ def bootstrap_operator(username: str, password: str, email: str = "") -> Bootstr
         user.set_password(password.strip())
         user.save()
     return Bootstrapped(username=username, created=created)
+
+
+class _SessionOnly:
+    """The one part of a request that ``aget_user`` reads."""
+
+    def __init__(self, session: SessionBase) -> None:
+        self.session = session
+
+
+async def is_operator_session(cookie_header: str | None) -> bool:
+    """Whether a ``Cookie`` header holds the session of a signed-in, active staff user: the
+    same test the console views apply, made before a request body is read."""
+    if not cookie_header:
+        return False
+    key = parse_cookie(cookie_header).get(settings.SESSION_COOKIE_NAME)
+    if not key:
+        return False
+    store: SessionBase = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    user = await aget_user(_SessionOnly(store))  # type: ignore[arg-type]
+    return bool(user.is_authenticated and user.is_staff)

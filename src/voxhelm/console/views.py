@@ -38,6 +38,7 @@ from voxhelm.console.operators import producer_for
 from voxhelm.console.playback import stream_response
 from voxhelm.console.routing import ConsoleRequest, route
 from voxhelm.console.transcription import Options
+from voxhelm.edge.rules import BodyRule, declare_body
 from voxhelm.errors import VoxhelmError
 from voxhelm.jobs.models import Job
 
@@ -58,6 +59,7 @@ def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable
     """Allowed methods, then a signed-in staff user (sync or async views)."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        rule = declare_body(BodyRule("operator", "form" if "POST" in methods else "none"))
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
@@ -71,7 +73,7 @@ def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable
                     return _forbidden()
                 return await view(request, *args, **kwargs)
 
-            return async_wrapper
+            return rule(async_wrapper)
 
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -83,7 +85,7 @@ def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable
                 return _forbidden()
             return view(request, *args, **kwargs)
 
-        return wrapper
+        return rule(wrapper)
 
     return decorate
 
@@ -136,6 +138,7 @@ def lockout_response(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRes
     return _login_page(request, LoginForm(request), status=429, errors=errors)
 
 
+@declare_body(BodyRule("operator", "form", visitor_body="form"))
 @require_http_methods(["POST"])
 def sign_out(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
@@ -147,6 +150,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 # -- the console ---------------------------------------------------------------------------
 
 
+@declare_body(BodyRule("operator", "upload", visitor_body="sign_in"))
 @require_http_methods(["GET", "POST"])
 def console(request: HttpRequest) -> HttpResponseBase:
     """``/``: sign-in for visitors, the console for operators, 403 for other users."""

@@ -26,9 +26,10 @@ from django.utils import timezone
 from voxhelm.artifacts.base import ObjectWriter, StoredObject
 from voxhelm.artifacts.keys import validate_key
 from voxhelm.artifacts.stores import active_store
-from voxhelm.config import MIB, Config
+from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from voxhelm.jobs.inputs import MEDIA_SUFFIXES, SUFFIXES_BY_TYPE
+from voxhelm.units import human_bytes
 from voxhelm.uploads.models import StagedUpload
 
 FIELD = "file"
@@ -124,7 +125,7 @@ class StoreUploadHandler(FileUploadHandler):
             return raw_data
         if start + len(raw_data) > self.limit:
             raise PayloadTooLarge(
-                f"Uploaded file exceeded the configured {self.limit // MIB} MiB "
+                f"Uploaded file exceeded the configured {human_bytes(self.limit)} "
                 "batch staging limit.",
                 param=FIELD,
             )
@@ -177,7 +178,7 @@ def stage_file(
     limit = config.limits.batch_max_staged_upload_bytes
     if path.stat().st_size > limit:
         raise PayloadTooLarge(
-            f"Uploaded file exceeded the configured {limit // MIB} MiB batch staging limit.",
+            f"Uploaded file exceeded the configured {human_bytes(limit)} batch staging limit.",
             param=FIELD,
         )
     with path.open("rb") as stream:

@@ -77,7 +77,7 @@ def _stage_in_thread(request: HttpRequest) -> StagedUpload:
         errors=(400, 401, 413, 500),
     )
 )
-@api_view(["POST"])
+@api_view(["POST"], body="staged")
 async def create_upload(request: HttpRequest) -> JsonResponse:
     if not (request.content_type or "").startswith("multipart/form-data"):
         raise invalid_request(

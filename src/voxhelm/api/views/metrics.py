@@ -24,10 +24,11 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from voxhelm import __version__
-from voxhelm.api.auth import bearer_from_header
+from voxhelm.edge.rules import BodyRule, declare_body
 from voxhelm.jobs.models import Job, JobState
 from voxhelm.stt import pool
 from voxhelm.stt.registry import ENGINES
+from voxhelm.tokens import bearer_from_header
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own variable
 
@@ -100,6 +101,7 @@ def _plain(status: int, text: str, **headers: str) -> HttpResponse:
     return response
 
 
+@declare_body(BodyRule("metrics", "none"))
 @csrf_exempt
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -35,7 +35,7 @@ from voxhelm.api.schemas import (
     TranscriptTextDone,
 )
 from voxhelm.api.validation import json_object, parse
-from voxhelm.config import MIB, Config
+from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, PayloadTooLarge
 from voxhelm.fetch import FetchPolicy, check_url, configured_policy, fetch_to_file
 from voxhelm.formats import render
@@ -45,6 +45,7 @@ from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.pool import inference_pool
 from voxhelm.stt.registry import validate_model
 from voxhelm.transcript import Transcript
+from voxhelm.units import human_bytes
 
 SYNC_ACCEPT = "audio/*;q=1.0,video/*;q=0.5,*/*;q=0.1"
 STREAM_FORMATS = ("json", "text")
@@ -80,7 +81,7 @@ def _read_multipart(request: HttpRequest, config: Config, model: type[AudioParam
     limit = config.limits.max_upload_bytes
     if upload.size is not None and upload.size > limit:
         raise PayloadTooLarge(
-            f"Uploaded file exceeded {limit // MIB} MiB transcription limit.", param="file"
+            f"Uploaded file exceeded {human_bytes(limit)} transcription limit.", param="file"
         )
     fields: dict[str, Any] = {key: request.POST.get(key) for key in request.POST}
     for name in ("timestamp_granularities", "hotwords"):
@@ -272,7 +273,7 @@ TRANSCRIPT_RESPONSES: dict[str, Any] = {
         errors=(400, 401, 413, 429, 500, 503),
     )
 )
-@api_view(["POST"])
+@api_view(["POST"], body="upload")
 async def create_transcription(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     config: Config = settings.VOXHELM
     try:

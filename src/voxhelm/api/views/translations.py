@@ -74,7 +74,7 @@ def _validate(sync: SyncRequest, config: Config) -> TranscriptionRequest:
         errors=(400, 401, 413, 429, 500, 503),
     )
 )
-@api_view(["POST"])
+@api_view(["POST"], body="upload")
 async def create_translation(request: HttpRequest) -> HttpResponse:
     config: Config = settings.VOXHELM
     try:

@@ -1,0 +1,1 @@
+"""The HTTP edge: what happens to a connection and a request before Django sees it."""
