@@ -74,26 +74,35 @@ def warm_up_default_engine() -> None:
 
 
 def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
-    import uvicorn
     from django.conf import settings
     from uvicorn.config import LOGGING_CONFIG
 
     from voxhelm.asgi import application
+    from voxhelm.edge.server import (
+        GuardedServer,
+        Limits,
+        build_config,
+        effective_max_connections,
+        listen_backlog,
+        raise_descriptor_limit,
+    )
 
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started:
-                on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}")
-
-    config = uvicorn.Config(
+    http = settings.VOXHELM.http
+    descriptors = raise_descriptor_limit()
+    limits = Limits(
+        header_timeout=http.header_timeout_seconds,
+        body_min_rate=http.min_body_rate,
+        max_connections=effective_max_connections(http.max_connections, descriptors),
+    )
+    config = build_config(
         application,
         host=host,
         port=port,
+        backlog=listen_backlog(descriptors),
         lifespan="off",  # Django's ASGI handler does not speak lifespan
-        log_level=settings.VOXHELM.http.log_level,
+        log_level=http.log_level,
         # JSON logs: uvicorn's own lines go through Django's handler too (voxhelm.logformat).
-        log_config=None if settings.VOXHELM.http.log_format == "json" else LOGGING_CONFIG,
+        log_config=None if http.log_format == "json" else LOGGING_CONFIG,
         access_log=False,  # voxhelm.api.access logs each request instead
         server_header=False,
         # Each request task starts from an empty context. Without this, asyncio can carry a
@@ -102,7 +111,8 @@ def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
         # ended, and the next static file answered 500 "CurrentThreadExecutor already quit".
         reset_contextvars=True,
     )
-    Server(config).run()
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    GuardedServer(config, limits, lambda: on_ready(url)).run()
 
 
 def print_ready(url: str, dev_token: str | None) -> None:

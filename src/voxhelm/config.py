@@ -46,6 +46,9 @@ class HttpConfig:
     log_format: str = "text"  # text | json (one JSON object per line)
     https_only: bool = False  # redirect plain HTTP to HTTPS; Secure cookies always
     hsts_seconds: int = 0  # Strict-Transport-Security max-age; 0 sends no header
+    header_timeout_seconds: float = 10.0  # a request head must be complete within this
+    min_body_rate: int = 1024  # bytes/s a body must arrive at, judged over 10 s windows
+    max_connections: int = 1000  # open HTTP connections (kept below the descriptor limit)
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,7 @@ class OperatorConfig:
     console_sync_max_seconds: int  # longer console audio runs as a batch job
     login_max_failures: int  # failed sign-ins before a lockout
     login_lockout_seconds: int  # how long a lockout lasts
+    login_account_max_failures: int = 50  # failures for one username, from any address
 
 
 @dataclass(frozen=True)
@@ -404,6 +408,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         log_format=env.choice("VOXHELM_LOG_FORMAT", "text", ("text", "json")),
         https_only=env.boolean("VOXHELM_HTTPS_ONLY", False),
         hsts_seconds=env.integer("VOXHELM_HSTS_SECONDS", 0, minimum=0),
+        header_timeout_seconds=env.number("VOXHELM_HTTP_HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.5),
+        min_body_rate=env.integer("VOXHELM_HTTP_MIN_BODY_RATE", 1024, minimum=0),
+        max_connections=env.integer("VOXHELM_HTTP_MAX_CONNECTIONS", 1000, minimum=16),
     )
     auth = AuthConfig(
         bearer_tokens=env.token_map("VOXHELM_BEARER_TOKENS"),
@@ -520,6 +527,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         console_sync_max_seconds=env.integer("VOXHELM_CONSOLE_SYNC_MAX_SECONDS", 600, minimum=1),
         login_max_failures=env.integer("VOXHELM_LOGIN_MAX_FAILURES", 5, minimum=1),
         login_lockout_seconds=env.integer("VOXHELM_LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
+        login_account_max_failures=env.integer(
+            "VOXHELM_LOGIN_ACCOUNT_MAX_FAILURES", 50, minimum=1
+        ),
     )
     return Config(
         paths=paths,
