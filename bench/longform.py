@@ -48,7 +48,7 @@ from voxhelm.config import load_config  # noqa: E402
 from voxhelm.stt.faster_whisper import TEMPERATURE_SCHEDULE, bundled_model_path  # noqa: E402
 
 SERVER_ENV = {
-    "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
+    "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1:*",
     "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
     "VOXHELM_MAX_AUDIO_SECONDS": "14400",
 }

@@ -31,7 +31,7 @@ from voxhelm.fetch import (
     check_url,
     fetch_to_file,
 )
-from voxhelm.netpolicy import is_public_address, parse_ip_host
+from voxhelm.netpolicy import allowlist_entry, is_public_address, parse_ip_host
 
 # A copy of shared/data/ssrf-corpus.txt, so a clone runs the suite on its own.
 CORPUS = Path(__file__).resolve().parent / "data" / "ssrf-corpus.txt"
@@ -188,7 +188,7 @@ def downloads(tmp_path: Path) -> Path:
 
 
 def make_policy(
-    allowed: tuple[str, ...] = ("127.0.0.1", "localhost"),
+    allowed: tuple[str, ...] = ("127.0.0.1:*", "localhost:*"),
     trusted: tuple[str, ...] = ("127.0.0.1",),
     **options: Any,
 ) -> FetchPolicy:
@@ -302,7 +302,7 @@ def test_it_verifies_the_certificate_for_the_host_name_not_the_address(
 ) -> None:
     # The certificate is for localhost and 127.0.0.1; media.internal resolves to 127.0.0.1.
     fake_dns(media_internal=["127.0.0.1"])
-    policy = make_policy(("media.internal",), ("media.internal",), ssl_context=client_tls)
+    policy = make_policy(("media.internal:*",), ("media.internal",), ssl_context=client_tls)
     with pytest.raises(FetchFailed, match="TLS certificate verification failed"):
         fetch_to_file(tls_server.url("/media/talk.mp3", "media.internal"), policy, downloads)
     assert tls_server.sni_names == ["media.internal"]
@@ -315,7 +315,7 @@ def test_it_verifies_the_certificate_for_the_host_name_not_the_address(
 def test_it_refuses_loopback_for_an_allowlisted_but_untrusted_host(
     tls_server: LoopbackServer, client_tls: ssl.SSLContext, downloads: Path
 ) -> None:
-    policy = make_policy(("localhost",), (), ssl_context=client_tls)  # real lookup of localhost
+    policy = make_policy(("localhost:*",), (), ssl_context=client_tls)  # real lookup of localhost
     with pytest.raises(UrlNotAllowed, match=NON_PUBLIC) as raised:
         fetch_to_file(tls_server.url("/media/talk.mp3", "localhost"), policy, downloads)
     assert raised.value.code == "url_not_allowed"
@@ -348,7 +348,7 @@ def test_it_refuses_a_name_when_any_resolved_address_is_not_public(
     fake_dns: Callable[..., FakeResolver], no_io: list[Any], downloads: Path, addresses: list[str]
 ) -> None:
     resolver = fake_dns(media_example_com=addresses)
-    policy = make_policy(("media.example.com",), ())
+    policy = make_policy(("media.example.com:*",), ())
     with pytest.raises(UrlNotAllowed, match=NON_PUBLIC) as raised:
         fetch_to_file("https://media.example.com/a.mp3", policy, downloads)
     assert resolver.calls == [("media.example.com", 443)]
@@ -368,7 +368,7 @@ def test_it_connects_to_the_address_it_checked(
         raise ConnectionRefusedError  # the public address is not reachable from tests
 
     monkeypatch.setattr(socket.socket, "connect", record)
-    policy = make_policy(("media.example.com",), ())
+    policy = make_policy(("media.example.com:*",), ())
     with pytest.raises(FetchFailed, match="connection refused"):
         fetch_to_file("https://media.example.com:8443/a.mp3", policy, downloads)
     assert connected == [(PUBLIC_IP, 8443)]
@@ -381,7 +381,7 @@ def test_it_reaches_a_trusted_name_through_the_resolved_address(
     # Connecting to the name would fail: it only exists in the fake resolver (and the
     # netguard refuses names), so success proves the checked address was used.
     resolver = fake_dns(media_internal=["127.0.0.1"])
-    policy = make_policy(("media.internal",), ("media.internal",))
+    policy = make_policy(("media.internal:*",), ("media.internal",))
     result = fetch_to_file(server.url("/media/talk.mp3", "media.internal"), policy, downloads)
     assert result.path.read_bytes() == BODY
     assert resolver.calls == [("media.internal", server.port)]
@@ -405,7 +405,7 @@ def corpus_lines() -> list[str]:
 def test_it_rejects_every_corpus_url_without_io(
     url: str, no_io: list[Any], downloads: Path
 ) -> None:
-    policy = make_policy(("media.example.com",), ())
+    policy = make_policy(("media.example.com:*",), ())
     with pytest.raises(UrlNotAllowed):
         fetch_to_file(url, policy, downloads)
     assert no_io == []
@@ -463,7 +463,7 @@ def test_it_rejects_every_corpus_url_without_io(
 def test_it_refuses_internal_addresses_even_when_allowlisted(
     host: str, canary: LoopbackServer, downloads: Path
 ) -> None:
-    policy = make_policy((host,), ())
+    policy = make_policy((f"{host}:*",), ())
     with pytest.raises(UrlNotAllowed, match=NON_PUBLIC):
         fetch_to_file(f"https://{host}:{canary.port}/a.mp3", policy, downloads)
     assert canary.connections == 0
@@ -500,7 +500,8 @@ def test_it_ignores_proxy_environment_variables(
     ],
 )
 def test_it_normalizes_allowed_urls(url: str, normalized: str) -> None:
-    policy = make_policy(("media.example.com", "2130706433", "::1"), ("127.0.0.1", "[::1]"))
+    allowed = ("media.example.com", "media.example.com:8443", "2130706433:8000", "::1")
+    policy = make_policy(allowed, ("127.0.0.1", "[::1]"))
     assert check_url(url, policy) == normalized
 
 
@@ -612,7 +613,7 @@ def test_it_rejects_a_redirect_to_a_host_outside_the_allowlist(
     server: LoopbackServer, canary: LoopbackServer, downloads: Path
 ) -> None:
     server.routes["/go"] = redirect_to(canary.url("/a.mp3", "localhost"))
-    policy = make_policy(("127.0.0.1",), ("127.0.0.1",))
+    policy = make_policy(("127.0.0.1:*",), ("127.0.0.1",))
     with pytest.raises(UrlNotAllowed, match=NOT_ALLOWLISTED):
         fetch_to_file(server.url("/go"), policy, downloads)
     assert canary.connections == 0
@@ -860,3 +861,52 @@ def test_it_reports_a_refused_connection(canary: LoopbackServer, downloads: Path
     canary.stop()
     with pytest.raises(FetchFailed, match="connection refused"):
         fetch_to_file(f"http://127.0.0.1:{port}/a.mp3", make_policy(), downloads)
+
+
+# --- ports ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("allowed", "url", "ok"),
+    [
+        (("media.example.com",), "https://media.example.com/a", True),
+        (("media.example.com",), "https://media.example.com:443/a", True),
+        (("media.example.com",), "https://media.example.com:80/a", True),
+        (("media.example.com",), "https://media.example.com:8443/a", False),
+        (("media.example.com",), "https://media.example.com:22/a", False),
+        (("media.example.com",), "https://media.example.com:6379/a", False),
+        (("media.example.com:8443",), "https://media.example.com:8443/a", True),
+        (("media.example.com:8443",), "https://media.example.com:8444/a", False),
+        (("media.example.com:8443",), "https://media.example.com/a", False),  # only 8443
+        (("media.example.com:*",), "https://media.example.com:1/a", True),
+        (("other.example.com:*", "media.example.com"), "https://media.example.com:81/a", False),
+        (("[::1]:8080",), "http://[::1]:8080/a", True),
+        (("[::1]:8080",), "http://[0:0::1]:8081/a", False),
+        (("::1",), "http://[::1]:8080/a", False),
+        (("2130706433:8000",), "http://127.0.0.1:8000/a", True),
+    ],
+)
+def test_it_allows_only_standard_ports_unless_the_allowlist_names_one(
+    allowed: tuple[str, ...], url: str, ok: bool
+) -> None:
+    policy = make_policy(allowed, ("[::1]", "127.0.0.1"))
+    if ok:
+        assert check_url(url, policy)
+    else:
+        with pytest.raises(UrlNotAllowed, match="port"):
+            check_url(url, policy)
+
+
+@pytest.mark.parametrize(
+    ("entry", "canonical"),
+    [
+        ("Media.LAN.:8080", "media.lan:8080"),
+        ("media.lan", "media.lan"),
+        ("media.lan:*", "media.lan:*"),
+        ("[0:0::1]:*", "[::1]:*"),
+        ("::1", "[::1]"),
+        ("0x7f000001:8000", "127.0.0.1:8000"),
+    ],
+)
+def test_it_canonicalizes_allowlist_entries_with_ports(entry: str, canonical: str) -> None:
+    assert allowlist_entry(entry) == canonical

@@ -32,6 +32,7 @@ from voxhelm.netpolicy import (
     IPAddress,
     TargetUrl,
     UrlNotAllowed,
+    allowlist_entry,
     canonical_host,
     is_public_address,
     parse_url,
@@ -73,7 +74,8 @@ class DownloadTooLarge(InvalidInput):
 class FetchPolicy:
     """What may be fetched, and how much and how long.
 
-    ``allowed_hosts`` is the exact host allowlist (``VOXHELM_ALLOWED_URL_HOSTS``);
+    ``allowed_hosts`` is the exact host allowlist (``VOXHELM_ALLOWED_URL_HOSTS``: ``host``
+    for ports 80 and 443, ``host:port`` for another port, ``host:*`` for any);
     ``trusted_http_hosts`` (``VOXHELM_TRUSTED_HTTP_HOSTS``) may also use plain http and
     resolve to private or loopback addresses. Entries are normalized on construction, and IP
     literals in any spelling (``2130706433``, ``[::1]``) are stored in canonical form.
@@ -96,9 +98,10 @@ class FetchPolicy:
             raise ValueError("max_bytes must be positive and max_redirects not negative")
         if min(self.connect_timeout, self.read_timeout, self.total_timeout) <= 0:
             raise ValueError("fetch timeouts must be positive")
-        for name in ("allowed_hosts", "trusted_http_hosts"):
-            hosts = frozenset(canonical_host(h) for h in getattr(self, name) if h.strip())
-            object.__setattr__(self, name, hosts)
+        allowed = frozenset(allowlist_entry(h) for h in self.allowed_hosts if h.strip())
+        trusted = frozenset(canonical_host(h) for h in self.trusted_http_hosts if h.strip())
+        object.__setattr__(self, "allowed_hosts", allowed)
+        object.__setattr__(self, "trusted_http_hosts", trusted)
 
 
 def configured_policy(config: Config, *, max_bytes: int, accept: str) -> FetchPolicy:

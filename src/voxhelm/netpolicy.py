@@ -18,6 +18,7 @@ __all__ = [
     "IPAddress",
     "TargetUrl",
     "UrlNotAllowed",
+    "allowlist_entry",
     "canonical_host",
     "is_public_address",
     "parse_ip_host",
@@ -69,6 +70,9 @@ _NAT64 = _V6("64:ff9b::/96")
 _SIX_TO_FOUR = _V6("2002::/16")
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+STANDARD_PORTS = frozenset(DEFAULT_PORTS.values())
+"""Ports a plain allowlist entry allows; any other needs ``host:port`` (or ``host:*``)."""
+ANY_PORT = "*"
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")  # whitespace, controls, backslash
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)", re.DOTALL)
 _HOST_NAME = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*")
@@ -174,17 +178,53 @@ class TargetUrl:
 
 
 def canonical_host(host: str) -> str:
-    """Normalize a configured host the way URL hosts are (IP literals in canonical form)."""
-    host = normalize_host(host)
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
+    """Normalize a configured host the way URL hosts are (IP literals in canonical form);
+    a port the entry names is dropped."""
+    name, _port = _split_entry(host.strip().lower())
+    name = normalize_host(name)
+    if ":" in name and not name.startswith("["):
+        name = f"[{name}]"
     try:
-        ip = parse_ip_host(host)
+        ip = parse_ip_host(name)
     except ValueError:
-        return host
+        return name
     if ip is None:
-        return host
+        return name
     return f"[{ip}]" if ip.version == 6 else str(ip)
+
+
+def allowlist_entry(entry: str) -> str:
+    """Normalize an allowlist entry: ``host`` (ports 80 and 443), ``host:port`` (that port
+    too) or ``host:*`` (any port); the host as :func:`canonical_host` writes it."""
+    _name, port = _split_entry(entry.strip().lower())
+    host = canonical_host(entry)
+    return host if port is None else f"{host}:{port}"
+
+
+def _split_entry(entry: str) -> tuple[str, str | None]:
+    """``host[:port]`` -> (host, port or ``*`` or None); a bare IPv6 address has no port."""
+    if entry.startswith("["):
+        close = entry.find("]")
+        rest = entry[close + 1 :] if close >= 0 else ""
+        if rest.startswith(":") and (rest[1:] == ANY_PORT or _PORT.fullmatch(rest[1:])):
+            return entry[: close + 1], rest[1:]
+        return entry, None
+    name, colon, port = entry.rpartition(":")
+    if colon and ":" not in name and (port == ANY_PORT or _PORT.fullmatch(port)):
+        return name, port
+    return entry, None
+
+
+def _host_listed(host: str, allowed: frozenset[str]) -> bool:
+    return host in allowed or any(e.startswith(f"{host}:") for e in allowed)
+
+
+def _port_allowed(host: str, port: int, allowed: frozenset[str]) -> bool:
+    return (
+        (port in STANDARD_PORTS and host in allowed)
+        or f"{host}:{port}" in allowed
+        or f"{host}:{ANY_PORT}" in allowed
+    )
 
 
 def parse_url(url: str, allowed: frozenset[str], trusted: frozenset[str]) -> TargetUrl:
@@ -218,22 +258,32 @@ def parse_url(url: str, allowed: frozenset[str], trusted: frozenset[str]) -> Tar
         host = f"[{ip}]" if ip.version == 6 else str(ip)
     elif len(host) > 253 or not _HOST_NAME.fullmatch(host):
         raise invalid
-    if host not in allowed:
+    if not _host_listed(host, allowed):
         raise UrlNotAllowed("URL host is not in the configured allowlist.")
     if scheme == "http" and host not in trusted:
         raise UrlNotAllowed("Plain HTTP URLs are only allowed for trusted internal hosts.")
     if scheme not in DEFAULT_PORTS:
         raise UrlNotAllowed("Only https URLs are allowed by default.")
-    port = DEFAULT_PORTS[scheme]
-    if port_text is not None:
-        if not _PORT.fullmatch(port_text) or not 1 <= int(port_text) <= 65535:
-            raise UrlNotAllowed("URL port is not valid.")
-        port = int(port_text)
+    port = _checked_port(DEFAULT_PORTS[scheme], port_text, host, allowed)
     target = tail.split("#", 1)[0]
     target = target if target.startswith("/") else "/" + target
     # Non-ASCII path or query characters are percent-encoded; existing escapes stay as sent.
     target = quote(target, safe=_ASCII_PRINTABLE)
     return TargetUrl(scheme, host, port, port != DEFAULT_PORTS[scheme], target, ip)
+
+
+def _checked_port(default: int, text: str | None, host: str, allowed: frozenset[str]) -> int:
+    port = default
+    if text is not None:
+        if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
+            raise UrlNotAllowed("URL port is not valid.")
+        port = int(text)
+    if not _port_allowed(host, port, allowed):
+        raise UrlNotAllowed(
+            f"URL port {port} is not allowed for this host; the allowlist names ports "
+            "other than 80 and 443 as host:port."
+        )
+    return port
 
 
 def _split_host_port(authority: str) -> tuple[str, str | None]:

@@ -21,7 +21,7 @@ OPERATOR_PASSWORD = "correct horse battery"
 @pytest.fixture
 def console_config(configure: Callable[..., Config]) -> Config:
     return configure(
-        VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1,media.example.com",
+        VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1:*,media.example.com",
         VOXHELM_TRUSTED_HTTP_HOSTS="127.0.0.1",
     )
 
@@ -117,7 +117,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server = start_server(
         root,
         {
-            "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
+            "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1:*",
             "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
             "VOXHELM_CONSOLE_SYNC_MAX_SECONDS": str(SYNC_MAX_SECONDS),
             "VOXHELM_DIARIZATION_BACKEND": "none",

@@ -57,6 +57,14 @@ ALLOWED_NAMES = (
     "rebind-ref.test",
     "hostile.test",
 )
+
+
+def allowlist(names: tuple[str, ...]) -> str:
+    """``VOXHELM_ALLOWED_URL_HOSTS`` for ``names`` on any port: the traps sit on loopback
+    ports, and the suite tests what their addresses do (``test_ssrf.py`` tests ports)."""
+    return ",".join(f"{name}:*" for name in names)
+
+
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
 REBIND = {"first": [STANDIN_ADDRESS], "then": ["127.0.0.1"]}
 DNS: dict[str, Any] = {
@@ -189,7 +197,7 @@ def target(tmp_path_factory: pytest.TempPathFactory, speech_wav: bytes) -> Itera
     base = f"http://hostile.test:{origin.port}"
     origin.routes.update(hostile_routes(base, canary.port, DOWNLOAD_CAP, speech_wav))
     guard_log = root / "guard.jsonl"
-    hosts = ",".join(ALLOWED_NAMES)
+    hosts = allowlist(ALLOWED_NAMES)
     env = {
         "PYTHONPATH": os.pathsep.join(
             p for p in (str(GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p

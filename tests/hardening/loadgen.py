@@ -165,7 +165,7 @@ def start_load_server(root: Path) -> ServerProcess:
     return start_server(
         root,
         {
-            "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
+            "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1:*",
             "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
             "VOXHELM_DIARIZATION_BACKEND": "none",
         },

@@ -32,6 +32,7 @@ from tests.hardening.conftest import (
     WEBHOOK_TIMEOUT,
     Figures,
     Target,
+    allowlist,
 )
 from tests.hardening.hostile import STANDIN_ADDRESS
 from voxhelm import fetch
@@ -473,7 +474,7 @@ def test_the_remote_worker_refuses_what_the_server_refuses(
 ) -> None:
     config = make_config(
         tmp_path,
-        VOXHELM_ALLOWED_URL_HOSTS=",".join(ALLOWED_NAMES),
+        VOXHELM_ALLOWED_URL_HOSTS=allowlist(ALLOWED_NAMES),
         VOXHELM_TRUSTED_HTTP_HOSTS="hostile.test",
         VOXHELM_URL_FETCH_TIMEOUT_SECONDS=str(FETCH_TIMEOUT),
         VOXHELM_BATCH_MAX_DOWNLOAD_BYTES=str(DOWNLOAD_CAP),

@@ -54,7 +54,7 @@ class JobsApi:
 @pytest.fixture
 def jobs_config(configure: Callable[..., Config]) -> Config:
     return configure(
-        VOXHELM_ALLOWED_URL_HOSTS="media.example.com,127.0.0.1",
+        VOXHELM_ALLOWED_URL_HOSTS="media.example.com,127.0.0.1:*",
         VOXHELM_TRUSTED_HTTP_HOSTS="127.0.0.1",
     )
 

@@ -40,7 +40,7 @@ ARTIFACT_NAMES = {
     "podlove": "transcript.podlove.json",
 }
 FAST_JOBS = {
-    "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
+    "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1:*",
     "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
     "VOXHELM_JOB_HEARTBEAT_SECONDS": "1",
     "VOXHELM_JOB_STALE_SECONDS": "5",

@@ -75,7 +75,7 @@ def run_job(config: Config, url: str, diarization: dict[str, Any]) -> Job:
 def jobs(configure: Callable[..., Config]) -> Callable[..., Config]:
     def apply(**env: str) -> Config:
         return configure(
-            VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1", VOXHELM_TRUSTED_HTTP_HOSTS="127.0.0.1", **env
+            VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1:*", VOXHELM_TRUSTED_HTTP_HOSTS="127.0.0.1", **env
         )
 
     return apply

@@ -57,7 +57,7 @@ def config(request: pytest.FixtureRequest, configure: Callable[..., Config]) -> 
         s3: S3Server = request.getfixturevalue("s3_server")
         store = s3.env(s3.new_bucket(), prefix="studio")
     return configure(
-        VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1",
+        VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1:*",
         VOXHELM_TRUSTED_HTTP_HOSTS="127.0.0.1",
         **{"VOXHELM_ARTIFACT_PREFIX": "studio", **store},
     )

@@ -81,7 +81,7 @@ def media() -> Iterator[MediaServer]:
 @pytest.fixture
 def hook_config(configure: Callable[..., Config]) -> Config:
     return configure(
-        VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1",
+        VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1:*",
         VOXHELM_TRUSTED_HTTP_HOSTS="127.0.0.1",
         VOXHELM_WEBHOOK_SECRET=SECRET,
         VOXHELM_WEBHOOK_MAX_ATTEMPTS="3",
@@ -204,8 +204,8 @@ def test_bad_callbacks_are_refused_at_submission(
     api: JobsApi, configure: Callable[..., Config], env: dict[str, str], url: str, code: str | None
 ) -> None:
     configure(
-        VOXHELM_ALLOWED_URL_HOSTS="media.example.com,127.0.0.1",
-        VOXHELM_WEBHOOK_ALLOWED_HOSTS="hooks.example.com,127.0.0.1",
+        VOXHELM_ALLOWED_URL_HOSTS="media.example.com,127.0.0.1:*",
+        VOXHELM_WEBHOOK_ALLOWED_HOSTS="hooks.example.com,127.0.0.1:*",
         **env,
     )
     response = api.submit(job_body(callback_url=url))
@@ -233,7 +233,7 @@ def test_the_worker_delivers_callbacks_on_its_own(
     served: ServerProcess = start_server(
         tmp_path,
         {
-            "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
+            "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1:*",
             "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
             "VOXHELM_WEBHOOK_SECRET": SECRET,
         },

@@ -45,7 +45,7 @@ def cluster_env(
         **s3.env(bucket),
         "VOXHELM_TRANSCRIPTION_EXECUTION_MODE": "remote_pull",
         "VOXHELM_WORKER_TOKENS": worker_tokens(ids),
-        "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
+        "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1:*",
         "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
         "VOXHELM_REMOTE_WORKER_LEASE_SECONDS": str(lease_seconds),
         "VOXHELM_REMOTE_WORKER_POLL_SECONDS": "1",

@@ -44,7 +44,7 @@ def test_a_voice_command_waits_at_most_one_window_of_a_running_batch_job(
     assert book.duration > 120
     url = media.add("/book.mp3", "audio/mpeg", speech_in("mp3", book))
     env = {
-        "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1",
+        "VOXHELM_ALLOWED_URL_HOSTS": "127.0.0.1:*",
         "VOXHELM_TRUSTED_HTTP_HOSTS": "127.0.0.1",
         "VOXHELM_LANE_INTERACTIVE_SLOTS": reserved,
     }
