@@ -137,7 +137,13 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = VOXHELM.operator.login_max_failures
 AXES_COOLOFF_TIME = timedelta(seconds=VOXHELM.operator.login_lockout_seconds)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each locks on its own
+# Per address, and per address with a username; the account-wide lock comes later, at its
+# own count (voxhelm.console.lockout), so strangers cannot lock the operator out at will.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["ip_address", "username"]]
+AXES_HANDLER = "voxhelm.console.lockout.LockoutHandler"
+# A locked-out attempt is refused as locked out (429) and not counted, so it neither extends
+# the lockout nor depends on axes' own count (the account-wide lock is the handler's).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "voxhelm.console.views.lockout_response"
 AXES_ENABLE_ADMIN = False

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 
 from tests.console.conftest import OPERATOR, OPERATOR_PASSWORD
+from voxhelm.config import Config
 from voxhelm.console.forms import INACTIVE, INVALID_LOGIN, NOT_STAFF
 
 
@@ -124,3 +128,54 @@ def test_it_signs_out_with_a_post(operator_client: Client) -> None:
 def test_it_sends_a_visitor_who_signs_out_to_the_sign_in_page(client: Client, db: None) -> None:
     response = client.post("/logout")
     assert response.status_code == 302 and response["Location"] == "/?next=/logout"
+
+
+def sign_in_from(client: Client, address: str, username: str, password: str) -> int:
+    response = client.post("/", {"username": username, "password": password}, REMOTE_ADDR=address)
+    return int(response.status_code)
+
+
+def test_strangers_on_rotating_addresses_cannot_lock_the_operator_out(
+    client: Client, operator: User
+) -> None:
+    for number in range(20):  # four times the per-address count
+        assert sign_in_from(client, f"203.0.113.{number}", OPERATOR, "wrong") == 200
+    assert sign_in_from(client, "192.0.2.7", OPERATOR, OPERATOR_PASSWORD) == 302
+
+
+def test_it_locks_a_username_everywhere_only_at_the_account_count(
+    client: Client, operator: User, configure: Callable[..., Config]
+) -> None:
+    configure(VOXHELM_LOGIN_ACCOUNT_MAX_FAILURES="12")
+    for number in range(12):
+        sign_in_from(client, f"203.0.113.{number}", OPERATOR, "wrong")
+    assert sign_in_from(client, "192.0.2.7", OPERATOR, OPERATOR_PASSWORD) == 429
+    assert sign_in_from(client, "192.0.2.7", "someone-else", "wrong") == 200  # only that name
+
+
+def test_a_signed_in_operator_lifts_the_lockouts(
+    client: Client, operator: User, configure: Callable[..., Config]
+) -> None:
+    configure(VOXHELM_LOGIN_ACCOUNT_MAX_FAILURES="6")
+    for number in range(6):
+        sign_in_from(client, f"203.0.113.{number}", OPERATOR, "wrong")
+    for _ in range(5):
+        sign_in_from(client, "198.51.100.9", "guess", "wrong")
+    assert sign_in_from(client, "192.0.2.7", OPERATOR, OPERATOR_PASSWORD) == 429
+    operator_session = Client()
+    operator_session.force_login(operator)
+    page = operator_session.get("/").content.decode()
+    assert "Sign-in is locked for 1 client address and 1 username" in page
+    lifted = operator_session.post("/lockouts/lift")
+    assert lifted.status_code == 302
+    assert "Sign-in is locked" not in operator_session.get("/").content.decode()
+    assert sign_in_from(client, "192.0.2.7", OPERATOR, OPERATOR_PASSWORD) == 302
+    assert sign_in_from(Client(), "198.51.100.9", OPERATOR, OPERATOR_PASSWORD) == 302
+
+
+def test_axes_reset_lifts_the_lockouts_from_a_shell(client: Client, operator: User) -> None:
+    for _ in range(5):
+        sign_in_from(client, "198.51.100.9", OPERATOR, "wrong")
+    assert sign_in_from(client, "198.51.100.9", OPERATOR, OPERATOR_PASSWORD) == 429
+    call_command("axes_reset", verbosity=0)
+    assert sign_in_from(client, "198.51.100.9", OPERATOR, OPERATOR_PASSWORD) == 302

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.console, name="console"),
     path("logout", views.sign_out, name="logout"),
     path("jobs", views.job_list, name="jobs"),
+    path("lockouts/lift", views.lift_sign_in_lockouts, name="lift-lockouts"),
     path("transcripts/<uuid:job_id>", views.transcript, name="transcript"),
     path("transcripts/<uuid:job_id>/status", views.transcript_status, name="status"),
     path("transcripts/<uuid:job_id>/audio", views.transcript_audio, name="audio"),

@@ -34,6 +34,7 @@ from voxhelm.api.errors import ApiError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.console import listing
 from voxhelm.console.forms import LoginForm, SubmitForm
+from voxhelm.console.lockout import current_lockouts, lift_lockouts
 from voxhelm.console.operators import producer_for
 from voxhelm.console.playback import stream_response
 from voxhelm.console.routing import ConsoleRequest, route
@@ -208,7 +209,17 @@ def _console_context(request: HttpRequest, form: SubmitForm) -> dict[str, Any]:
         "live": any(view.live for view in jobs),
         "selected": _selected(request),
         "sync_limit": listing.duration_text(settings.VOXHELM.operator.console_sync_max_seconds),
+        "lockouts": current_lockouts(),
     }
+
+
+@operator_view(["POST"])
+def lift_sign_in_lockouts(request: HttpRequest) -> HttpResponse:
+    """``POST /lockouts/lift``: forget every failed sign-in, so a locked-out client can try
+    again at once (the signed-in operator decides; ``voxhelm manage axes_reset`` does the same)."""
+    lift_lockouts()
+    messages.info(request, "Sign-in lockouts lifted.")
+    return HttpResponseRedirect("/")
 
 
 @operator_view(["GET"])
