@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,9 +121,16 @@ def process_env(root: Path, env: dict[str, str] | None = None) -> dict[str, str]
 
 
 def start_server(
-    root: Path, env: dict[str, str] | None = None, command: str = "serve", timeout: float = 90
+    root: Path,
+    env: dict[str, str] | None = None,
+    command: str = "serve",
+    timeout: float = 90,
+    wrapper: Sequence[str] = (),
 ) -> ServerProcess:
-    """Start ``voxhelm <command>`` on a free loopback port and wait until health answers."""
+    """Start ``voxhelm <command>`` on a free loopback port and wait until health answers.
+
+    ``wrapper`` goes before the command line (e.g. a tracer that runs the server as its child).
+    """
     port = free_port()
     var_dir = root / "var"
     tmp_dir = root / "tmp"
@@ -131,7 +138,7 @@ def start_server(
     full_env = process_env(root, env)
     log = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-m", "voxhelm.cli", command, "--port", str(port)],
+        [*wrapper, sys.executable, "-m", "voxhelm.cli", command, "--port", str(port)],
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -184,13 +191,17 @@ class WorkerProcess:
 
 
 def start_worker(
-    root: Path, env: dict[str, str] | None = None, name: str = "worker", timeout: float = 90
+    root: Path,
+    env: dict[str, str] | None = None,
+    name: str = "worker",
+    timeout: float = 90,
+    wrapper: Sequence[str] = (),
 ) -> WorkerProcess:
     """Start ``voxhelm worker`` with its state under ``root`` and wait until it polls."""
     log_path = root / f"{name}.log"
     log = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-m", "voxhelm.cli", "worker"],
+        [*wrapper, sys.executable, "-m", "voxhelm.cli", "worker"],
         env=process_env(root, env),
         stdout=log,
         stderr=subprocess.STDOUT,
