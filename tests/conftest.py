@@ -18,6 +18,7 @@ import pytest
 from tests.pgserver import PgServer, start_postgres
 from tests.pgserver import available as pg_available
 from tests.s3server import S3Server, start_s3
+from voxhelm import TELEMETRY_SWITCHES
 from voxhelm.config import Config, load_config
 
 pytest_plugins = ["tests.netguard"]
@@ -98,6 +99,11 @@ def stop_process(process: subprocess.Popen[str]) -> None:
             process.wait()
 
 
+INHERITED_NOT = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", *TELEMETRY_SWITCHES)
+"""Left out of a server's environment: the test process's settings, and the telemetry
+switches importing ``voxhelm`` set here (each process must set them itself)."""
+
+
 def process_env(root: Path, env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a ``voxhelm`` process keeping its state under ``root``."""
     var_dir = root / "var"
@@ -106,7 +112,7 @@ def process_env(root: Path, env: dict[str, str] | None = None) -> dict[str, str]
     full_env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("VOXHELM_") and k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")
+        if not k.startswith("VOXHELM_") and k not in INHERITED_NOT
     }
     full_env.update(BASE_ENV)
     full_env.update(
