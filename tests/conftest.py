@@ -18,6 +18,7 @@ import pytest
 from tests.pgserver import PgServer, start_postgres
 from tests.pgserver import available as pg_available
 from tests.s3server import S3Server, start_s3
+from voxhelm import TELEMETRY_SWITCHES
 from voxhelm.config import Config, load_config
 
 pytest_plugins = ["tests.netguard"]
@@ -98,6 +99,11 @@ def stop_process(process: subprocess.Popen[str]) -> None:
             process.wait()
 
 
+INHERITED_NOT = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", *TELEMETRY_SWITCHES)
+"""Left out of a server's environment: the test process's settings, and the telemetry
+switches importing ``voxhelm`` set here (each process must set them itself)."""
+
+
 def process_env(root: Path, env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a ``voxhelm`` process keeping its state under ``root``."""
     var_dir = root / "var"
@@ -106,7 +112,7 @@ def process_env(root: Path, env: dict[str, str] | None = None) -> dict[str, str]
     full_env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("VOXHELM_") and k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")
+        if not k.startswith("VOXHELM_") and k not in INHERITED_NOT
     }
     full_env.update(BASE_ENV)
     full_env.update(
@@ -191,13 +197,17 @@ class WorkerProcess:
 
 
 def start_worker(
-    root: Path, env: dict[str, str] | None = None, name: str = "worker", timeout: float = 90
+    root: Path,
+    env: dict[str, str] | None = None,
+    name: str = "worker",
+    timeout: float = 90,
+    wrapper: Sequence[str] = (),
 ) -> WorkerProcess:
     """Start ``voxhelm worker`` with its state under ``root`` and wait until it polls."""
     log_path = root / f"{name}.log"
     log = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-m", "voxhelm.cli", "worker"],
+        [*wrapper, sys.executable, "-m", "voxhelm.cli", "worker"],
         env=process_env(root, env),
         stdout=log,
         stderr=subprocess.STDOUT,

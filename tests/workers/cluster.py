@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,12 @@ def worker_binary() -> str:
 
 
 def start_remote_worker(
-    root: Path, worker_id: str, server: ServerProcess, env: dict[str, str], timeout: float = 60
+    root: Path,
+    worker_id: str,
+    server: ServerProcess,
+    env: dict[str, str],
+    timeout: float = 60,
+    wrapper: Sequence[str] = (),
 ) -> WorkerProcess:
     """Start ``voxhelm-remote-worker`` (the installed console script) for ``worker_id``."""
     home = root / worker_id
@@ -79,7 +85,7 @@ def start_remote_worker(
     )
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            [worker_binary(), "--heartbeat-interval-seconds", "1", "--log-level", "INFO"],
+            [*wrapper, worker_binary(), "--heartbeat-interval-seconds", "1", "--log-level", "INFO"],
             env=worker_env,
             stdout=log,
             stderr=subprocess.STDOUT,

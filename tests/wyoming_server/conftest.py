@@ -6,7 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +47,14 @@ async def describe(port: int, timeout: float = 5.0) -> Event | None:
         return await asyncio.wait_for(client.read_event(), timeout)
 
 
-def start_wyoming(root: Path, env: dict[str, str] | None = None) -> WyomingProcess:
+def start_wyoming(
+    root: Path, env: dict[str, str] | None = None, wrapper: Sequence[str] = ()
+) -> WyomingProcess:
     """Start ``voxhelm-wyoming-stt`` on a free port and wait until it answers ``describe``."""
     port = free_port()
     log_path = root / "wyoming.log"
     process = subprocess.Popen(
-        [str(SCRIPT), "--uri", f"tcp://127.0.0.1:{port}"],
+        [*wrapper, str(SCRIPT), "--uri", f"tcp://127.0.0.1:{port}"],
         env=process_env(root, env),
         stdout=log_path.open("w", encoding="utf-8"),
         stderr=subprocess.STDOUT,
