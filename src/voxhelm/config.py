@@ -527,9 +527,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         console_sync_max_seconds=env.integer("VOXHELM_CONSOLE_SYNC_MAX_SECONDS", 600, minimum=1),
         login_max_failures=env.integer("VOXHELM_LOGIN_MAX_FAILURES", 5, minimum=1),
         login_lockout_seconds=env.integer("VOXHELM_LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
-        login_account_max_failures=env.integer(
-            "VOXHELM_LOGIN_ACCOUNT_MAX_FAILURES", 50, minimum=1
-        ),
+        login_account_max_failures=env.integer("VOXHELM_LOGIN_ACCOUNT_MAX_FAILURES", 50, minimum=1),
     )
     return Config(
         paths=paths,
