@@ -27,12 +27,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
+from pydantic import ValidationError
+
 from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config, load_config
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
 from voxhelm.stt.lifecycle import warm_up_default
+from voxhelm.workers.protocol import WorkerHeartbeat
 
 logger = logging.getLogger("voxhelm.remote_worker")
 
@@ -110,6 +113,15 @@ def _resolve(args: argparse.Namespace, config: Config) -> tuple[str, str, str]:
     return worker_id, token, base_url
 
 
+def check_identity(worker_id: str, hostname: str) -> None:
+    """Refuse at start a worker id or hostname that the server would refuse at every
+    heartbeat (``voxhelm.workers.limits``)."""
+    try:
+        WorkerHeartbeat(worker_id=worker_id, hostname=hostname)
+    except ValidationError as exc:
+        raise SystemExit(f"voxhelm-remote-worker: {exc.errors()[0]['msg']}") from None
+
+
 def load_environment(env_file: str | None, environ: Mapping[str, str]) -> dict[str, str]:
     merged = dict(environ)
     if env_file:
@@ -168,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"voxhelm-remote-worker: {problem}", file=sys.stderr)
         raise SystemExit(2)
     worker_id, token, base_url = _resolve(args, config)
+    check_identity(worker_id, args.hostname or socket.gethostname())
     settings = Settings(
         worker_id=worker_id,
         hostname=args.hostname or socket.gethostname(),
