@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config, load_config
+from voxhelm.logformat import TextFormatter
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
 from voxhelm.stt.lifecycle import warm_up_default
@@ -169,9 +170,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     # As in `voxhelm`: CTranslate2's OpenMP threads must not busy-wait on a shared machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    # The text format escapes what the server and the producers' URLs put into messages.
+    handler = logging.StreamHandler()
+    handler.setFormatter(TextFormatter())
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     environ = load_environment(args.env_file, os.environ)
     os.environ.update(environ)  # engines (subprocesses, model downloads) see the env file too
     config = load_config(environ)
