@@ -61,8 +61,10 @@ def test_brackets_inside_strings_do_not_count() -> None:
         (b"-Infinity", "-Infinity is not a JSON value."),
         (b"9" * 4000, "JSON integers must fit in 64 bits."),
         (b"9223372036854775808", "JSON integers must fit in 64 bits."),
-        (b'"\\ud800"', "a string holds a lone surrogate."),
-        (b'["\\udfff\\ud800"]', "a string holds a lone surrogate."),
+        (b'"\\ud800"', "a string holds U+0000 or a lone surrogate."),
+        (b'["\\udfff\\ud800"]', "a string holds U+0000 or a lone surrogate."),
+        (b'{"\\ud800": 1}', "a string holds U+0000 or a lone surrogate."),
+        (b'{"a": ["x\\u0000"]}', "a string holds U+0000 or a lone surrogate."),
     ],
 )
 def test_values_no_field_can_hold_are_refused(raw: bytes, reason: str) -> None:
@@ -72,6 +74,8 @@ def test_values_no_field_can_hold_are_refused(raw: bytes, reason: str) -> None:
 def test_the_largest_64_bit_integers_and_paired_surrogates_are_fine() -> None:
     assert decode(b"[9223372036854775807, -9223372036854775807]") == [2**63 - 1, -(2**63 - 1)]
     assert decode(b'"\\ud83d\\ude00"') == "\U0001f600"
+    # An escaped backslash before "u0000" or "ud800" is text, not an escape.
+    assert decode(b'["\\\\u0000", "\\\\ud800"]') == ["\\u0000", "\\ud800"]
 
 
 @pytest.mark.parametrize("raw", [b"\xff\xfe", b"{", b"", "\ud800", b'"\\x"', b"[1,]"])

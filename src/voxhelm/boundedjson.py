@@ -20,8 +20,9 @@ Bounds (docs/configuration.md, "Request bodies"):
 - Numbers: finite, and integers within 64 bits. ``1e999999`` decodes to ``inf`` and a
   4,000-digit integer to a Python int; no field can hold either (the database cannot).
   ``NaN`` and ``Infinity`` are not JSON at all.
-- Strings: valid Unicode. A ``\\ud800`` escape decodes to a lone surrogate that cannot be
-  encoded as UTF-8, so storing or logging it failed later.
+- Strings: valid Unicode without U+0000. A ``\\ud800`` escape decodes to a lone surrogate
+  that cannot be encoded as UTF-8, so storing or logging it failed later; PostgreSQL holds
+  no NUL in a text or ``jsonb`` column.
 
 Width (long arrays, many keys, long strings) is bounded by the request's size limits and
 by each field's own validation, not here: decoding is linear in the size.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -44,10 +46,11 @@ MAX_INTEGER = 2**63 - 1
 _STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
-# An escaped surrogate without its partner; a hint only (it may sit after an escaped
-# backslash), so a match is confirmed on the decoded value.
-_LONE_SURROGATE = re.compile(
-    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+# An escaped NUL, or a surrogate without its partner: a hint only (it may follow an escaped
+# backslash), so a match is confirmed on the decoded strings.
+_SUSPECT_ESCAPE = re.compile(
+    rb"\\u0000"
+    rb"|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
     rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
 
@@ -84,6 +87,30 @@ def _bounded_int(text: str) -> int:
     return value
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """Every key and string in ``value`` (nested at most :data:`MAX_DEPTH` levels)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _holdable(text: str) -> bool:
+    """No NUL and no lone surrogate: a database column can hold ``text``."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def decode(raw: bytes | str, *, subject: str = "Request body") -> Any:
     """The value of the JSON document ``raw`` (UTF-8); raises :class:`InvalidJson`.
 
@@ -112,13 +139,10 @@ def decode(raw: bytes | str, *, subject: str = "Request body") -> Any:
         raise InvalidJson(f"{subject} was not valid JSON: {exc.message}") from None
     except ValueError:
         raise InvalidJson(f"{subject} was not valid JSON.") from None
-    if _LONE_SURROGATE.search(raw):
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidJson(
-                f"{subject} was not valid JSON: a string holds a lone surrogate."
-            ) from None
+    if _SUSPECT_ESCAPE.search(raw) and not all(_holdable(text) for text in _strings(value)):
+        raise InvalidJson(
+            f"{subject} was not valid JSON: a string holds U+0000 or a lone surrogate."
+        )
     return value
 
 

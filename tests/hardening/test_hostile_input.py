@@ -105,6 +105,9 @@ UNHOLDABLE = {
     "integer-of-30-digits": b'{"concurrency":%s,"speed":1,"capabilities":{}}' % (b"9" * 30),
     "lone-surrogate": b'{"model":"whisper-1","url":"https://media.example.com/\\ud800.mp3",'
     b'"prompt":"\\udfff","input":"\\ud800","voice":"x","hostname":"\\ud800"}',
+    # SQLite stores a NUL, PostgreSQL cannot: refused everywhere, as JSON no column holds.
+    "nul-escape": b'{"model":"whisper-1","url":"https://media.example.com/a\\u0000.mp3",'
+    b'"prompt":"\\u0000","input":"hi\\u0000","voice":"x","hostname":"box\\u0000"}',
 }
 WIDE = {
     "array-of-200k": b"[" + b"0," * 199_999 + b"0]",
