@@ -8,7 +8,7 @@ Messages and fields carry text from clients and workers (a request path, a worke
 detail, a Wyoming model name), so the formatters escape, whatever the call site did, every
 character that could end a line or make a reader see another one: C0 and C1 controls,
 DEL, the Unicode line and paragraph separators and the bidirectional overrides. The text
-format writes them as ``\n``, ``\x1b``, ``\u2028``...; a traceback still follows its line
+format writes them as ``\n``, ``\u001b``, ``\u2028``...; a traceback still follows its line
 (only its own line breaks are kept). The JSON format's escaping covers the controls below
 U+0020; the others are escaped as ``\uXXXX`` on top.
 """
@@ -36,10 +36,8 @@ _UNSAFE = (
     *range(0x2028, 0x202F),  # line and paragraph separators; bidi embeddings and overrides
     *range(0x2066, 0x206A),  # bidi isolates
 )
-_ESCAPES = {
-    code: _NAMED.get(chr(code)) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    for code in _UNSAFE
-}
+# JSON's own escapes, so a JSON document logged in a message (stt_debug) stays JSON.
+_ESCAPES = {code: _NAMED.get(chr(code)) or f"\\u{code:04x}" for code in _UNSAFE}
 _TRACE_ESCAPES = {code: text for code, text in _ESCAPES.items() if code != ord("\n")}
 _JSON_ESCAPES = {code: f"\\u{code:04x}" for code in _UNSAFE if code >= 0x7F}
 

@@ -157,7 +157,7 @@ def test_the_text_format_escapes_what_could_forge_a_line(forgery: str) -> None:
 
 def test_escapes_are_readable() -> None:
     text = TextFormatter().format(record("a\nb\tc\x1b[31m\u2028", path="/x\ny"))
-    assert text.endswith('voxhelm.test a\\nb\\tc\\x1b[31m\\u2028 path="/x\\ny"')
+    assert text.endswith('voxhelm.test a\\nb\\tc\\u001b[31m\\u2028 path="/x\\ny"')
 
 
 def test_a_traceback_still_follows_its_escaped_line() -> None:
