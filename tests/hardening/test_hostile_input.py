@@ -188,11 +188,14 @@ def as_expected(answer: Answer, body: bytes, expect: str) -> bool:
     return (answer.status, answer.code) == (400, expect)
 
 
-def check(answers: list[Answer], body: bytes, expect: str, figures: Figures, name: str) -> None:
+def check(
+    answers: list[Answer], body: bytes, expect: str, figures: Figures, name: str, kind: str
+) -> None:
     wrong = [a for a in answers if not as_expected(a, body, expect)]
     slow = [a for a in answers if a.seconds > MAX_ANSWER_SECONDS]
-    figures.bump("input.json_probes", len(answers))
-    figures.worst("input.json_slowest_answer_seconds", max(a.seconds for a in answers))
+    figures.bump("input.probes", len(answers))
+    figures.bump("input.probes_answered_5xx", sum(a.status >= 500 for a in answers))
+    figures.worst(f"input.{kind}_slowest_answer_seconds", max(a.seconds for a in answers))
     assert not wrong, f"{name}: {[(a.path, a.status, a.code) for a in wrong]}"
     assert not slow, f"{name}: {[(a.path, round(a.seconds, 2)) for a in slow]}"
 
@@ -202,10 +205,10 @@ def test_deeply_nested_json_is_a_400_invalid_json_everywhere(
     target: Target, figures: Figures, name: str
 ) -> None:
     body = NESTED[name]
-    check(every_json_endpoint(target, body), body, "invalid_json", figures, name)
+    check(every_json_endpoint(target, body), body, "invalid_json", figures, name, "nested")
     # No form field is parsed as JSON: the same text there is plain text (an upload ignores
     # the fields it does not know), never a 500.
-    check(every_form(target, body[:60_000].decode()), b"", "no-5xx", figures, name)
+    check(every_form(target, body[:60_000].decode()), b"", "no-5xx", figures, name, "form")
     assert "RecursionError" not in target.server.log()
 
 
@@ -214,13 +217,13 @@ def test_numbers_and_strings_no_field_can_hold_are_a_400_invalid_json(
     target: Target, figures: Figures, name: str
 ) -> None:
     body = UNHOLDABLE[name]
-    check(every_json_endpoint(target, body), body, "invalid_json", figures, name)
+    check(every_json_endpoint(target, body), body, "invalid_json", figures, name, "number")
 
 
 @pytest.mark.parametrize("name", list(WIDE))
 def test_very_wide_json_is_a_quick_4xx(target: Target, figures: Figures, name: str) -> None:
     body = WIDE[name]
-    check(every_json_endpoint(target, body), body, "4xx", figures, name)
+    check(every_json_endpoint(target, body), body, "4xx", figures, name, "wide")
 
 
 # -- worker fields -----------------------------------------------------------------------------
