@@ -43,7 +43,7 @@ def test_the_nesting_bound_is_inclusive() -> None:
 def test_deep_documents_are_refused_before_decoding(raw: bytes) -> None:
     started = time.monotonic()
     assert "nested deeper" in refusal(raw)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.0  # 0.1-0.3 s for the 6 MB one; shared CI cores
 
 
 def test_brackets_inside_strings_do_not_count() -> None:
@@ -103,4 +103,4 @@ def test_a_wide_document_decodes_in_linear_time() -> None:
     raw = json.dumps({"a": list(range(200_000)), "b": ["x" * 100] * 10_000}).encode()
     started = time.monotonic()
     assert len(decode(raw)["a"]) == 200_000
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0
