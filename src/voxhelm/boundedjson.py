@@ -39,7 +39,10 @@ import numpy as np
 
 from voxhelm.errors import InvalidJson
 
-MAX_DEPTH = 32  # real documents nest 6 levels at most (a job's known speakers' references)
+# Real documents nest under 10 levels: the deepest is a claim answer's known-speaker
+# reference audio (answer, job, output, diarization, speakers, speaker, references,
+# reference, audio: 9).
+MAX_DEPTH = 32
 MAX_INTEGER = 2**63 - 1
 
 # A JSON string: possessive quantifiers, so an unterminated one costs one linear pass.
