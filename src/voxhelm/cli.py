@@ -75,7 +75,6 @@ def warm_up_default_engine() -> None:
 
 def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
     from django.conf import settings
-    from uvicorn.config import LOGGING_CONFIG
 
     from voxhelm.asgi import application
     from voxhelm.edge.server import (
@@ -101,8 +100,9 @@ def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
         backlog=listen_backlog(descriptors),
         lifespan="off",  # Django's ASGI handler does not speak lifespan
         log_level=http.log_level,
-        # JSON logs: uvicorn's own lines go through Django's handler too (voxhelm.logformat).
-        log_config=None if http.log_format == "json" else LOGGING_CONFIG,
+        # uvicorn's own lines go through Django's handler too (voxhelm.logformat), in either
+        # format, so whatever of a request they carry is escaped like every other line.
+        log_config=None,
         access_log=False,  # voxhelm.api.access logs each request instead
         server_header=False,
         # Each request task starts from an empty context. Without this, asyncio can carry a

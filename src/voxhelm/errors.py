@@ -39,6 +39,16 @@ class MediaTooLong(InvalidInput):
     code = "audio_too_long"
 
 
+class InvalidJson(InvalidInput, ValueError):
+    """A JSON document is malformed or outside the bounds of ``voxhelm.boundedjson``.
+
+    Also a ``ValueError``, as ``json.loads``'s own errors are, so readers of stored
+    documents (checkpoints, artifacts) that treat a damaged one as missing keep doing so.
+    """
+
+    code = "invalid_json"
+
+
 class PayloadTooLarge(InvalidInput):
     """The request body is over its size limit (HTTP 413)."""
 

@@ -111,3 +111,71 @@ def test_the_json_format_is_chosen_by_the_setting(configure: Any) -> None:
     assert configure().http.log_format == "text"
     config = configure(VOXHELM_LOG_FORMAT="xml")
     assert [p.name for p in config.problems] == ["VOXHELM_LOG_FORMAT"]
+
+
+FORGERIES = (
+    "\n2020-01-01 00:00:00,000 ERROR voxhelm.api FORGED",
+    "\r2020-01-01 00:00:00,000 ERROR FORGED",
+    "\x1b[2K\x1b[1AFORGED",
+    "\u2028FORGED",
+    "\u2029FORGED",
+    "\x85FORGED",
+    "\x0bFORGED",
+    "\x0cFORGED",
+    "\x1cFORGED",
+    "\x00\x7f\x9bFORGED",
+    "\u202egnp.exe",
+    "\u2066FORGED\u2069",
+)
+
+
+def record(message: str, *args: object, **fields: object) -> logging.LogRecord:
+    entry = logging.getLogger("voxhelm.test").makeRecord(
+        "voxhelm.test", logging.WARNING, __file__, 1, message, args, None
+    )
+    if fields:
+        entry.voxhelm_fields = fields  # type: ignore[attr-defined]
+    return entry
+
+
+def one_clean_line(text: str) -> bool:
+    """One line for every reader (``splitlines`` honours every Unicode line boundary), with
+    nothing left that a terminal acts on or that reorders what is shown."""
+    return len(text.splitlines()) == 1 and all(ch.isprintable() or ch == " " for ch in text)
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_the_text_format_escapes_what_could_forge_a_line(forgery: str) -> None:
+    for entry in (
+        record(f"worker reports: {forgery}"),  # in the message itself
+        record("worker reports: %s", forgery),  # in its arguments
+        record("request", path=f"/v1/{forgery}", **{f"key{forgery}": "x"}),  # in the fields
+    ):
+        text = TextFormatter().format(entry)
+        assert one_clean_line(text), repr(text)
+
+
+def test_escapes_are_readable() -> None:
+    text = TextFormatter().format(record("a\nb\tc\x1b[31m\u2028", path="/x\ny"))
+    assert text.endswith('voxhelm.test a\\nb\\tc\\u001b[31m\\u2028 path="/x\\ny"')
+
+
+def test_a_traceback_still_follows_its_escaped_line() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        entry = record("failed for %s", "evil\nFORGED", job_id="j1")
+        entry.exc_info = sys.exc_info()
+    head, *trace = TextFormatter().format(entry).split("\n")
+    assert head.endswith("failed for evil\\nFORGED job_id=j1")
+    assert trace[0] == "Traceback (most recent call last):"
+    assert trace[-1] == "ValueError: boom"
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_the_json_format_keeps_every_line_boundary_escaped(forgery: str) -> None:
+    line = JsonFormatter().format(record("worker reports: %s", forgery, path=forgery))
+    assert one_clean_line(line), repr(line)
+    entry = json.loads(line)
+    assert entry["message"] == f"worker reports: {forgery}"
+    assert entry["path"] == forgery

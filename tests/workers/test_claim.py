@@ -92,6 +92,51 @@ def test_it_validates_worker_heartbeats(worker: WorkerApi, body: Any, message: s
     assert (response.status_code, error(response)) == (400, message)
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"hostname": "h" * 256}, "hostname must be at most 255 characters."),
+        ({"hostname": "box\nFORGED"}, "hostname must not contain control characters."),
+        ({"hostname": "box\u202e"}, "hostname must not contain control characters."),
+        ({"concurrency": 257}, "concurrency must be at most 256."),
+        ({"running_job_ids": ["j"] * 257}, "running_job_ids must have at most 256 entries."),
+        ({"running_job_ids": ["j" * 65]}, "running_job_ids must be at most 64 characters."),
+        (
+            {"capabilities": {"models": ["m"] * 65}},
+            "capabilities.models must have at most 64 entries.",
+        ),
+        (
+            {"capabilities": {"backends": ["b" * 129]}},
+            "capabilities.backends must be at most 128 characters.",
+        ),
+        (
+            {"capabilities": {"job_types": ["transcribe\x1b[2J"]}},
+            "capabilities.job_types must not contain control characters.",
+        ),
+        (
+            {"capabilities": {"diarization": {"embedding_models": ["e"] * 65}}},
+            "capabilities.diarization.embedding_models must have at most 64 entries.",
+        ),
+    ],
+)
+def test_it_refuses_heartbeat_fields_over_their_limits_and_stores_nothing(
+    worker: WorkerApi, body: Any, message: str
+) -> None:
+    at_limits = {
+        "hostname": "h" * 255,
+        "concurrency": 256,
+        "running_job_ids": ["j" * 64] * 256,
+        "capabilities": {"models": ["m" * 128] * 64},
+    }
+    assert worker.heartbeat(**at_limits).status_code == 200
+    stored = Worker.objects.values("hostname", "concurrency", "running_job_ids", "capabilities")
+    kept = stored.get(pk="atlas")
+    assert kept["capabilities"]["models"] == ["m" * 128] * 64
+    response = worker.heartbeat(**{**at_limits, **body})
+    assert (response.status_code, error(response)) == (400, message)
+    assert stored.get(pk="atlas") == kept
+
+
 def test_it_records_worker_heartbeats(worker: WorkerApi) -> None:
     response = worker.heartbeat(
         worker_id="atlas",

@@ -46,7 +46,7 @@ def test_it_extends_a_lease_and_keeps_progress(worker: WorkerApi, leased: dict[s
             "phase": "transcribing",
             "percent": 40,
             "eta_seconds": 12.34,
-            "message": " x " * 400,
+            "message": " " + "x" * 500 + " ",
             "extra": [1],
         },
     )
@@ -57,13 +57,29 @@ def test_it_extends_a_lease_and_keeps_progress(worker: WorkerApi, leased: dict[s
     assert job.lease_expires_at > before
     assert (job.phase, job.progress) == ("transcribing", 40)
     assert set(job.worker_progress) == {"phase", "message", "percent", "eta_seconds"}
-    assert len(job.worker_progress["message"]) == 500
+    assert job.worker_progress["message"] == "x" * 500
     producer_view = JobsApi(worker.client).get(leased["id"]).json()
     assert producer_view["progress"] == {
         "percent": 40,
         "phase": "transcribing",
         "eta_seconds": 12.3,
     }
+
+
+@pytest.mark.parametrize(
+    ("progress", "message"),
+    [
+        ({"message": "x" * 501}, "progress.message must be at most 500 characters."),
+        ({"phase": "p" * 33}, "progress.phase must be at most 32 characters."),
+        ({"phase": "transcribing\nFORGED"}, "progress.phase must not contain control characters."),
+    ],
+)
+def test_progress_over_its_limits_is_refused_and_not_stored(
+    worker: WorkerApi, leased: dict[str, Any], progress: dict[str, Any], message: str
+) -> None:
+    response = worker.beat(leased["id"], lease_token=leased["lease_token"], progress=progress)
+    assert (response.status_code, error(response)) == (400, message)
+    assert Job.objects.get(pk=leased["id"]).worker_progress == {}
 
 
 @pytest.mark.parametrize("token", ["", "  ", 5, None])
@@ -288,6 +304,14 @@ def test_a_disabled_worker_may_still_finish_its_lease(
     [
         ({"retryable": "yes", "error_detail": "x"}, "retryable must be a boolean."),
         ({"retryable": True, "error_detail": " "}, "error_detail must be a non-empty string."),
+        (
+            {"retryable": True, "error_detail": "x" * 2001},
+            "error_detail must be at most 2000 characters.",
+        ),
+        (
+            {"retryable": True, "error_detail": "x", "error_code": "c" * 65},
+            "error_code must be at most 64 characters.",
+        ),
     ],
 )
 def test_it_validates_failure_reports(

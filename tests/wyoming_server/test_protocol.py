@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from voxhelm.boundedjson import MAX_DEPTH
 from voxhelm.wyoming_server.protocol import (
     MAX_HEADER_BYTES,
     MAX_PAYLOAD_BYTES,
@@ -63,3 +64,21 @@ def test_the_error_event_carries_message_and_code() -> None:
     assert event.type == "error"
     assert event.data == {"text": "The event header needs a non-empty string 'type'.",
                           "code": "malformed_event"}  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["header", "data"])
+def test_json_is_read_within_the_http_apis_bounds(where: str) -> None:
+    nested = b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1)  # no recursion limit
+    if where == "header":
+        data = b'{"type": "transcribe", "data": {"x": ' + nested + b"}}\n"
+    else:
+        data = b'{"type": "transcribe", "data_length": %d}\n' % len(nested) + nested
+    with pytest.raises(ProtocolError) as caught:
+        read(data)
+    assert (caught.value.code, caught.value.message) == (
+        "malformed_event",
+        f"The event {where} is nested deeper than {MAX_DEPTH} levels.",
+    )
+    fine = b'{"a":' * (MAX_DEPTH - 2) + b"1" + b"}" * (MAX_DEPTH - 2)
+    event = read(b'{"type": "transcribe", "data": {"x": ' + fine + b"}}\n")
+    assert event.type == "transcribe"  # type: ignore[attr-defined]

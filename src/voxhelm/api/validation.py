@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
+from voxhelm import boundedjson
 from voxhelm.api.errors import ApiError, invalid_request
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,14 +49,10 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
 def json_object(
     body: bytes, *, not_object: str = "JSON request body must be an object."
 ) -> dict[str, Any]:
-    """Decode a JSON object body; bad UTF-8 or JSON is a 400, never a 500."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise invalid_request("Request body was not valid JSON.", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise invalid_request(not_object, code="invalid_json")
-    return data
+    """Decode a JSON object body within ``voxhelm.boundedjson``'s bounds: bad UTF-8, bad
+    JSON, nesting past 32 levels, unholdable numbers and lone surrogates are each a 400
+    ``invalid_json`` (an ``InvalidJson``, mapped in ``voxhelm.api.errors``), never a 500."""
+    return boundedjson.decode_object(body, not_object=not_object)
 
 
 __all__ = ["ApiError", "exact", "json_object", "parse"]

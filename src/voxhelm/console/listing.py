@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from voxhelm import boundedjson
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
@@ -114,9 +113,10 @@ def segments(job: Job, config: Config) -> list[SegmentView]:
     if artifact is None:
         return []
     try:
+        # A remote worker wrote this document: read it within bounds.
         with artifact.open(config.artifacts) as stream:
-            payload: dict[str, Any] = json.load(stream)
-    except (StoreError, OSError, ValueError):
+            payload = boundedjson.decode_object(stream.read(), subject="transcript.json")
+    except (StoreError, OSError, ValueError):  # InvalidJson is a ValueError
         logger.exception("job %s: transcript.json unreadable", job.pk)
         return []
     views = []

@@ -27,12 +27,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
+from pydantic import ValidationError
+
 from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config, load_config
+from voxhelm.logformat import TextFormatter
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
 from voxhelm.stt.lifecycle import warm_up_default
+from voxhelm.workers.protocol import WorkerHeartbeat
 
 logger = logging.getLogger("voxhelm.remote_worker")
 
@@ -110,6 +114,15 @@ def _resolve(args: argparse.Namespace, config: Config) -> tuple[str, str, str]:
     return worker_id, token, base_url
 
 
+def check_identity(worker_id: str, hostname: str) -> None:
+    """Refuse at start a worker id or hostname that the server would refuse at every
+    heartbeat (``voxhelm.workers.limits``)."""
+    try:
+        WorkerHeartbeat(worker_id=worker_id, hostname=hostname)
+    except ValidationError as exc:
+        raise SystemExit(f"voxhelm-remote-worker: {exc.errors()[0]['msg']}") from None
+
+
 def load_environment(env_file: str | None, environ: Mapping[str, str]) -> dict[str, str]:
     merged = dict(environ)
     if env_file:
@@ -157,9 +170,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     # As in `voxhelm`: CTranslate2's OpenMP threads must not busy-wait on a shared machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    # The text format escapes what the server and the producers' URLs put into messages.
+    handler = logging.StreamHandler()
+    handler.setFormatter(TextFormatter())
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     environ = load_environment(args.env_file, os.environ)
     os.environ.update(environ)  # engines (subprocesses, model downloads) see the env file too
     config = load_config(environ)
@@ -168,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"voxhelm-remote-worker: {problem}", file=sys.stderr)
         raise SystemExit(2)
     worker_id, token, base_url = _resolve(args, config)
+    check_identity(worker_id, args.hostname or socket.gethostname())
     settings = Settings(
         worker_id=worker_id,
         hostname=args.hostname or socket.gethostname(),

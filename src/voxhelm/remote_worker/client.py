@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from voxhelm import __version__
+from voxhelm import __version__, boundedjson
+from voxhelm.errors import InvalidJson
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,8 +30,8 @@ class ApiFailure(Exception):
     def message(self) -> str:
         """The error envelope's message, or the raw body."""
         try:
-            return str(json.loads(self.body)["error"]["message"])
-        except (ValueError, KeyError, TypeError):
+            return str(boundedjson.decode(self.body)["error"]["message"])
+        except (ValueError, KeyError, TypeError):  # InvalidJson is a ValueError
             return self.body[:MAX_ERROR_BODY]
 
 
@@ -71,7 +72,9 @@ class WorkerClient:
                 raw = response.read()
                 if response.status == 204 or not raw:
                     return None
-                data = json.loads(raw)
+                data = boundedjson.decode(raw, subject="The server's answer")
+        except InvalidJson as exc:
+            raise ApiFailure(200, exc.message) from None
         except urllib.error.HTTPError as exc:
             raise ApiFailure(exc.code, exc.read().decode("utf-8", "replace")) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:

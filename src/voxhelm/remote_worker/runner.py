@@ -36,9 +36,9 @@ from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.transcription import Outcome, Plan, transcribe_media
 from voxhelm.workers.capabilities import advertised
+from voxhelm.workers.limits import MAX_ERROR_CHARS
 from voxhelm.workers.protocol import (
     CLAIM_PATH,
-    MAX_ERROR_CHARS,
     WORKER_HEARTBEAT_PATH,
     ClaimedJob,
     ClaimedUploadInput,

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from voxhelm import boundedjson
 from voxhelm.audio import Audio
 from voxhelm.config import Config
 from voxhelm.stt import vad, windows
@@ -291,7 +292,8 @@ def _restore(data: bytes | None, fingerprint: str) -> Transcript | None:
     if data is None:
         return None
     try:
-        payload = json.loads(data)
+        # Checkpoints are written by workers, remote ones included: read within bounds.
+        payload = boundedjson.decode(data, subject="The checkpoint")
         if payload["fingerprint"] != fingerprint:
             return None
         fields = dict(payload["transcript"])

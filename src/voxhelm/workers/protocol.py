@@ -5,7 +5,9 @@ answers with them; ``voxhelm-remote-worker`` builds its requests and reads the a
 the same models. Framework-free: importing this module never imports Django.
 
 Validation failures carry the reference's exact messages (the error type ``voxhelm_exact``
-is what ``voxhelm.api.validation.parse`` passes through verbatim).
+is what ``voxhelm.api.validation.parse`` passes through verbatim). Every string and list a
+worker sends is bounded (``voxhelm.workers.limits``): over a limit is a 400, not a value
+cut short.
 """
 
 from __future__ import annotations
@@ -14,7 +16,27 @@ import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
+
+from voxhelm.workers.limits import (
+    MAX_ARTIFACT_CHARS,
+    MAX_ARTIFACTS,
+    MAX_CONCURRENCY,
+    MAX_ERROR_CHARS,
+    MAX_ERROR_CODE_CHARS,
+    MAX_HOSTNAME_CHARS,
+    MAX_JOB_ID_CHARS,
+    MAX_PHASE_CHARS,
+    MAX_PROGRESS_CHARS,
+    MAX_RESULT_TEXT_CHARS,
+    MAX_RUNNING_JOBS,
+    MAX_WORKER_ID_CHARS,
+    bounded,
+    exact,
+    lease_token,
+    name,
+    name_list,
+    positive_int,
+)
 
 WORKER_HEARTBEAT_PATH = "/v1/internal/workers/heartbeat"
 CLAIM_PATH = "/v1/internal/work/claim"
@@ -40,34 +62,6 @@ SPEAKERS_KIND = "transcript_speakers"
 SPEAKERS_NAME = "transcript.speakers.json"
 SPEAKERS_FORMAT = "speakers"
 JSON_TYPE = "application/json"
-MAX_PROGRESS_CHARS = 500
-MAX_ERROR_CHARS = 2000
-
-_EXACT = "voxhelm_exact"  # = voxhelm.api.validation.EXACT_ERROR (that module imports Django)
-
-
-def exact(message: str) -> PydanticCustomError:
-    """A validation error whose message the client sees verbatim."""
-    return PydanticCustomError(_EXACT, "{message}", {"message": message})
-
-
-def _positive_int(value: object, message: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise exact(message)
-    return value
-
-
-def _string_list(value: object) -> list[str]:
-    """Trimmed non-blank strings of a list; anything that is not a list counts as empty."""
-    if not isinstance(value, list):
-        return []
-    return [item.strip() for item in value if isinstance(item, str) and item.strip()]
-
-
-def _lease_token(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise exact("lease_token must be a non-empty string.")
-    return value.strip()
 
 
 class _Request(BaseModel):
@@ -75,6 +69,15 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     worker_id: str | None = None
+
+    @field_validator("worker_id", mode="before")
+    @classmethod
+    def _worker_id(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise exact("Optional worker fields must be strings when provided.")
+        return name(value.strip(), "worker_id", MAX_WORKER_ID_CHARS)
 
 
 class _LeasedRequest(_Request):
@@ -85,7 +88,7 @@ class _LeasedRequest(_Request):
     @field_validator("lease_token", mode="before")
     @classmethod
     def _token(cls, value: object) -> str:
-        return _lease_token(value)
+        return lease_token(value)
 
 
 # -- capabilities ------------------------------------------------------------------------------
@@ -106,7 +109,7 @@ class DiarizationCapabilities(BaseModel):
     @field_validator("embedding_models", mode="before")
     @classmethod
     def _names(cls, value: object) -> list[str]:
-        return _string_list(value)
+        return name_list(value, "capabilities.diarization.embedding_models")
 
 
 class Capabilities(BaseModel):
@@ -122,8 +125,8 @@ class Capabilities(BaseModel):
 
     @field_validator("job_types", "backends", "models", "output_formats", mode="before")
     @classmethod
-    def _names(cls, value: object) -> list[str]:
-        return _string_list(value)
+    def _names(cls, value: object, info: Any) -> list[str]:
+        return name_list(value, f"capabilities.{info.field_name}")
 
     @field_validator("diarization", mode="before")
     @classmethod
@@ -152,19 +155,17 @@ class WorkerHeartbeat(_Request):
     running_job_ids: list[str] = Field(default_factory=list)
     capabilities: Capabilities = Field(default_factory=Capabilities)
 
-    @field_validator("worker_id", "hostname", mode="before")
+    @field_validator("hostname", mode="before")
     @classmethod
-    def _optional_text(cls, value: object) -> object:
+    def _hostname(cls, value: object) -> object:
         if value is not None and not isinstance(value, str):
             raise exact("Optional worker fields must be strings when provided.")
-        return (value or "").strip()
+        return name((value or "").strip(), "hostname", MAX_HOSTNAME_CHARS)
 
     @field_validator("concurrency", mode="before")
     @classmethod
     def _concurrency(cls, value: object) -> int:
-        return (
-            1 if value is None else _positive_int(value, "concurrency must be a positive integer.")
-        )
+        return 1 if value is None else positive_int(value, "concurrency", MAX_CONCURRENCY)
 
     @field_validator("running_job_ids", mode="before")
     @classmethod
@@ -173,9 +174,12 @@ class WorkerHeartbeat(_Request):
             return []
         if not isinstance(value, list):
             raise exact("running_job_ids must be a list.")
+        if len(value) > MAX_RUNNING_JOBS:
+            raise exact(f"running_job_ids must have at most {MAX_RUNNING_JOBS} entries.")
         if not all(isinstance(item, str) for item in value):
             raise exact("running_job_ids entries must be strings.")
-        return [item.strip() for item in value if item.strip()]
+        ids = (item.strip() for item in value)
+        return [name(item, "running_job_ids", MAX_JOB_ID_CHARS) for item in ids if item]
 
     @field_validator("capabilities", mode="before")
     @classmethod
@@ -200,7 +204,7 @@ class ClaimRequest(_Request):
     @field_validator("max_jobs", mode="before")
     @classmethod
     def _max_jobs(cls, value: object) -> int:
-        return 1 if value is None else _positive_int(value, "max_jobs must be a positive integer.")
+        return 1 if value is None else positive_int(value, "max_jobs", MAX_CONCURRENCY)
 
     @field_validator("capabilities", mode="before")
     @classmethod
@@ -276,8 +280,9 @@ class ClaimResponse(BaseModel):
 
 
 class Progress(BaseModel):
-    """A running job's progress: ``phase`` and ``message`` (trimmed, at most 500 characters)
-    and ``percent`` (0-100); other keys and types are dropped."""
+    """A running job's progress: ``phase`` (trimmed, printable, at most 32 characters),
+    ``message`` (trimmed, at most 500), ``percent`` (0-100) and ``eta_seconds``; longer text
+    is a 400, other keys and types are dropped."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -286,12 +291,19 @@ class Progress(BaseModel):
     percent: int | None = None
     eta_seconds: float | None = None
 
-    @field_validator("phase", "message", mode="before")
+    @field_validator("phase", mode="before")
     @classmethod
-    def _text(cls, value: object) -> str | None:
+    def _phase(cls, value: object) -> str | None:
         if not isinstance(value, str) or not value.strip():
             return None
-        return value.strip()[:MAX_PROGRESS_CHARS]
+        return name(value.strip(), "progress.phase", MAX_PHASE_CHARS)
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _message(cls, value: object) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return bounded(value.strip(), "progress.message", MAX_PROGRESS_CHARS)
 
     @field_validator("percent", mode="before")
     @classmethod
@@ -337,7 +349,7 @@ class JobHeartbeatResponse(BaseModel):
 def _manifest_text(value: object, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise exact(f"Artifact {field} must be a non-empty string.")
-    return value.strip()
+    return name(value.strip(), f"Artifact {field}", MAX_ARTIFACT_CHARS[field])
 
 
 class ManifestArtifact(BaseModel):
@@ -370,7 +382,7 @@ class ManifestArtifact(BaseModel):
             return ""
         if not isinstance(value, str):
             raise exact("Artifact format must be a string.")
-        return value.strip()
+        return name(value.strip(), "Artifact format", MAX_ARTIFACT_CHARS["format"])
 
     @field_validator("size_bytes", mode="before")
     @classmethod
@@ -405,7 +417,7 @@ class CompleteRequest(_LeasedRequest):
     def _text(cls, value: object) -> str:
         if not isinstance(value, str):
             raise exact("result_text must be a string.")
-        return value
+        return bounded(value, "result_text", MAX_RESULT_TEXT_CHARS)
 
     @field_validator("result_metadata", mode="before")
     @classmethod
@@ -421,6 +433,8 @@ class CompleteRequest(_LeasedRequest):
     def _artifacts(cls, value: object) -> object:
         if not isinstance(value, list) or not value:
             raise exact("artifacts must be a non-empty list.")
+        if len(value) > MAX_ARTIFACTS:
+            raise exact(f"artifacts must have at most {MAX_ARTIFACTS} entries.")
         if not all(isinstance(item, dict | ManifestArtifact) for item in value):
             raise exact("artifacts entries must be objects.")
         return value
@@ -448,15 +462,16 @@ class FailRequest(_LeasedRequest):
     def _detail(cls, value: object) -> str:
         if not isinstance(value, str) or not value.strip():
             raise exact("error_detail must be a non-empty string.")
-        return value.strip()[:MAX_ERROR_CHARS]
+        return bounded(value.strip(), "error_detail", MAX_ERROR_CHARS)
 
     @field_validator("error_code", mode="before")
     @classmethod
     def _code(cls, value: object) -> str | None:
-        # Only a short identifier is kept; anything else is dropped rather than refused.
-        if isinstance(value, str) and value.isidentifier() and len(value) <= 64:
-            return value.lower()
-        return None
+        # An identifier is kept; any other short value is dropped rather than refused.
+        if not isinstance(value, str):
+            return None
+        bounded(value, "error_code", MAX_ERROR_CODE_CHARS)
+        return value.lower() if value.isidentifier() else None
 
 
 __all__ = [

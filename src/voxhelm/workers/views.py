@@ -86,7 +86,7 @@ def _record_heartbeat(worker_id: str, beat: WorkerHeartbeat) -> dict[str, Any]:
     now = timezone.now()
     # Conditional on enabled: a worker disabled meanwhile is not updated.
     if not Worker.objects.filter(pk=worker_id, enabled=True).update(
-        hostname=beat.hostname[:255],
+        hostname=beat.hostname,
         capabilities=beat.capabilities.model_dump(),
         concurrency=beat.concurrency,
         running_job_ids=beat.running_job_ids,

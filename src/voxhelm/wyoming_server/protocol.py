@@ -14,11 +14,13 @@ Wire format: one JSON header line (``type``, optional ``data``, ``data_length``,
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from wyoming.error import Error
 from wyoming.event import Event, async_write_event
+
+from voxhelm import boundedjson
+from voxhelm.errors import InvalidJson
 
 MAX_HEADER_BYTES = 64 * 1024  # one header line, newline included
 MAX_DATA_BYTES = 64 * 1024  # the extra JSON data block
@@ -49,13 +51,11 @@ def _length(header: dict[str, Any], key: str, limit: int) -> int:
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    # The HTTP API's bounds (nesting, numbers, surrogates), with the event's own words.
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise ProtocolError(f"The event {what} is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise ProtocolError(f"The event {what} must be a JSON object.")
-    return value
+        return boundedjson.decode_object(raw, subject=f"The event {what}")
+    except InvalidJson as exc:
+        raise ProtocolError(exc.message) from None
 
 
 async def _read_exactly(reader: asyncio.StreamReader, count: int) -> bytes:
