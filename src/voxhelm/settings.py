@@ -164,8 +164,10 @@ SECURE_HSTS_SECONDS = VOXHELM.http.hsts_seconds
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
 # Every request body is capped (and a stranger's refused) by voxhelm.edge.bodies before
-# Django reads it; these thresholds only decide what Django keeps in memory.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Django reads it, per path; Django's own cap on non-file data would refuse a remote worker's
+# completion of a long transcript, so it is off. The file threshold decides what stays in
+# memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 LOGGING = {

@@ -14,6 +14,9 @@ from voxhelm.edge.bodies import NO_BODY, UNKNOWN_API, body_cap, carries_body, ru
 from voxhelm.edge.rules import BodyRule, rule_of
 
 
+JOB = "00000000-0000-4000-8000-000000000000"
+
+
 def patterns(resolver: URLResolver | None = None) -> Iterator[URLPattern]:
     for entry in (resolver or get_resolver()).url_patterns:
         if isinstance(entry, URLResolver):
@@ -36,6 +39,7 @@ def test_every_route_declares_its_body_rule() -> None:
         ("/v1/jobs", BodyRule("producer", "json")),
         ("/v1/audio/speech", BodyRule("producer", "json")),
         ("/v1/internal/work/claim", BodyRule("worker", "json")),
+        (f"/v1/internal/work/{JOB}/complete", BodyRule("worker", "result")),
         ("/v1/health", BodyRule("any", "none")),
         ("/v1/openapi.json", BodyRule("none", "none")),
         ("/metrics", BodyRule("metrics", "none")),

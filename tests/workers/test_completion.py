@@ -263,6 +263,17 @@ def test_it_accepts_an_empty_transcript(
     assert "text" not in response.json()["result"]
 
 
+def test_it_accepts_the_text_of_a_long_recording(
+    worker: WorkerApi, leased: dict[str, Any], remote_config: Config
+) -> None:
+    """About 60 hours of speech: more than Django's 2.5 MB default for a request's data."""
+    text = "word " * 700_000
+    manifest = upload_results(remote_config, leased, text=text)
+    response = worker.complete(leased["id"], **completion(leased, manifest, text=text))
+    assert response.status_code == 200, response.content[:300]
+    assert len(response.json()["result"]["text"]) == len(text)
+
+
 def test_it_refuses_a_zombie_completion_after_the_job_was_claimed_again(
     worker: WorkerApi, other_worker: WorkerApi, leased: dict[str, Any], remote_config: Config
 ) -> None:

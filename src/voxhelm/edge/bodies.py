@@ -14,8 +14,8 @@ disk. This ASGI wrapper resolves the path to its view and applies the view's
   envelope, never a bare 500.
 
 Caps under Django's in-memory threshold (2.5 MB) never touch the disk, so only producers
-with a token (sync and staged uploads) and signed-in operators (the console upload) can make
-the server spool to disk.
+with a token (sync and staged uploads), remote workers (a long transcript's completion) and
+signed-in operators (the console upload) can make the server spool to disk.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ FIXED_CAPS: dict[BodyKind, int] = {
     "sign_in": 16 * KIB,
     "form": 64 * KIB,
     "json": 256 * KIB,
+    # A completion carries the transcript's text: hundreds of hours of speech (workers.limits).
+    "result": 24 * MIB,
 }
 # Room for the multipart envelope and the small form fields around the file.
 MULTIPART_SLACK = 1 * MIB

@@ -15,10 +15,10 @@ Caller = Literal["producer", "worker", "any", "metrics", "operator", "none"]
 """Who may send a body: a producer token, a worker token, either, the metrics token, a
 signed-in console operator, or anyone."""
 
-BodyKind = Literal["none", "json", "form", "sign_in", "upload", "staged"]
-"""How much body: a few KiB, a JSON document, a console form, the sign-in form, a sync
-upload (``VOXHELM_MAX_UPLOAD_BYTES``), a staged upload
-(``VOXHELM_BATCH_MAX_STAGED_UPLOAD_BYTES``)."""
+BodyKind = Literal["none", "json", "result", "form", "sign_in", "upload", "staged"]
+"""How much body: a few KiB, a JSON document, a remote worker's result (a whole transcript's
+text), a console form, the sign-in form, a sync upload (``VOXHELM_MAX_UPLOAD_BYTES``), a
+staged upload (``VOXHELM_BATCH_MAX_STAGED_UPLOAD_BYTES``)."""
 
 RULE_ATTR = "voxhelm_body_rule"
 

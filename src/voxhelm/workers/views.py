@@ -197,7 +197,7 @@ def _complete(job_id: UUID, worker_id: str, body: CompleteRequest) -> dict[str, 
     return represent(completion.complete(job_id, worker_id, body, settings.VOXHELM))
 
 
-@api_view(["POST"], auth="worker")
+@api_view(["POST"], auth="worker", body="result")
 async def complete_job(request: HttpRequest, job_id: UUID) -> JsonResponse:
     body = _body(request, "Worker job completion", CompleteRequest)
     return JsonResponse(await _in_thread(_complete, job_id, principal(request), body))
