@@ -33,6 +33,7 @@ from voxhelm.config import Config, load_config
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
 from voxhelm.stt.lifecycle import warm_up_default
+from voxhelm.workdirs import sweep
 
 logger = logging.getLogger("voxhelm.remote_worker")
 
@@ -162,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     environ = load_environment(args.env_file, os.environ)
     os.environ.update(environ)  # engines (subprocesses, model downloads) see the env file too
+    sweep(when="at start")  # after the env file: it may set TMPDIR
     config = load_config(environ)
     if config.problems:
         for problem in config.problems:
