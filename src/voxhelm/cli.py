@@ -43,6 +43,14 @@ def setup_django() -> None:
     django.setup()
 
 
+def sweep_work_folders() -> None:
+    """Remove what killed processes left in the temp dir (after logging is set up, so the
+    sweep is logged)."""
+    from voxhelm.workdirs import sweep
+
+    sweep(when="at start")
+
+
 def run_checks_or_exit() -> None:
     """Run the system checks; print every error at once and exit 1 if there are any."""
     from django.core.management import call_command
@@ -128,6 +136,7 @@ def print_ready(url: str, dev_token: str | None) -> None:
 def command_serve(args: argparse.Namespace) -> None:
     dev_token = ensure_dev_token() if args.command == "serve" else None
     setup_django()
+    sweep_work_folders()
     run_checks_or_exit()
     migrate()
     warm_up_default_engine()
@@ -169,6 +178,7 @@ def start_wyoming() -> None:
 def command_worker(args: argparse.Namespace) -> None:
     """Run batch jobs (the Django Tasks database worker) until SIGINT or SIGTERM."""
     setup_django()
+    sweep_work_folders()
     run_checks_or_exit()
     migrate()
     warm_up_default_engine()

@@ -327,6 +327,9 @@ def fetch_to_file(
 ) -> FetchedFile:
     """Download ``url`` into a new temporary file in ``directory`` under ``policy``.
 
+    ``directory`` is a work folder of the caller (:class:`~voxhelm.workdirs.Workdir`), so
+    that a download cut short by a crash is swept with it.
+
     Follows up to ``policy.max_redirects`` redirects, checking each hop like the first.
     ``headers`` (e.g. a worker's ``Authorization``) go to the first request only and are
     never forwarded to a redirect target. On any error the partial file is removed and

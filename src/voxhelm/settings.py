@@ -169,6 +169,11 @@ SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 # memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Larger files go to a work folder that a crash does not leave behind (voxhelm.workdirs).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "voxhelm.uploads.spool.SpoolingUploadHandler",
+]
 
 LOGGING = {
     "version": 1,

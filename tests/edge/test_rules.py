@@ -13,7 +13,6 @@ from voxhelm.console.assets import static_prefix
 from voxhelm.edge.bodies import NO_BODY, UNKNOWN_API, body_cap, carries_body, rule_for
 from voxhelm.edge.rules import BodyRule, rule_of
 
-
 JOB = "00000000-0000-4000-8000-000000000000"
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -31,6 +30,7 @@ from voxhelm.jobs.submit import submit
 from voxhelm.stt.pool import inference_pool
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage_file
+from voxhelm.workdirs import Workdir
 
 AUDIO_URL = "audio_url"
 VIDEO_URL = "video_url"
@@ -94,8 +94,8 @@ def submit_batch(
 
 def _run_on_inference_thread(request: ConsoleRequest, config: Config) -> Routed:
     try:
-        with tempfile.TemporaryDirectory(prefix="voxhelm-console-") as workdir:
-            return _run(request, config, Path(workdir))
+        with Workdir("console") as workdir:
+            return _run(request, config, workdir)
     finally:
         close_old_connections()  # this pool thread's connection must not outlive the run
 

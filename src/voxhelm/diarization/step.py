@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from voxhelm.fetch import FetchPolicy, fetch_to_file
 from voxhelm.formats.encoding import dump_artifact_json
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.transcript import Transcript
+from voxhelm.workdirs import Workdir
 
 logger = logging.getLogger("voxhelm.diarization")
 
@@ -178,18 +178,18 @@ def _reference_clips(speakers: list[dict[str, Any]], config: Config) -> list[Ref
     policy = batch_fetch_policy(config)
     decoded: dict[tuple[str, str], audio.Audio] = {}
     clips = []
-    with tempfile.TemporaryDirectory(prefix="voxhelm-refs-") as folder:
+    with Workdir("refs") as folder:
         for speaker in speakers:
             for reference in speaker["references"]:
                 source = reference["audio"]
                 if source["kind"] == STORED:
                     key = (STORED, str(source["upload_id"]))
                     if key not in decoded:
-                        decoded[key] = _read_stored_reference(source, Path(folder), config)
+                        decoded[key] = _read_stored_reference(source, folder, config)
                 else:
                     key = ("url", str(source["url"]))
                     if key not in decoded:
-                        decoded[key] = _fetch_reference(key[1], policy, Path(folder), config)
+                        decoded[key] = _fetch_reference(key[1], policy, folder, config)
                 clip = decoded[key]
                 if reference["kind"] == "source_range":
                     first = round(float(reference["start"]) * clip.sample_rate)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
-import tempfile
 import time
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,6 +34,7 @@ from voxhelm.jobs.joblog import log_outcome
 from voxhelm.jobs.models import Job, JobState
 from voxhelm.jobs.synthesis import synthesize_text
 from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, Plan, transcribe_media
+from voxhelm.workdirs import Workdir, sweep
 
 logger = logging.getLogger("voxhelm.jobs")
 
@@ -120,11 +120,13 @@ def run(job_id: str, *, task_id: str | None, worker: str, config: Config) -> Non
         )
         return
     logger.info("job %s: attempt %d started on %s", job.pk, job.attempt_count, worker)
+    # A crashed earlier attempt (of this job or another) may have left its copy of the input.
+    sweep(when=f"before job {job.pk} attempt {job.attempt_count}")
     with (
         Heartbeat(job, config.execution.job_heartbeat_seconds) as heartbeat,
-        tempfile.TemporaryDirectory(prefix="voxhelm-job-") as workdir,
+        Workdir("job") as workdir,
     ):
-        finish(job, Attempt(job, heartbeat, config), Path(workdir))
+        finish(job, Attempt(job, heartbeat, config), workdir)
     settle_upload(job, config)
     job.refresh_from_db()
     log_outcome(job)  # one structured line per attempt: ids, producer, state, timings

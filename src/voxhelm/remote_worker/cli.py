@@ -36,6 +36,7 @@ from voxhelm.logformat import TextFormatter
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
 from voxhelm.stt.lifecycle import warm_up_default
+from voxhelm.workdirs import sweep
 from voxhelm.workers.protocol import WorkerHeartbeat
 
 logger = logging.getLogger("voxhelm.remote_worker")
@@ -176,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     environ = load_environment(args.env_file, os.environ)
     os.environ.update(environ)  # engines (subprocesses, model downloads) see the env file too
+    sweep(when="at start")  # after the env file: it may set TMPDIR
     config = load_config(environ)
     if config.problems:
         for problem in config.problems:

@@ -20,7 +20,6 @@ import logging
 import secrets
 import shutil
 import socket
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.transcription import Outcome, Plan, transcribe_media
+from voxhelm.workdirs import Workdir, sweep
 from voxhelm.workers.capabilities import advertised
 from voxhelm.workers.limits import MAX_ERROR_CHARS
 from voxhelm.workers.protocol import (
@@ -293,12 +293,14 @@ class Runner:
             "job %s: attempt %d claimed (%s %s)", job.id, job.attempt, job.backend, job.model
         )
         interval = beat_interval(claim, self.settings.heartbeat_interval_seconds)
+        # A crashed earlier attempt on this host may have left its copy of the input.
+        sweep(when=f"before job {job.id} attempt {job.attempt}")
         with (
             LeaseKeeper(self.client, job, interval) as keeper,
-            tempfile.TemporaryDirectory(prefix="voxhelm-remote-") as folder,
+            Workdir("remote") as folder,
         ):
             try:
-                body = self._run(job, keeper, Path(folder))
+                body = self._run(job, keeper, folder)
             except LeaseLost:
                 logger.warning("job %s: stopped, the lease was lost", job.id)
                 return

@@ -16,7 +16,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from voxhelm.stt.base import (
     TranscriptionRequest,
 )
 from voxhelm.transcript import Segment, Transcript, Word
+from voxhelm.workdirs import Workdir
 
 logger = logging.getLogger("voxhelm.stt")
 
@@ -303,8 +303,7 @@ class WhisperCppBackend(Backend):
     def transcribe(self, audio: Audio, request: TranscriptionRequest) -> Transcript:
         binary = self.binary()
         model = self._existing_model()
-        with tempfile.TemporaryDirectory(prefix="voxhelm-whispercpp-") as tmp:
-            work = Path(tmp)
+        with Workdir("whispercpp") as work:
             wav = write_wav(audio, work / "input.wav")
             argv = self.command(binary, model, wav, work / "transcript", request)
             self._run(

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from voxhelm.config import Config, ConfigError, Problem, load_config
 from voxhelm.errors import InvalidInput
+from voxhelm.workdirs import sweep
 from voxhelm.wyoming_server.handler import SttService
 from voxhelm.wyoming_server.info import SttSettings, resolve_settings
 from voxhelm.wyoming_server.server import Endpoint, WyomingServer, parse_uri
@@ -139,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(config.http.log_format))
     logging.basicConfig(level=config.http.log_level.upper(), handlers=[handler])
+    sweep(when="at start")  # whisper.cpp's WAVs of a killed process
     try:
         service = build_service(config)
     except ConfigError as exc:

@@ -2,15 +2,15 @@
 
 Multipart with ``file`` (as OpenAI) or JSON with ``url`` (fetched by the guarded fetcher).
 Every field is validated before any download; decoding and inference run on the bounded
-inference pool, never on the event loop; a downloaded file lives in a temporary directory
-that is removed as soon as it is decoded. ``stream=true`` answers server-sent events
-(:mod:`voxhelm.api.sse`). ``POST /v1/audio/translations`` shares these steps.
+inference pool, never on the event loop; a downloaded file lives in a work folder
+(:mod:`voxhelm.workdirs`) that is removed as soon as it is decoded. ``stream=true`` answers
+server-sent events (:mod:`voxhelm.api.sse`). ``POST /v1/audio/translations`` shares these
+steps.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +46,7 @@ from voxhelm.stt.pool import inference_pool
 from voxhelm.stt.registry import validate_model
 from voxhelm.transcript import Transcript
 from voxhelm.units import human_bytes
+from voxhelm.workdirs import Workdir
 
 SYNC_ACCEPT = "audio/*;q=1.0,video/*;q=0.5,*/*;q=0.1"
 STREAM_FORMATS = ("json", "text")
@@ -153,11 +154,9 @@ def _validate(sync: SyncRequest, config: Config) -> TranscriptionRequest:
 def _decode(sync: SyncRequest, config: Config) -> tuple[audio.Audio, dict[str, Any] | None]:
     """Fetch (for URLs) and decode; the debug shape is taken while the input still exists."""
     source: Any
-    with tempfile.TemporaryDirectory(prefix="voxhelm-sync-") as workdir:
+    with Workdir("sync") as workdir:
         if sync.url is not None:
-            from pathlib import Path
-
-            source = fetch_to_file(sync.url, sync_fetch_policy(config), Path(workdir)).path
+            source = fetch_to_file(sync.url, sync_fetch_policy(config), workdir).path
         else:
             assert sync.upload is not None
             sync.upload.seek(0)
