@@ -259,7 +259,7 @@ def worker_row(target: Target) -> tuple[Any, ...]:
     return row
 
 
-def test_worker_fields_over_their_limits_are_400s_and_nothing_is_stored(
+def test_worker_fields_over_their_limits_are_refused_and_nothing_is_stored(
     target: Target, figures: Figures
 ) -> None:
     refused: dict[str, tuple[int, str]] = {}
@@ -271,7 +271,13 @@ def test_worker_fields_over_their_limits_are_400s_and_nothing_is_stored(
             refused[name] = (response.status_code, error_code(response))
             assert worker_row(target) == stored, name
     assert stored[0] == "hardening-box"
-    wrong = {name: got for name, got in refused.items() if got != (400, "invalid_request")}
+    # A body over the route's cap (256 KiB) is refused at the edge before it is parsed.
+    over_cap = {"running-ids-20000"}
+    wrong = {
+        name: got
+        for name, got in refused.items()
+        if got != ((413, "payload_too_large") if name in over_cap else (400, "invalid_request"))
+    }
     assert not wrong, wrong
     figures.add("input.worker_heartbeats_over_limits_refused", len(refused))
     figures.add("input.worker_row_bytes_after_a_beat", sum(len(str(value)) for value in stored))
