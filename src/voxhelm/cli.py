@@ -89,17 +89,19 @@ def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
         GuardedServer,
         Limits,
         build_config,
-        effective_max_connections,
+        connection_limits,
         listen_backlog,
         raise_descriptor_limit,
     )
 
     http = settings.VOXHELM.http
     descriptors = raise_descriptor_limit()
+    cap, hard_cap = connection_limits(http.max_connections, descriptors)
     limits = Limits(
         header_timeout=http.header_timeout_seconds,
         body_min_rate=http.min_body_rate,
-        max_connections=effective_max_connections(http.max_connections, descriptors),
+        max_connections=cap,
+        hard_connections=hard_cap,
     )
     config = build_config(
         application,

@@ -1,8 +1,9 @@
 """Slow clients under attack: half-sent request heads and trickled bodies cannot hold the
 server, and health answers within a second throughout.
 
-The server runs with a descriptor limit of 1,024 (``prlimit``, as on a default Linux
-account), so 1,100 silent connections would use up its descriptors without the cap.
+Two servers: one as started (it raises its soft descriptor limit to the hard one) and one
+held at 1,024 descriptors (``prlimit``), where 1,100 silent connections would use up its
+descriptors without the cap.
 """
 
 from __future__ import annotations
@@ -32,11 +33,26 @@ BODY_WINDOW = 10.0  # voxhelm.edge.server.BODY_WINDOW
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("slow-clients")
-    wrapper = ["prlimit", f"--nofile={DESCRIPTORS}:{DESCRIPTORS}", "--"]
-    server = start_server(root, wrapper=wrapper)
+    """``voxhelm serve`` as started: it raises its soft descriptor limit to the hard one."""
+    server = start_server(tmp_path_factory.mktemp("slow-clients"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One held at 1,024 descriptors (``prlimit``), as on an account whose hard limit is 1,024."""
+    wrapper = ["prlimit", f"--nofile={DESCRIPTORS}:{DESCRIPTORS}", "--"]
+    server = start_server(tmp_path_factory.mktemp("slow-clients-1024"), wrapper=wrapper)
+    yield server
+    server.stop()
+
+
+def descriptor_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no descriptor limit")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,52 +108,58 @@ class HealthProbe:
 
 
 def closed_by_server(sock: socket.socket) -> bool:
-    """Whether the server has closed ``sock`` (EOF or reset), without waiting."""
+    """Whether the server has closed ``sock`` (EOF, after any answer it sent, or a reset),
+    without waiting."""
     sock.setblocking(False)
     try:
-        return sock.recv(4096) == b""
+        while sock.recv(65536):
+            pass  # a 503 answered to a newcomer past the hard cap, then the close
     except BlockingIOError:
         return False
     except ConnectionResetError:
         return True
+    return True
 
 
+@pytest.mark.parametrize("which", ["server", "limited_server"])
 def test_a_thousand_half_sent_heads_cannot_lock_the_server_out(
-    server: ServerProcess, figures: Figures
+    request: pytest.FixtureRequest, which: str, figures: Figures
 ) -> None:
+    server: ServerProcess = request.getfixturevalue(which)
     log_before = len(server.log())
     host, port = address(server)
     sockets: list[socket.socket] = []
     peak_descriptors = 0
     with HealthProbe(server) as probe:
-        opened = time.monotonic()
         for _ in range(SILENT):
             with suppress(OSError):  # the server may close a socket before it is written
                 sock = socket.create_connection((host, port), timeout=5)
                 sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
                 sockets.append(sock)
-        while time.monotonic() - opened < HEADER_TIMEOUT + 3:
+        flooded = time.monotonic()  # connects may wait out dropped SYNs: the last one counts
+        while time.monotonic() - flooded < HEADER_TIMEOUT + 3:
             peak_descriptors = max(peak_descriptors, open_descriptors(server.process.pid))
             time.sleep(0.25)
     still_open = [s for s in sockets if not closed_by_server(s)]
     for sock in sockets:
         sock.close()
     log = server.log()[log_before:]
+    # The probes' own access lines aside, an attack may cost a few lines, not one per socket.
+    lines = [line for line in log.splitlines() if "voxhelm.access" not in line]
     assert not probe.failures, probe.failures[:10]
     assert max(probe.latencies) < 1.0, max(probe.latencies)
     assert still_open == [], f"{len(still_open)} half-sent heads still open"
-    assert peak_descriptors < DESCRIPTORS, peak_descriptors
-    assert len(log.splitlines()) < 50, log[-2000:]
+    limit = descriptor_limit(server.process.pid)
+    assert limit >= DESCRIPTORS, limit
+    assert peak_descriptors < limit, (peak_descriptors, limit)
+    assert len(lines) < 10, lines[-20:]
     assert "Traceback" not in log
     assert server.process.poll() is None
-    figures.add(
-        "slow clients: half-sent heads / health probes", f"{SILENT} / {len(probe.latencies)}"
-    )
-    figures.worst(
-        "slow clients: slowest health answer under 1,100 silent sockets (s)", max(probe.latencies)
-    )
-    figures.add("slow clients: server descriptors peak (limit 1024)", peak_descriptors)
-    figures.add("slow clients: log lines written meanwhile", len(log.splitlines()))
+    kind = f"slow clients, descriptor limit {limit}"
+    figures.add(f"{kind}: half-sent heads / health probes", f"{SILENT} / {len(probe.latencies)}")
+    figures.worst(f"{kind}: slowest health answer (s)", max(probe.latencies))
+    figures.add(f"{kind}: server descriptors at peak", peak_descriptors)
+    figures.add(f"{kind}: log lines meanwhile (probes' access lines aside)", len(lines))
 
 
 def drip(sock: socket.socket, data: bytes, every: float, until: float) -> float | None:

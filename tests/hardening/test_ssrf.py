@@ -280,12 +280,11 @@ def test_every_refused_url_is_a_4xx_and_leaves_no_job_row(
         for url in urls:
             response = send(client, url)
             error = response.json().get("error") or {}
-            # The refusal must be about the URL, not some other field of the request.
-            if (
-                response.status_code != 400
-                or "url"
-                not in f"{error.get('param')} {error.get('code')} {error.get('message')}".lower()
-            ):
+            # The refusal must be about the URL, not some other field of the request; a NUL
+            # is refused in any JSON string (voxhelm.boundedjson) before the URL is looked at.
+            about = f"{error.get('param')} {error.get('code')} {error.get('message')}".lower()
+            nul = "\x00" in url and error.get("code") == "invalid_json"
+            if response.status_code != 400 or ("url" not in about and not nul):
                 wrong.append((url, response.status_code, response.text[:200]))
     assert wrong == []
     assert target.job_count() == jobs_before

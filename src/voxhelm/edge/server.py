@@ -10,9 +10,10 @@ Here:
 - a body must arrive at ``body_min_rate`` bytes a second or more, judged over windows of
   ``BODY_WINDOW`` seconds, while the server is reading it (a paused read is not the
   client's fault) — otherwise the connection is closed and the app sees a disconnect;
-- at most ``max_connections`` connections are open, kept below the descriptor limit; when a
-  new one would pass the cap, the connection that has waited longest for a request head
-  gives way, and only when every connection is busy is the new one answered 503;
+- at most ``max_connections`` connections stay open, kept below the descriptor limit: past
+  the cap, the connections that have waited longest for a request head are closed (a moment
+  later, so that a newcomer's head is read first); a newcomer is answered 503 only past a
+  hard cap, when every connection is busy;
 - "socket.accept() out of system resource" and its kin are logged at most once per
   ``ACCEPT_LOG_INTERVAL`` seconds, with the count of those left out.
 """
@@ -37,6 +38,7 @@ logger = logging.getLogger("voxhelm.http")
 
 BODY_WINDOW = 10.0  # seconds over which a body's rate is judged
 WATCH_INTERVAL = 0.5  # seconds between looks at every connection
+TRIM_DELAY = 0.02  # seconds between passing the cap and closing the longest-waiting
 ACCEPT_LOG_INTERVAL = 10.0
 DESCRIPTOR_RESERVE = 256
 """Descriptors kept free for everything but HTTP connections: model files, the database,
@@ -51,11 +53,12 @@ BUSY_BODY = (
 
 @dataclass(frozen=True)
 class Limits:
-    """What a connection may cost: see the module docstring."""
+    """What a connection may cost: see the module docstring and :func:`connection_limits`."""
 
     header_timeout: float
     body_min_rate: int
     max_connections: int
+    hard_connections: int
 
 
 def raise_descriptor_limit(target: int = DESCRIPTOR_TARGET) -> int:
@@ -75,16 +78,24 @@ def raise_descriptor_limit(target: int = DESCRIPTOR_TARGET) -> int:
 
 
 def listen_backlog(descriptor_limit: int) -> int:
-    """The listen backlog. asyncio accepts up to this many connections in one go before any
-    of them reaches :class:`GuardedProtocol`, so it counts against the descriptors too."""
-    return max(64, min(2048, (descriptor_limit - DESCRIPTOR_RESERVE) // 4))
+    """The listen backlog: a sixth of the descriptors left after the reserve.
+
+    asyncio accepts up to this many connections in one go before any of them reaches
+    :class:`GuardedProtocol`, and the connections it closes (refused, or over the cap) let go
+    of their descriptors only on the next turn of the loop, when the next burst may be in: two
+    bursts count against the descriptors. A short queue, though, drops the SYNs of a flood,
+    and a healthy client arriving then waits a whole retransmission (1 s) to be let in.
+    """
+    return max(32, min(2048, (descriptor_limit - DESCRIPTOR_RESERVE) // 6))
 
 
-def effective_max_connections(configured: int, descriptor_limit: int) -> int:
-    """The connection cap: the configured one, but with the reserve and one accept burst
-    always below the descriptor limit."""
-    room = descriptor_limit - DESCRIPTOR_RESERVE - listen_backlog(descriptor_limit)
-    return max(16, min(configured, room))
+def connection_limits(configured: int, descriptor_limit: int) -> tuple[int, int]:
+    """(cap, hard cap) on open connections. Over the cap the longest-waiting connections are
+    closed; over the hard cap a newcomer is refused. The hard cap keeps the reserve and two
+    accept bursts below the descriptor limit; the cap sits one more burst below it."""
+    backlog = listen_backlog(descriptor_limit)
+    hard = max(32, descriptor_limit - DESCRIPTOR_RESERVE - 2 * backlog)
+    return max(16, min(configured, hard - backlog)), hard
 
 
 class GuardedState(ServerState):
@@ -97,6 +108,7 @@ class GuardedState(ServerState):
         self.closed_slow_heads = 0
         self.closed_slow_bodies = 0
         self.evicted = 0
+        self.trim_scheduled = False
 
 
 class GuardedProtocol(H11Protocol):
@@ -112,10 +124,15 @@ class GuardedProtocol(H11Protocol):
         self.window_start = now
         self.window_bytes = 0
         state = self.server_state
-        if len(self.connections) > state.limits.max_connections and not _make_room(self):
+        if len(self.connections) > state.limits.hard_connections:
             state.refused_busy += 1
             _answer_busy(transport)
             self.connections.discard(self)
+        elif len(self.connections) > state.limits.max_connections and not state.trim_scheduled:
+            # Not at once: a newcomer's head, already in its socket, is read first, so a
+            # healthy client is past waiting (and safe) by the time room is made.
+            state.trim_scheduled = True
+            self.loop.call_later(TRIM_DELAY, _make_room, state)
 
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.SEND_BODY:
@@ -152,22 +169,25 @@ class GuardedProtocol(H11Protocol):
             self.window_start, self.window_bytes = now, 0
 
 
-def _make_room(newcomer: GuardedProtocol) -> bool:
-    """Close the connection that has waited longest for a request head; False if none."""
-    waiting = [
-        c
-        for c in newcomer.connections
-        if isinstance(c, GuardedProtocol)
-        and c is not newcomer
-        and not c.transport.is_closing()
-        and c.waits_for_head()
-    ]
-    if not waiting:
-        return False
-    oldest = min(waiting, key=lambda c: c.waiting_since)
-    newcomer.server_state.evicted += 1
-    oldest.transport.close()
-    return True
+def _make_room(state: GuardedState) -> None:
+    """Close the connections that have waited longest for a request head, down to the cap."""
+    state.trim_scheduled = False
+    excess = len(state.connections) - state.limits.max_connections
+    if excess <= 0:
+        return
+    waiting = sorted(
+        (
+            c
+            for c in state.connections
+            if isinstance(c, GuardedProtocol)
+            and not c.transport.is_closing()
+            and c.waits_for_head()
+        ),
+        key=lambda c: c.waiting_since,
+    )
+    for connection in waiting[:excess]:
+        state.evicted += 1
+        connection.transport.close()
 
 
 def _answer_busy(transport: asyncio.Transport) -> None:
