@@ -15,11 +15,17 @@ from typing import Any, BinaryIO, cast
 
 import av
 import numpy as np
+import psutil
 import pytest
 
+from tests.hardening.bombs import flac_bomb, remuxed
+from tests.hardening.bombs import wav as bomb_wav
 from tests.media import CONTAINERS, VIDEO_CONTAINERS, reference, similarity, speech_in
 from tests.speech import SENTENCES, Speech, synthesize
+from voxhelm import audio as audio_module
 from voxhelm.audio import (
+    MAX_RATE,
+    MIN_RATE,
     SAMPLE_RATE,
     Audio,
     decode,
@@ -316,6 +322,135 @@ def test_it_decodes_what_a_wav_with_an_oversized_header_holds(
 
     assert audio.duration == pytest.approx(speech.duration, abs=0.01)
     assert similarity(expected, audio.samples) > 0.99
+
+
+def _tone(seconds: float, rate: int, dtype: str = "float32") -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * 300 * t)).astype(dtype)
+
+
+BOMBS = {
+    "flac-16hz": lambda: flac_bomb(16),  # 55 bytes, 4,096 s
+    "flac-8hz": lambda: flac_bomb(8),
+    "flac-44k-with-frames-at-16hz": lambda: flac_bomb(44100, frames=2, frame_rate=16),
+    "matroska-flac-16hz": lambda: remuxed(flac_bomb(16, frames=2), "matroska"),
+    "ogg-flac-16hz": lambda: remuxed(flac_bomb(16, frames=2), "ogg"),
+    "wav-2ghz": lambda: bomb_wav(np.zeros(100_000, np.int16), 2_000_000_000),
+}
+
+
+@pytest.mark.parametrize("bomb", BOMBS)
+def test_it_refuses_sample_rates_no_real_media_uses(bomb: str) -> None:
+    with pytest.raises(UnsupportedMedia) as excinfo:
+        decode(BOMBS[bomb](), max_seconds=600)
+
+    assert excinfo.value.code == "unsupported_sample_rate"
+    assert "Hz" in excinfo.value.message
+
+
+def test_the_rates_decoded_run_from_1_to_768_khz() -> None:
+    for rate in (MIN_RATE, 8000, MAX_RATE):
+        audio = decode(bomb_wav(_tone(1.5, rate), rate), max_seconds=600)
+
+        assert audio.duration == pytest.approx(1.5, abs=0.01)
+        assert similarity(_tone(1.5, SAMPLE_RATE), audio.samples) > 0.9
+    for rate in (MIN_RATE - 1, MAX_RATE + 1):
+        with pytest.raises(UnsupportedMedia):
+            decode(bomb_wav(_tone(1.5, rate), rate), max_seconds=600)
+
+
+def test_raw_pcm_takes_the_same_rates() -> None:
+    assert from_pcm16(b"\x00\x00" * 1000, MIN_RATE, 1).duration == pytest.approx(1.0)
+    for rate in (MIN_RATE - 1, MAX_RATE + 1, 0):
+        with pytest.raises(ValueError, match="rate"):
+            from_pcm16(b"\x00\x00" * 1000, rate, 1)
+
+
+@pytest.fixture
+def resampled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every block of 16 kHz samples the resampler has made."""
+    lengths: list[int] = []
+    real = audio_module._frame_samples
+
+    def counting(frame: av.AudioFrame) -> np.ndarray:
+        samples = real(frame)
+        lengths.append(len(samples))
+        return samples
+
+    monkeypatch.setattr(audio_module, "_frame_samples", counting)
+    return lengths
+
+
+def test_a_frame_longer_than_the_limit_is_refused_before_it_is_resampled(
+    resampled: list[int],
+) -> None:
+    # One 13-byte frame of 65.5 s at 1 kHz: a million samples once resampled.
+    with pytest.raises(MediaTooLong):
+        decode(flac_bomb(1000), max_seconds=10)
+
+    assert sum(resampled) == 0
+
+
+def test_many_frames_are_refused_at_the_first_past_the_limit(resampled: list[int]) -> None:
+    # Ten frames of 65.5 s: the tenth would take the total from 590 s to 655 s.
+    with pytest.raises(MediaTooLong):
+        decode(flac_bomb(1000, frames=10), max_seconds=600)
+
+    assert 589 * SAMPLE_RATE < sum(resampled) <= 600 * SAMPLE_RATE
+
+
+def test_a_refused_decode_lets_go_of_its_samples_before_its_error_does() -> None:
+    process = psutil.Process()
+    decode(flac_bomb(1000), max_seconds=600)  # FFmpeg's one-time allocations
+    before = process.memory_info().rss
+
+    try:
+        decode(flac_bomb(1000, frames=10), max_seconds=600)
+    except MediaTooLong as exc:
+        # Held as a server's error handling might hold it: its traceback keeps the frames
+        # of the decoder alive until the garbage collector frees the cycle.
+        kept = exc
+    grown = process.memory_info().rss - before
+
+    assert kept.__traceback__ is not None
+    # The 590 s decoded before the refusal are 38 MB.
+    assert grown < 15 * 2**20
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_samples_that_are_not_numbers_come_out_as_silence(dtype: str) -> None:
+    second = SAMPLE_RATE
+    tone = _tone(1, second, dtype)
+    poison = [np.nan, -np.nan, np.inf, -np.inf, 1e30, -3e38]
+    blocks = [tone] + [np.full(second, value, dtype) for value in poison] + [tone]
+
+    audio = decode(bomb_wav(np.concatenate(blocks), second))
+
+    samples = audio.samples.reshape(len(blocks), second)
+    assert np.isfinite(audio.samples).all()
+    # A filter's length around each edge may mix a block with the next one.
+    middle = samples[:, second // 4 : -second // 4]
+    assert not middle[1:5].any()  # NaN and infinities: silence
+    np.testing.assert_array_equal(middle[5], 1.0)  # far over full scale: clipped
+    np.testing.assert_array_equal(middle[6], -1.0)
+    assert similarity(tone, samples[0]) > 0.99
+    assert similarity(tone, samples[-1]) > 0.99
+
+
+def test_a_nan_sample_in_speech_silences_only_milliseconds_around_it(speech: Speech) -> None:
+    clean = reference(speech, 8000)
+    poisoned = clean.copy()
+    poisoned[800::800] = np.nan  # ten a second, each spread by the resampler's filter
+    count = len(poisoned[800::800])
+
+    heard = decode(bomb_wav(poisoned, 8000)).samples
+    meant = decode(bomb_wav(clean, 8000)).samples
+
+    assert np.isfinite(heard).all()
+    changed = np.count_nonzero(heard != meant)
+    # The resampler's filter spreads each NaN over 4 ms (64 samples at 16 kHz).
+    assert 0 < changed <= count * 5 * SAMPLE_RATE // 1000
+    assert similarity(meant, heard) > 0.95
 
 
 def _hls_playlist(canary: Canary, local: Path) -> bytes:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_config
-from tests.speech import BOOK, passage, word_error_rate
+from tests.speech import BOOK, SENTENCES, passage, word_error_rate
 from voxhelm import audio
 from voxhelm.audio import Audio
 from voxhelm.lanes import INTERACTIVE, NON_INTERACTIVE, scheduler
@@ -30,6 +30,7 @@ def engine_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any
 
     def spy(audio: Audio, *args: Any, **kwargs: Any) -> Any:
         call: dict[str, Any] = {"seconds": audio.duration, "started": time.monotonic()}
+        call["request"] = args[1]
         calls.append(call)
         try:
             return real(audio, *args, **kwargs)
@@ -111,3 +112,48 @@ def test_long_audio_lets_interactive_work_in_between_windows(
     starts = [s.start for s in transcript.segments]
     assert starts == sorted(starts) and starts[-1] > 40
     assert transcript.duration == pytest.approx(long_audio.duration)
+
+
+def test_digital_silence_is_not_sent_to_the_engine(
+    tmp_path: Path, engine_calls: list[dict[str, Any]]
+) -> None:
+    config = make_config(tmp_path)
+    # Zeros (what decoding makes of NaN and infinities) and float dust below 16-bit audio.
+    dust = np.full(10 * 16000, 0.4 / 32767, dtype=np.float32)
+    dust[::2] *= -1
+    for silence in (Audio(np.zeros(10 * 16000, dtype=np.float32)), Audio(dust)):
+        transcript = windows.transcribe(
+            silence, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE
+        )
+
+        assert transcript.text == ""
+        assert transcript.segments == ()
+        assert transcript.duration == pytest.approx(10.0)
+        assert (transcript.backend, transcript.model) == ("fasterwhisper", "tiny.en")
+    assert engine_calls == []
+
+
+def test_the_silent_windows_of_long_audio_are_skipped(
+    tmp_path: Path, engine_calls: list[dict[str, Any]]
+) -> None:
+    config = make_config(tmp_path)
+    speech = passage(SENTENCES[:2])
+    spoken = audio.decode(speech.wav_bytes()).samples
+    quiet = np.zeros(100 * 16000, dtype=np.float32)
+    samples = np.concatenate([quiet, spoken, quiet])
+
+    transcript = windows.transcribe(
+        Audio(samples),
+        "auto",
+        TranscriptionRequest(prompt="Kitchen."),
+        config,
+        lane=NON_INTERACTIVE,
+    )
+
+    # Only the windows that hold speech reach the engine, the first of them with the prompt.
+    assert 1 <= len(engine_calls) <= 2
+    assert engine_calls[0]["request"].prompt == "Kitchen."
+    assert word_error_rate(speech.text, transcript.text) <= 0.15
+    assert transcript.language == "en"
+    assert transcript.segments[0].start > 60  # nothing heard in the leading silence
+    assert transcript.duration == pytest.approx(len(samples) / 16000)

@@ -8,6 +8,10 @@ quietest 100 ms near the end of each window so that it rarely splits a word.
 
 Audio of one window or less, and all audio while the scheduler is off, is one engine call,
 exactly as without windows.
+
+A window of digital silence is not sent to the engine at all: Whisper hears words in it
+("You You You"), and float media whose samples were not numbers (NaN, infinities, which
+decoding turns to zeros) would otherwise cost a full decode per window for that.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from voxhelm import lanes
 from voxhelm.audio import Audio
 from voxhelm.config import Config
 from voxhelm.stt.base import TranscriptionRequest
-from voxhelm.stt.registry import ENGINES
+from voxhelm.stt.registry import ENGINES, resolve
 from voxhelm.transcript import Transcript
 
 WINDOW_SECONDS = 30.0
 SEARCH_SECONDS = 8.0  # the cut is looked for in the last this-many seconds of a window
 MIN_TAIL_SECONDS = 5.0  # a shorter rest joins the window before it instead
 FRAME_SECONDS = 0.1
+SILENCE_PEAK = 0.5 / 32767
+"""Audio whose every sample is smaller than this is digital silence: half a step of 16-bit
+audio, so it would be all zeros as the 16-bit WAV that whisper.cpp is given."""
 
 
 def window_bounds(audio: Audio, window_seconds: float = WINDOW_SECONDS) -> list[tuple[int, int]]:
@@ -87,14 +94,18 @@ def transcribe(
     that runs out raises :class:`~voxhelm.errors.Busy`. With no language requested, the
     language detected in the first window is kept for the rest, as Whisper does; the prompt
     is given to the first window only, as faster-whisper does without
-    ``condition_on_previous_text``.
+    ``condition_on_previous_text``. Digital silence (:func:`is_silent`) is not transcribed:
+    it takes no slot and has no segments (nor a prompt or a language).
 
     ``on_window(done_seconds, total_seconds)`` is called after each window, with the slot
     already given back: a batch job reports progress there, and may raise to stop.
     """
     if not config.lanes.enabled or audio.duration <= window_seconds + MIN_TAIL_SECONDS:
-        with lanes.admit(config.lanes, lane, timeout):
-            whole = ENGINES.transcribe(audio, model, request, config.stt)
+        if is_silent(audio):
+            whole = _nothing_heard(audio, model, request, config)
+        else:
+            with lanes.admit(config.lanes, lane, timeout):
+                whole = ENGINES.transcribe(audio, model, request, config.stt)
         if on_window is not None:
             on_window(audio.duration, audio.duration)
         return whole
@@ -102,20 +113,45 @@ def transcribe(
     window_request = request
     for start, end in window_bounds(audio, window_seconds):
         window = Audio(audio.samples[start:end], audio.sample_rate)
-        with lanes.admit(config.lanes, lane, timeout):
-            piece = ENGINES.transcribe(window, model, window_request, config.stt)
+        if is_silent(window):
+            piece = _nothing_heard(window, model, window_request, config)
+        else:
+            with lanes.admit(config.lanes, lane, timeout):
+                piece = ENGINES.transcribe(window, model, window_request, config.stt)
+            window_request = dataclasses.replace(
+                window_request, prompt=None, language=window_request.language or piece.language
+            )
         pieces.append(piece.shifted(start / audio.sample_rate))
         if on_window is not None:
             on_window(end / audio.sample_rate, audio.duration)
-        window_request = dataclasses.replace(
-            window_request, prompt=None, language=window_request.language or piece.language
-        )
     first = pieces[0]
     return Transcript.from_segments(
         (segment for piece in pieces for segment in piece.segments),
-        language=first.language,
+        language=window_request.language,
         duration=audio.duration,
         backend=first.backend,
         model=first.model,
         task=first.task,
     ).renumbered()
+
+
+def is_silent(audio: Audio) -> bool:
+    """Whether ``audio`` is digital silence (every sample under :data:`SILENCE_PEAK`)."""
+    samples = audio.samples
+    return not len(samples) or (
+        float(samples.max()) < SILENCE_PEAK and float(samples.min()) > -SILENCE_PEAK
+    )
+
+
+def _nothing_heard(
+    audio: Audio, model: str, request: TranscriptionRequest, config: Config
+) -> Transcript:
+    invocation = resolve(model, config.stt)[0]
+    return Transcript.from_segments(
+        (),
+        language=request.language,
+        duration=audio.duration,
+        backend=invocation.backend,
+        model=invocation.model,
+        task=request.task,
+    )
