@@ -43,6 +43,16 @@ def require_podman() -> str:
     return podman
 
 
+def require(tool: str) -> str:
+    """A tool the tests need; skips without it, except in CI (.ci/run installs it)."""
+    found = shutil.which(tool)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is not installed (.ci/run installs it)")
+        pytest.skip(f"{tool} is not installed")
+    return found
+
+
 def write_containers_conf(path: Path) -> Path:
     """The session's containers.conf (CONTAINERS_CONF): runtime, cgroups, resource limits."""
     limits = []
