@@ -159,10 +159,14 @@ class Podman:
         assert imported.returncode == 0, imported.stderr.decode(errors="replace")
 
     def build(
-        self, tag: str, containerfile: str = "Containerfile", build_args: Sequence[str] = ()
+        self,
+        tag: str,
+        containerfile: str = "Containerfile",
+        build_args: Sequence[str] = (),
+        context: Path = REPO,
     ) -> float:
-        """Build ``containerfile`` of the repository as ``tag``; returns the seconds taken.
-        The image this replaces is removed, so that repeated sessions do not pile up."""
+        """Build ``containerfile`` of ``context`` (the repository) as ``tag``; returns the
+        seconds taken. The image this replaces is removed, so that sessions do not pile up."""
         previous = self.inspect(tag)["Id"] if self.exists(tag) else None
         started = time.monotonic()
         self.run(
@@ -170,14 +174,14 @@ class Podman:
             "--format=docker",  # the OCI format has no HEALTHCHECK
             "--network=host",
             "--file",
-            str(REPO / containerfile),
+            str(context / containerfile),
             "--build-arg",
             f"BASE_IMAGE={BASE_IMAGE}",
             *build_args,
             *proxy_build_options(),
             "--tag",
             tag,
-            str(REPO),
+            str(context),
             timeout=1800,
         )
         seconds = time.monotonic() - started
