@@ -190,7 +190,7 @@ class Podman:
         return seconds
 
     def remove_container(self, name: str) -> None:
-        self.run("rm", "--force", "--time=5", name, check=False)
+        self.run("rm", "--force", "--volumes", "--time=5", name, check=False)  # anonymous ones
 
     def remove_volume(self, name: str) -> None:
         self.run("volume", "rm", "--force", name, check=False)

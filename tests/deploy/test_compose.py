@@ -3,6 +3,8 @@ start order health-based, and the single-host default started for real with podm
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from openai import OpenAI
 
 from tests.conftest import free_port
 from tests.deploy.podman import REPO, Podman, require
+from tests.s3server import ACCESS_KEY, SECRET_KEY, start_s3
 from tests.speech import synthesize, word_error_rate
 from voxhelm.config import load_config
 
@@ -112,7 +115,14 @@ def test_the_secrets_script_writes_every_secret_and_keeps_them(tmp_path: Path) -
 
     assert read("worker-tokens") == f"gpu1={read('worker-token')}"
     assert f":{read('db-password')}@postgres:5432/" in read("database-url")
-    assert read("s3-secret-key") in read("s3-identities.json")
+    identity = json.loads(read("s3-identities.json"))["identities"][0]
+    access_key = compose_file()["services"]["web"]["environment"][
+        "VOXHELM_ARTIFACT_S3_ACCESS_KEY_ID"
+    ]
+    assert identity["credentials"] == [
+        {"accessKey": access_key, "secretKey": read("s3-secret-key")}
+    ]
+    assert {"Read", "Write", "List"} <= set(identity["actions"])
     env = {
         "VOXHELM_BEARER_TOKENS_FILE": str(secrets / "producer-tokens"),
         "VOXHELM_WORKER_TOKENS_FILE": str(secrets / "worker-tokens"),
@@ -124,6 +134,36 @@ def test_the_secrets_script_writes_every_secret_and_keeps_them(tmp_path: Path) -
     before = {path.name: path.read_text() for path in secrets.iterdir()}
     subprocess.run(["sh", str(script), str(secrets)], check=True, capture_output=True)
     assert {path.name: path.read_text() for path in secrets.iterdir()} == before
+
+
+@pytest.mark.slow
+def test_the_bucket_service_creates_the_bucket_once(tmp_path: Path) -> None:
+    """The one-shot s3-bucket service's script, against a real S3 server (SeaweedFS, as in
+    the compose file; the server's own test identity stands in for the generated one)."""
+    service = compose_file()["services"]["s3-bucket"]
+    assert service["entrypoint"] == ["python", "-c"]
+    server = start_s3(tmp_path / "s3")
+    try:
+        secret = tmp_path / "secret"
+        secret.write_text(f"{SECRET_KEY}\n")
+        env = {
+            **service["environment"],
+            "VOXHELM_ARTIFACT_S3_ENDPOINT_URL": server.endpoint_url,
+            "VOXHELM_ARTIFACT_S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "VOXHELM_ARTIFACT_S3_SECRET_ACCESS_KEY_FILE": str(secret),
+            "PATH": os.environ["PATH"],
+        }
+        for _ in range(2):  # a second start finds the bucket there
+            ran = subprocess.run(
+                [sys.executable, "-c", service["command"][0]],
+                env=env, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert ran.returncode == 0, ran.stderr
+            assert ran.stdout.strip() == "bucket voxhelm is ready"
+        client: Any = server.client()
+        assert "voxhelm" in [bucket["Name"] for bucket in client.list_buckets()["Buckets"]]
+    finally:
+        server.stop()
 
 
 @pytest.mark.container

@@ -141,6 +141,10 @@ def test_it_transcribes_real_speech_at_once_and_its_state_outlives_the_container
     status = podman.text("exec", first, "cat", "/proc/1/status")
     uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
     assert uid_line.split()[1:] == ["10001"] * 4, uid_line
+    peak = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    figures["serve peak RSS MB after HTTP and Wyoming transcriptions"] = round(
+        int(peak.split()[1]) / 1024
+    )
 
     # A batch job, whose record and artifacts must survive the container.
     api = httpx.Client(
