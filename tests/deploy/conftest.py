@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,7 +70,3 @@ def names(podman: Podman) -> Iterator[Any]:
         podman.remove_container(container)
     for volume in created.volumes:
         podman.remove_volume(volume)
-
-
-def read_repo_file(relative: str) -> str:
-    return (Path(__file__).resolve().parents[2] / relative).read_text(encoding="utf-8")
