@@ -30,6 +30,12 @@ SANDBOX = (
 def units(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The units as installed, but starting this checkout's commands: verify checks that
     every ExecStart binary exists."""
+    assert [unit.name for unit in UNITS] == [
+        "voxhelm-remote-worker.service",
+        "voxhelm-worker.service",
+        "voxhelm-wyoming-stt.service",
+        "voxhelm.service",
+    ]
     folder = tmp_path_factory.mktemp("units")
     venv = REPO / ".venv"
     assert (venv / "bin" / "voxhelm").exists()
