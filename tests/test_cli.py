@@ -90,6 +90,44 @@ def test_serve_starts_from_nothing_and_prints_a_working_token(tmp_path: Path) ->
         process.wait(timeout=20)
 
 
+def test_serve_on_every_address_prints_a_url_and_token_path_that_work(tmp_path: Path) -> None:
+    # As the container image runs it: --host 0.0.0.0, state outside the working directory.
+    port = str(free_port())
+    var_dir = tmp_path / "state"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    log = tmp_path / "out.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voxhelm.cli", "serve", "--host", "0.0.0.0", "--port", port],
+            cwd=workdir,
+            env=clean_env(VOXHELM_VAR_DIR=str(var_dir)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "Voxhelm is ready" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        output = log.read_text()
+        assert f"Voxhelm is ready at http://127.0.0.1:{port} (listening on every address)" in output
+        kept = re.search(r"Dev token \(kept in (\S+)\): (\S+)", output)
+        assert kept is not None, output
+        assert Path(kept[1]) == var_dir / "dev-token"
+        assert Path(kept[1]).read_text().strip() == kept[2]
+        hint = re.search(r'Try: curl -H "Authorization: Bearer (\S+)" (\S+)', output)
+        assert hint is not None, output
+        # The printed URL is one the default VOXHELM_ALLOWED_HOSTS accepts as Host header.
+        answer = httpx.get(hint[2], headers={"Authorization": f"Bearer {hint[1]}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "ok"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 def test_serve_keeps_the_same_token_across_restarts(tmp_path: Path) -> None:
     from voxhelm.cli import ensure_dev_token
 

@@ -15,6 +15,8 @@ from typing import Any
 
 SETTINGS_MODULE = "voxhelm.settings"
 DEV_TOKEN_LABEL = "dev"  # noqa: S105 - a label, not a secret
+# Wildcard bind addresses and the loopback address to show for each.
+WILDCARD_ADDRESSES = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - names, not binds
 
 
 def ensure_dev_token(environ: dict[str, str] | Any = os.environ) -> str | None:
@@ -81,7 +83,7 @@ def warm_up_default_engine() -> None:
     warm_up_default(settings.VOXHELM.stt)
 
 
-def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
+def run_server(host: str, port: int, on_ready: Callable[[], None]) -> None:
     from django.conf import settings
 
     from voxhelm.asgi import application
@@ -121,15 +123,31 @@ def run_server(host: str, port: int, on_ready: Callable[[str], None]) -> None:
         # ended, and the next static file answered 500 "CurrentThreadExecutor already quit".
         reset_contextvars=True,
     )
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    GuardedServer(config, limits, lambda: on_ready(url)).run()
+    GuardedServer(config, limits, on_ready).run()
 
 
-def print_ready(url: str, dev_token: str | None) -> None:
-    lines = [f"Voxhelm is ready at {url}"]
+def show_url(host: str, port: int) -> str:
+    """The URL to print for a bound address. A wildcard address (``--host 0.0.0.0``, as in the
+    container image) is shown as loopback: ``0.0.0.0`` is no name a client can use, and as a
+    Host header the default ``VOXHELM_ALLOWED_HOSTS`` refuses it."""
+    shown = WILDCARD_ADDRESSES.get(host, host)
+    return f"http://{shown if ':' not in shown else f'[{shown}]'}:{port}"
+
+
+def print_ready(host: str, port: int, dev_token: str | None) -> None:
+    url = show_url(host, port)
+    everywhere = " (listening on every address)" if host in WILDCARD_ADDRESSES else ""
+    lines = [f"Voxhelm is ready at {url}{everywhere}"]
     if dev_token is not None:
+        from pathlib import Path
+
+        from django.conf import settings
+
+        token_path = settings.VOXHELM.paths.var_dir / "dev-token"
+        cwd = Path.cwd()
+        shown_path = token_path.relative_to(cwd) if token_path.is_relative_to(cwd) else token_path
         lines += [
-            f"Dev token (kept in var/dev-token): {dev_token}",
+            f"Dev token (kept in {shown_path}): {dev_token}",
             f'Try: curl -H "Authorization: Bearer {dev_token}" {url}/v1/health',
         ]
     print("\n".join(lines), flush=True)
@@ -147,7 +165,7 @@ def command_serve(args: argparse.Namespace) -> None:
         start_batch_worker()
     if getattr(args, "wyoming", False):
         start_wyoming()
-    run_server(args.host, args.port, lambda url: print_ready(url, dev_token))
+    run_server(args.host, args.port, lambda: print_ready(args.host, args.port, dev_token))
 
 
 def start_batch_worker() -> None:
