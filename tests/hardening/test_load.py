@@ -23,7 +23,8 @@ from tests.hardening.loadgen import (
     summarize,
 )
 
-pytestmark = [pytest.mark.hardening, pytest.mark.slow]
+# Capacity under load, not an attack: in the normal run, but not in `-m hardening`.
+pytestmark = [pytest.mark.load, pytest.mark.slow]
 
 CLIENTS = 50
 REQUESTS = 5000

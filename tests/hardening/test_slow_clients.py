@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -182,39 +183,39 @@ def drip(sock: socket.socket, data: bytes, every: float, until: float) -> float 
     return None
 
 
-@pytest.mark.parametrize(
-    ("kind", "head"),
-    [
-        ("head dripped a byte every second", b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + b"X" * 60),
-        (
-            "body dripped a byte every 2 s",
-            b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Authorization: Bearer " + PRODUCER_TOKEN.encode() + b"\r\n"
-            b"Content-Length: 1000\r\n\r\n" + b" " * 1000,
-        ),
-        (
-            "chunked body dripped a byte every 2 s",
-            b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Authorization: Bearer " + PRODUCER_TOKEN.encode() + b"\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\n \r\n" * 200,
-        ),
-    ],
-)
-def test_a_trickle_is_cut_off(
-    server: ServerProcess, figures: Figures, kind: str, head: bytes
-) -> None:
-    sock = socket.create_connection(address(server), timeout=5)
-    try:
+TRICKLES = {
+    "head dripped a byte every second": b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + b"X" * 60,
+    "body dripped a byte every 2 s": (
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + PRODUCER_TOKEN.encode() + b"\r\n"
+        b"Content-Length: 1000\r\n\r\n" + b" " * 1000
+    ),
+    "chunked body dripped a byte every 2 s": (
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + PRODUCER_TOKEN.encode() + b"\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\n \r\n" * 200
+    ),
+}
+
+
+def trickle(server: ServerProcess, kind: str) -> tuple[float | None, float]:
+    """(seconds until the server closed the connection or None, the deadline it had)."""
+    head = TRICKLES[kind]
+    with socket.create_connection(address(server), timeout=5) as sock:
         if kind.startswith("head"):
-            closed = drip(sock, head, every=1.0, until=HEADER_TIMEOUT + 10)
-            limit = HEADER_TIMEOUT + 1.5
-        else:
-            split = head.index(b"\r\n\r\n") + 4
-            sock.sendall(head[:split])
-            closed = drip(sock, head[split:], every=2.0, until=2 * BODY_WINDOW + 10)
-            limit = 2 * BODY_WINDOW + 1.5
-    finally:
-        sock.close()
-    assert closed is not None, f"{kind}: still open"
-    assert closed < limit, (kind, closed)
-    figures.worst(f"slow clients: {kind}, closed after (s)", closed)
+            return drip(sock, head, every=1.0, until=HEADER_TIMEOUT + 10), HEADER_TIMEOUT + 1.5
+        split = head.index(b"\r\n\r\n") + 4
+        sock.sendall(head[:split])
+        return drip(
+            sock, head[split:], every=2.0, until=2 * BODY_WINDOW + 10
+        ), 2 * BODY_WINDOW + 1.5
+
+
+def test_a_trickle_is_cut_off(server: ServerProcess, figures: Figures) -> None:
+    with ThreadPoolExecutor(len(TRICKLES)) as pool:  # at once: each takes its deadline
+        futures = {kind: pool.submit(trickle, server, kind) for kind in TRICKLES}
+    for kind, future in futures.items():
+        closed, limit = future.result()
+        assert closed is not None, f"{kind}: still open"
+        assert closed < limit, (kind, closed)
+        figures.worst(f"slow clients: {kind}, closed after (s)", closed)
