@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from voxhelm.config import OPERATOR_PRODUCER_PREFIX, OPERATOR_UI_PRODUCER, Config
+from voxhelm.config import OPERATOR_PRODUCER_PREFIX, OPERATOR_UI_PRODUCER, REMOTE_EXECUTION, Config
 
 
 def config_messages(config: Config) -> list[CheckMessage]:
@@ -92,7 +92,7 @@ def config_messages(config: Config) -> list[CheckMessage]:
 
 
 def _remote_pull_messages(config: Config) -> list[CheckMessage]:
-    if config.execution.transcription_mode != "remote_pull":
+    if config.execution.transcription_mode != REMOTE_EXECUTION:
         return []
     messages: list[CheckMessage] = []
     if not config.auth.worker_tokens:

@@ -11,7 +11,7 @@ from voxhelm import boundedjson
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
-from voxhelm.jobs.models import TERMINAL_STATES, Job, JobState
+from voxhelm.jobs.models import TERMINAL_STATES, DispatchMode, Job, JobState, JobType
 
 logger = logging.getLogger("voxhelm.console")
 
@@ -71,7 +71,7 @@ def describe(job: Job) -> JobView:
     return JobView(
         job=job,
         name=source_name(job),
-        route="Sync" if job.dispatch_mode == "sync" else "Batch",
+        route="Sync" if job.dispatch_mode == DispatchMode.SYNC else "Batch",
         state=str(job.state),
         state_label=STATE_LABELS.get(JobState(job.state), str(job.state)),
         live=live,
@@ -82,7 +82,7 @@ def describe(job: Job) -> JobView:
 
 def recent_jobs(producer: str) -> list[JobView]:
     """The operator's latest transcription jobs, newest first."""
-    jobs = Job.objects.for_producer(producer).filter(job_type="transcribe")[:RECENT_JOBS]
+    jobs = Job.objects.for_producer(producer).filter(job_type=JobType.TRANSCRIBE)[:RECENT_JOBS]
     return [describe(job) for job in jobs]
 
 

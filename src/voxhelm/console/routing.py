@@ -24,7 +24,7 @@ from voxhelm.config import Config
 from voxhelm.console.transcription import Options, Source, run, start_job
 from voxhelm.errors import MediaTooLong
 from voxhelm.fetch import DownloadTooLarge, check_url, fetch_to_file
-from voxhelm.jobs.models import Job
+from voxhelm.jobs.models import DispatchMode, Job, JobType
 from voxhelm.jobs.schemas import JobSubmission
 from voxhelm.jobs.submit import submit
 from voxhelm.stt.pool import inference_pool
@@ -52,13 +52,13 @@ class ConsoleRequest:
 @dataclass(frozen=True)
 class Routed:
     job: Job
-    dispatch: str  # sync | batch
+    dispatch: DispatchMode
 
 
 def route(request: ConsoleRequest, config: Config) -> Routed:
     """Run or queue ``request``; raises VoxhelmError/ApiError with a message for the form."""
     if request.kind == VIDEO_URL or (request.diarization and request.kind != UPLOAD):
-        return Routed(submit_batch(request, config), "batch")
+        return Routed(submit_batch(request, config), DispatchMode.BATCH)
     if request.kind == AUDIO_URL:
         check_url(request.url, sync_fetch_policy(config))  # before waiting for a slot
     # Fetch, decode and inference share the bounded pool with the API's sync requests.
@@ -73,7 +73,7 @@ def submit_batch(
     batch job API's own submission path."""
     options = request.options
     data: dict[str, Any] = {
-        "job_type": "transcribe",
+        "job_type": JobType.TRANSCRIBE.value,
         "model": options.model,
         "language": options.language or None,
         "input": (
@@ -103,13 +103,13 @@ def _run_on_inference_thread(request: ConsoleRequest, config: Config) -> Routed:
 def _run(request: ConsoleRequest, config: Config, workdir: Path) -> Routed:
     source_path, source_args = _materialize(request, config, workdir)
     if source_path is None:
-        return Routed(submit_batch(request, config), "batch")
+        return Routed(submit_batch(request, config), DispatchMode.BATCH)
     decoded, has_video = (None, False)
     if not request.diarization:
         decoded, has_video = _decode_short(source_path, config)
     if decoded is None:
         if request.kind == AUDIO_URL:
-            return Routed(submit_batch(request, config), "batch")
+            return Routed(submit_batch(request, config), DispatchMode.BATCH)
         # A long upload (or one to label with speakers) is staged and becomes a batch job.
         staged = stage_file(
             request.producer,
@@ -118,10 +118,10 @@ def _run(request: ConsoleRequest, config: Config, workdir: Path) -> Routed:
             source_args["content_type"],
             config,
         )
-        return Routed(submit_batch(request, config, staged), "batch")
+        return Routed(submit_batch(request, config, staged), DispatchMode.BATCH)
     source = Source(path=source_path, decoded=decoded, has_video=has_video, **source_args)
     job = start_job(request.producer, source, request.options, config)
-    return Routed(run(job, source, config), "sync")
+    return Routed(run(job, source, config), DispatchMode.SYNC)
 
 
 def _materialize(

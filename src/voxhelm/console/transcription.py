@@ -26,7 +26,7 @@ from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
 from voxhelm.jobs.heartbeat import Heartbeat
-from voxhelm.jobs.models import Job, JobPhase, JobState
+from voxhelm.jobs.models import DispatchMode, ExecutionMode, Job, JobPhase, JobState, JobType
 from voxhelm.jobs.pipeline import EXTRACTED_AUDIO, Attempt, JobAbandoned
 from voxhelm.jobs.submit import request_fingerprint
 from voxhelm.jobs.worker import worker_identity
@@ -35,11 +35,6 @@ from voxhelm.stt.base import TranscriptionRequest
 
 logger = logging.getLogger("voxhelm.console")
 
-SYNC_DISPATCH = "sync"
-# As the reference records it. It also keeps the row in the sweeper's view, which only
-# recovers local ("django_tasks") jobs; with max_attempts=1 it fails a dead run, never
-# re-queues it.
-LOCAL_EXECUTION = "django_tasks"
 # Percent reached when each step starts, as in the batch pipeline.
 STORE_SOURCE = 5
 TRANSCRIBE = 15
@@ -74,15 +69,17 @@ def start_job(producer: str, source: Source, options: Options, config: Config) -
         producer=producer,
         request_fingerprint=request_fingerprint(
             {
-                "job_type": "transcribe",
+                "job_type": JobType.TRANSCRIBE.value,
                 "model": options.model,
                 "language": options.language,
                 "input": source.input_data,
                 "formats": sorted(options.formats),
             }
         ),
-        dispatch_mode=SYNC_DISPATCH,
-        execution_mode=LOCAL_EXECUTION,
+        dispatch_mode=DispatchMode.SYNC,
+        # As the reference records it. It also keeps the row in the sweeper's view, which
+        # only recovers local jobs; with max_attempts=1 it fails a dead run, never re-queues.
+        execution_mode=ExecutionMode.LOCAL,
         model=options.model,
         language=options.language,
         input_data=source.input_data,

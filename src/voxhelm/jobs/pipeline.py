@@ -31,7 +31,7 @@ from voxhelm.jobs.diarization import job_metadata
 from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.joblog import log_outcome
-from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.synthesis import synthesize_text
 from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, Plan, transcribe_media
 from voxhelm.workdirs import Workdir, sweep
@@ -157,7 +157,7 @@ def checkpoints_of(job: Job, config: Config) -> StoreCheckpoints:
 def finish(job: Job, attempt: Attempt, workdir: Path) -> None:
     """Run the attempt's steps and record how it ended."""
     try:
-        if job.job_type == "synthesize":
+        if job.job_type == JobType.SYNTHESIZE:
             text, metadata = synthesize_text(attempt)
         else:
             text, metadata = transcribe_input(attempt, workdir)

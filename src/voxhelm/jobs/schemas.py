@@ -14,12 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from voxhelm.api.validation import exact
 from voxhelm.formats import ARTIFACT_FORMATS, normalize_format_key
 from voxhelm.jobs.diarization_options import Diarization, validate_diarization
-from voxhelm.jobs.models import JobState
+from voxhelm.jobs.models import JobState, JobType
 
 if TYPE_CHECKING:
     from voxhelm.jobs.models import Job
 
-JOB_TYPES = frozenset({"transcribe", "synthesize"})
+JOB_TYPES = frozenset(JobType.values)
 DEFAULT_FORMATS = ("text", "json")
 UNSUPPORTED_FORMAT = "Unsupported output format. Use text, json, vtt, srt, dote, or podlove."
 

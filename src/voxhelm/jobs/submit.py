@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from voxhelm.config import Config
 from voxhelm.fetch import check_url
 from voxhelm.jobs.inputs import batch_fetch_policy
-from voxhelm.jobs.models import Job
+from voxhelm.jobs.models import ExecutionMode, Job
 from voxhelm.jobs.schemas import JobSubmission, UploadInput, UrlInput
 from voxhelm.jobs.synthesis import SynthesisSubmission, check_synthesis, synthesis_fields
 from voxhelm.jobs.tasks import enqueue
@@ -122,7 +122,7 @@ def submit_synthesis(producer: str, request: SynthesisSubmission, config: Config
         priority=request.priority,
         context_data=request.context or {},
         callback_url=check_callback(request.callback_url, config) if request.callback_url else "",
-        execution_mode="django_tasks",  # synthesis always runs on the local workers
+        execution_mode=ExecutionMode.LOCAL,  # synthesis always runs on the local workers
     )
     return _create(producer, task_ref, fingerprint, fields, config)
 
@@ -149,7 +149,7 @@ def _create(
             )
             if attach is not None:
                 attach(job)
-            if job.execution_mode == "django_tasks":
+            if job.execution_mode == ExecutionMode.LOCAL:
                 enqueue(job)  # remote_pull jobs wait in the table for a worker's claim
     except IntegrityError:
         winner = Job.objects.reusable(producer, task_ref, fingerprint).first()

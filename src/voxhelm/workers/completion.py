@@ -27,8 +27,7 @@ from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound
 from voxhelm.jobs.diarization_options import KNOWN, public_diarization
-from voxhelm.jobs.models import Job, JobPhase, JobState
-from voxhelm.workers.leases import CLEARED_LEASE, REMOTE, active_lease, hash_token
+from voxhelm.jobs.models import ExecutionMode, Job, JobState, hash_token
 from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
 from voxhelm.workers.metadata import known_speaker_summary, worker_fields
 from voxhelm.workers.protocol import CompleteRequest, FailRequest, ManifestArtifact
@@ -47,7 +46,7 @@ def not_leased() -> Conflict:
 
 
 def remote_job(job_id: UUID) -> Job:
-    job = Job.objects.filter(pk=job_id, execution_mode=REMOTE).first()
+    job = Job.objects.filter(pk=job_id, execution_mode=ExecutionMode.REMOTE).first()
     if job is None:
         raise NotFound("Job not found.", code="job_not_found")
     return job
@@ -82,7 +81,9 @@ def build_metadata(job: Job, request: CompleteRequest, worker_id: str) -> dict[s
             names = [str(s["name"]) for s in diarization.get("known_speakers", [])]
             shown["known_speaker_summary"] = known_speaker_summary(request.result_metadata, names)
         metadata["diarization"] = shown
-    metadata.update(worker_id=worker_id, attempt=job.attempt_count, execution_mode=REMOTE)
+    metadata.update(
+        worker_id=worker_id, attempt=job.attempt_count, execution_mode=ExecutionMode.REMOTE.value
+    )
     return metadata
 
 
@@ -91,9 +92,7 @@ def complete(job_id: UUID, worker_id: str, request: CompleteRequest, config: Con
     job = remote_job(job_id)
     if _is_own_success(job, worker_id, request.lease_token):
         return _repeat_completion(job, worker_id, request)
-    if not Job.objects.filter(
-        active_lease(job_id, worker_id, request.lease_token, timezone.now())
-    ).exists():
+    if not Job.objects.leased(job_id, worker_id, request.lease_token, timezone.now()).exists():
         raise not_leased()
     lease = lease_of(job)
     check_structure(request.artifacts, lease)
@@ -101,24 +100,15 @@ def complete(job_id: UUID, worker_id: str, request: CompleteRequest, config: Con
     check_objects(request.artifacts, lease, config.artifacts)  # outside the transaction
     with transaction.atomic():
         now = timezone.now()
-        current = Job.objects.select_for_update().filter(
-            active_lease(job_id, worker_id, request.lease_token, now)
-        )
-        if not current.exists():
+        current = Job.objects.leased(job_id, worker_id, request.lease_token, now)
+        if not current.select_for_update().exists():
             raise not_leased()
         JobArtifact.objects.filter(job_id=job_id).delete()
         JobArtifact.objects.bulk_create(
             [_artifact_row(job, entry, lease) for entry in request.artifacts]
         )
-        if not current.update(
-            state=JobState.SUCCEEDED,
-            result_text=request.result_text,
-            result_metadata=metadata,
-            finished_at=now,
-            progress=100,
-            phase=JobPhase.NONE,
-            worker_progress={},
-            updated_at=now,
+        if not job.succeed_lease(
+            worker_id, request.lease_token, now, text=request.result_text, metadata=metadata
         ):
             raise not_leased()  # rolls back the artifact rows too
     job.refresh_from_db()
@@ -206,8 +196,6 @@ def _after_success(job: Job, config: Config) -> None:
 def fail(job_id: UUID, worker_id: str, request: FailRequest, config: Config) -> Job:
     """Record a failed attempt: re-queued when retryable with attempts left, else failed."""
     job = remote_job(job_id)
-    now = timezone.now()
-    current = Job.objects.filter(active_lease(job_id, worker_id, request.lease_token, now))
     # The worker's text is logged for operators; producers see it only after the reference's
     # terminal message (a worker sends client-safe messages: domain errors or an error id).
     logger.info(
@@ -218,26 +206,16 @@ def fail(job_id: UUID, worker_id: str, request: FailRequest, config: Config) -> 
         request.error_code or "-",
         request.error_detail,
     )
-    if request.retryable and job.attempt_count < job.max_attempts:
-        changed = current.update(
-            state=JobState.QUEUED,
-            error_code=request.error_code or "remote_retryable",
-            error_detail=RETRYABLE_FAILURE,
-            updated_at=now,
-            **CLEARED_LEASE,
-        )
+    requeue = request.retryable and job.attempt_count < job.max_attempts
+    if requeue:
+        code, detail = request.error_code or "remote_retryable", RETRYABLE_FAILURE
     else:
         shown = f"{TERMINAL_FAILURE} {request.error_detail}"[:MAX_SHOWN_ERROR]
-        changed = current.update(
-            state=JobState.FAILED,
-            error_code=request.error_code or "remote_worker_failed",
-            error_detail=shown if not request.retryable else TERMINAL_FAILURE,
-            finished_at=now,
-            progress=0,
-            phase=JobPhase.NONE,
-            worker_progress={},
-            updated_at=now,
-        )
+        code = request.error_code or "remote_worker_failed"
+        detail = shown if not request.retryable else TERMINAL_FAILURE
+    changed = job.fail_lease(
+        worker_id, request.lease_token, timezone.now(), requeue=requeue, code=code, detail=detail
+    )
     if not changed:
         raise not_leased()
     job.refresh_from_db()

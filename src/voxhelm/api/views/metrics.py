@@ -25,7 +25,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from voxhelm import __version__
 from voxhelm.edge.rules import BodyRule, declare_body
-from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.stt import pool
 from voxhelm.stt.registry import ENGINES
 from voxhelm.tokens import bearer_from_header
@@ -67,7 +67,7 @@ def collect_jobs() -> Iterator[Metric]:
         for row in Job.objects.values("state", "job_type").annotate(n=Count("id"))
     }
     jobs = GaugeMetricFamily("voxhelm_jobs", "Batch jobs by state.", labels=["state", "job_type"])
-    types = sorted({job_type for _, job_type in counts} | {"transcribe"})
+    types = sorted({job_type for _, job_type in counts} | {JobType.TRANSCRIBE.value})
     for state in JobState.values:
         for job_type in types:
             jobs.add_metric([state, job_type], counts.get((state, job_type), 0))
