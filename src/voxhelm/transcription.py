@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voxhelm import audio, lanes
+from voxhelm import audio, capacity
 from voxhelm.config import Config
 from voxhelm.diarization.step import Sink, diarize, wants_word_timestamps
 from voxhelm.fetch import FetchedFile
@@ -45,10 +45,6 @@ DECODE = 8
 STORE_EXTRACTED = 12
 TRANSCRIBE = 15
 RENDER = 90
-# A job holds a lane slot one window (~30 s of audio) at a time and queues for the next
-# behind interactive and earlier work; it may wait long without failing, since nobody
-# waits for it in real time (its heartbeat goes on meanwhile).
-BATCH_LANE_WAIT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +119,7 @@ def transcribe_media(
         plan.model,
         request,
         config,
-        lane=lanes.NON_INTERACTIVE,
-        timeout=BATCH_LANE_WAIT_SECONDS,
+        admission=capacity.BATCH,
         checkpoints=sink,
         report=report,
     )

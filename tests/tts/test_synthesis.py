@@ -13,6 +13,7 @@ from tests.conftest import make_config
 from tests.speech import EPISODE, SENTENCES, word_error_rate
 from tests.tts.conftest import listen
 from voxhelm import lanes, tts
+from voxhelm.capacity import Admission
 from voxhelm.config import Config
 from voxhelm.errors import Busy, InvalidInput
 
@@ -134,9 +135,13 @@ def held_slot(config: Config) -> Iterator[None]:
 
 
 def test_each_sentence_waits_for_a_lane_slot(config: Config, held_slot: None) -> None:
-    stream = tts.stream(SENTENCES[0], config=config, lane=lanes.NON_INTERACTIVE, timeout=0.3)
+    stream = tts.stream(
+        SENTENCES[0], config=config, admission=Admission(lanes.NON_INTERACTIVE, 0.3)
+    )
     with pytest.raises(Busy):
         next(stream)
     # The interactive lane has a slot of its own (VOXHELM_LANE_INTERACTIVE_SLOTS=1).
-    interactive = tts.stream(SENTENCES[0], config=config, lane=lanes.INTERACTIVE, timeout=0.3)
+    interactive = tts.stream(
+        SENTENCES[0], config=config, admission=Admission(lanes.INTERACTIVE, 0.3)
+    )
     assert next(interactive).duration > 1.0

@@ -17,7 +17,7 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.db import close_old_connections
 
-from voxhelm import audio
+from voxhelm import audio, capacity
 from voxhelm.api.validation import parse
 from voxhelm.api.views.transcriptions import sync_fetch_policy
 from voxhelm.config import Config
@@ -27,7 +27,6 @@ from voxhelm.fetch import DownloadTooLarge, check_url, fetch_to_file
 from voxhelm.jobs.models import DispatchMode, Job, JobType
 from voxhelm.jobs.schemas import JobSubmission
 from voxhelm.jobs.submit import submit
-from voxhelm.stt.pool import inference_pool
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage_file
 from voxhelm.workdirs import Workdir
@@ -62,7 +61,7 @@ def route(request: ConsoleRequest, config: Config) -> Routed:
     if request.kind == AUDIO_URL:
         check_url(request.url, sync_fetch_policy(config))  # before waiting for a slot
     # Fetch, decode and inference share the bounded pool with the API's sync requests.
-    pool = inference_pool(config.stt.max_concurrency, config.stt.max_waiting)
+    pool = capacity.transcription_pool(config)
     return pool.submit(lambda: _run_on_inference_thread(request, config)).result()
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from voxhelm import audio, lanes
+from voxhelm import audio, capacity
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
@@ -153,7 +153,7 @@ def _transcribe(attempt: Attempt, source: Source) -> tuple[str, dict[str, Any]]:
         job.model,
         TranscriptionRequest(language=job.language or None),
         config,
-        lane=lanes.NON_INTERACTIVE,
+        admission=capacity.SYNC,
         on_window=lambda done, total: attempt.checkpoint(
             JobPhase.TRANSCRIBING, TRANSCRIBE + int((RENDER - TRANSCRIBE) * done / total)
         ),

@@ -11,15 +11,14 @@ storage keys appear in artifacts, metadata or error messages.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from voxhelm import audio, lanes
+from voxhelm import audio, capacity
 from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
 from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
@@ -33,7 +32,7 @@ from voxhelm.diarization.known import (
     reference_voiceprints,
     sidecar,
 )
-from voxhelm.diarization.registry import diarization_mutex, diarizer
+from voxhelm.diarization.registry import diarizer
 from voxhelm.errors import InvalidInput
 from voxhelm.fetch import FetchPolicy, fetch_to_file
 from voxhelm.formats.encoding import dump_artifact_json
@@ -49,7 +48,6 @@ KNOWN = "pyannote_known_speaker"
 STORED = "stored"  # reference audio in the artifact store (voxhelm.jobs.reference_uploads)
 DIARIZING = "diarizing"  # the job phase
 DIARIZE = 90  # percent: transcription has just reached it
-LANE_WAIT_SECONDS = 3600.0
 SPEAKERS_ARTIFACT = "transcript.speakers.json"
 
 
@@ -125,17 +123,10 @@ def diarize(
     return Diarized(label_transcript(transcript, turns))
 
 
-@contextlib.contextmanager
-def admitted(config: Config) -> Iterator[None]:
-    """Hold a non-interactive lane slot and the process's diarization mutex (model work)."""
-    with lanes.admit(config.lanes, lanes.NON_INTERACTIVE, LANE_WAIT_SECONDS), diarization_mutex:
-        yield
-
-
 def speaker_turns(decoded: audio.Audio, hints: SpeakerHints, config: Config) -> list[Turn]:
     """Normalized turns from the configured engine, admitted like other batch work."""
     engine = diarizer(config.diarization)
-    with admitted(config):
+    with capacity.model_work(config):
         turns = engine.diarize(decoded, hints)
     return normalize_turns(turns)
 
@@ -151,7 +142,7 @@ def _known_speakers(
     embedder = shared_embedder()
     clips = _reference_clips(request["known_speakers"], config)
     # Embeddings are model work too: gated like diarization (the reference did not).
-    with admitted(config):
+    with capacity.model_work(config):
         prints = reference_voiceprints(clips, embedder)
     turns: list[Turn] | None
     try:
@@ -160,7 +151,7 @@ def _known_speakers(
         # Anonymous turns only help here (voiceprints per speaker); segments match alone.
         logger.info("known-speaker job: no anonymous turns (%s)", exc.code)
         turns = None
-    with admitted(config):
+    with capacity.model_work(config):
         matches = identify(
             transcript,
             audio=decoded,

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from voxhelm import lanes, tts
+from voxhelm import capacity, tts
 from voxhelm.api.validation import exact
 from voxhelm.config import Config
 from voxhelm.encode import MIME_TYPES, encode
@@ -27,7 +27,6 @@ UNSUPPORTED_SPEECH_FORMAT = (
 )
 SYNTHESIZE = 10  # percent when synthesis starts
 ENCODE = 80  # percent when encoding starts
-BATCH_LANE_WAIT_SECONDS = 3600.0
 
 
 class TextInput(BaseModel):
@@ -137,8 +136,7 @@ def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
         voice=str(output.get("voice") or "") or None,
         speed=float(output.get("speed", 1.0)),
         language=job.language or None,
-        lane=lanes.NON_INTERACTIVE,
-        timeout=BATCH_LANE_WAIT_SECONDS,
+        admission=capacity.BATCH,
     )
     formats: list[str] = list(output["formats"])
     for index, fmt in enumerate(formats):

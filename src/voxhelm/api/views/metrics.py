@@ -23,10 +23,9 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from voxhelm import __version__
+from voxhelm import __version__, capacity
 from voxhelm.edge.rules import BodyRule, declare_body
 from voxhelm.jobs.models import Job, JobState, JobType
-from voxhelm.stt import pool
 from voxhelm.stt.registry import ENGINES
 from voxhelm.tokens import bearer_from_header
 
@@ -55,8 +54,9 @@ def collect_runtime() -> Iterator[Metric]:
     yield idle
     yield GaugeMetricFamily(
         "voxhelm_inference_in_flight",
-        "Synchronous transcriptions running or queued on this process's inference threads.",
-        value=pool.in_flight(),
+        "Synchronous transcriptions and speech responses running or queued on this "
+        "process's inference threads.",
+        value=capacity.in_flight(),
     )
 
 

@@ -19,7 +19,7 @@ from typing import IO, Any, BinaryIO, cast
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from voxhelm import audio, lanes
+from voxhelm import audio, capacity
 from voxhelm.api import sse
 from voxhelm.api.decorators import api_view
 from voxhelm.api.errors import invalid_request
@@ -42,7 +42,6 @@ from voxhelm.formats import render
 from voxhelm.stt import debuglog, windows
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.stt.languages import normalize_language
-from voxhelm.stt.pool import inference_pool
 from voxhelm.stt.registry import validate_model
 from voxhelm.transcript import Transcript
 from voxhelm.units import human_bytes
@@ -186,7 +185,7 @@ def transcribe_sync(
         sync.params.model,
         stt_request,
         config,
-        lane=lanes.NON_INTERACTIVE,
+        admission=capacity.SYNC,
         on_window=on_window,
     )
     if shape is not None:
@@ -203,7 +202,7 @@ def transcribe_sync(
 
 async def run_sync(sync: SyncRequest, stt_request: TranscriptionRequest, config: Config) -> Any:
     """Transcribe on the inference pool (429 when it is full) and await the transcript."""
-    pool = inference_pool(config.stt.max_concurrency, config.stt.max_waiting)
+    pool = capacity.transcription_pool(config)
     return await pool.run(lambda: transcribe_sync(sync, stt_request, config))
 
 
