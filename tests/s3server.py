@@ -73,21 +73,27 @@ class S3Server:
                 self.process.wait(10)
 
 
-def _port_pair() -> int:
-    """A free port whose gRPC sibling (+10000) is free too."""
-    for _ in range(100):
+def _port_pairs(count: int) -> list[int]:
+    """``count`` distinct free ports whose gRPC siblings (+10000) are free too. Asked one by
+    one, the kernel may hand the same free port out twice (seen: the master and S3 on one
+    port, and weed failed with "address already in use")."""
+    chosen: list[int] = []
+    for _ in range(100 * count):
+        if len(chosen) == count:
+            return chosen
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if port + GRPC_OFFSET >= 65536:
+        taken = {*chosen, *(p + GRPC_OFFSET for p in chosen)}
+        if port + GRPC_OFFSET >= 65536 or {port, port + GRPC_OFFSET} & taken:
             continue
         with socket.socket() as sibling:
             try:
                 sibling.bind(("127.0.0.1", port + GRPC_OFFSET))
             except OSError:
                 continue
-        return port
-    raise RuntimeError("no free port pair for the S3 test server")
+        chosen.append(port)
+    raise RuntimeError("no free port pairs for the S3 test server")
 
 
 def weed_binary() -> str:
@@ -114,7 +120,7 @@ def start_s3(root: Path, timeout: float = 60) -> S3Server:
             }
         )
     )
-    master, volume, filer, s3 = (_port_pair() for _ in range(4))
+    master, volume, filer, s3 = _port_pairs(4)
     log_path = root / "weed.log"
     (root / "data").mkdir(exist_ok=True)
     with log_path.open("wb") as log:

@@ -12,6 +12,8 @@ import json
 import select
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -295,3 +297,20 @@ def test_a_full_temp_disk_answers_507_in_the_envelope(
     assert status == 200, body
     assert "Traceback" not in small_tmp_server.log()
     figures.add("bodies: full temp disk -> status / seconds", f"{507} / {seconds:.2f}")
+
+
+def test_a_client_that_writes_its_whole_body_first_still_reads_the_refusal(
+    target: Target,
+) -> None:
+    """urllib sends the whole body before it reads: the gate answers at once, then throws
+    away what is still coming, so the client sees the 401, not a reset."""
+    body = b"\0" * (3 * MIB)
+    request = urllib.request.Request(
+        f"{target.url}/v1/audio/transcriptions",
+        data=body,
+        headers={"Content-Type": "application/octet-stream", "Authorization": "Bearer wrong"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 401
+    assert json.loads(refused.value.read())["error"]["code"] == "invalid_api_key"

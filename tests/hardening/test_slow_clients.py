@@ -148,7 +148,10 @@ def test_a_thousand_half_sent_heads_cannot_lock_the_server_out(
     # The probes' own access lines aside, an attack may cost a few lines, not one per socket.
     lines = [line for line in log.splitlines() if "voxhelm.access" not in line]
     assert not probe.failures, probe.failures[:10]
-    assert max(probe.latencies) < 1.0, max(probe.latencies)
+    # As started, the server answers within a second throughout. Held at 1,024 descriptors,
+    # its accept queue is short (a sixth of them): a flood faster than it accepts drops a
+    # SYN now and then, and a probe caught by that waits one retransmission (1 s) more.
+    assert max(probe.latencies) < (1.0 if which == "server" else 2.5), max(probe.latencies)
     assert still_open == [], f"{len(still_open)} half-sent heads still open"
     limit = descriptor_limit(server.process.pid)
     assert limit >= DESCRIPTORS, limit

@@ -98,8 +98,8 @@ def test_it_validates_worker_heartbeats(worker: WorkerApi, body: Any, message: s
         ({"hostname": "h" * 256}, "hostname must be at most 255 characters."),
         ({"hostname": "box\nFORGED"}, "hostname must not contain control characters."),
         ({"hostname": "box\u202e"}, "hostname must not contain control characters."),
-        ({"concurrency": 257}, "concurrency must be at most 256."),
-        ({"running_job_ids": ["j"] * 257}, "running_job_ids must have at most 256 entries."),
+        ({"concurrency": 1025}, "concurrency must be at most 1024."),
+        ({"running_job_ids": ["j"] * 1025}, "running_job_ids must have at most 1024 entries."),
         ({"running_job_ids": ["j" * 65]}, "running_job_ids must be at most 64 characters."),
         (
             {"capabilities": {"models": ["m"] * 65}},
@@ -124,8 +124,8 @@ def test_it_refuses_heartbeat_fields_over_their_limits_and_stores_nothing(
 ) -> None:
     at_limits = {
         "hostname": "h" * 255,
-        "concurrency": 256,
-        "running_job_ids": ["j" * 64] * 256,
+        "concurrency": 1024,
+        "running_job_ids": ["j" * 64] * 1024,
         "capabilities": {"models": ["m" * 128] * 64},
     }
     assert worker.heartbeat(**at_limits).status_code == 200

@@ -49,7 +49,7 @@ def refusal(model: type[BaseModel], data: dict[str, Any]) -> str:
     ("model", "data", "message"),
     [
         (WorkerHeartbeat, {"worker_id": "w" * 65}, "worker_id must be at most 64 characters."),
-        (ClaimRequest, {"capabilities": {}, "max_jobs": 257}, "max_jobs must be at most 256."),
+        (ClaimRequest, {"capabilities": {}, "max_jobs": 1025}, "max_jobs must be at most 1024."),
         (JobHeartbeat, {"lease_token": "t" * 129}, "lease_token must be at most 128 characters."),
         (
             JobHeartbeat,

@@ -6,8 +6,9 @@ disk. This ASGI wrapper resolves the path to its view and applies the view's
 :class:`~voxhelm.edge.rules.BodyRule` first:
 
 - a request that carries a body but not the credential the view needs is refused at once,
-  without reading a byte of it (401 for the API, 403 for the console), unless the view takes
-  a small body from visitors too (the console's sign-in form);
+  before a byte of it is read (401 for the API, 403 for the console), unless the view takes
+  a small body from visitors too (the console's sign-in form); what the client sends after
+  the answer is thrown away (:func:`discard_body`), never stored;
 - a ``Content-Length`` over the cap is refused at once (413); a streamed body is cut off as
   soon as it passes the cap;
 - a full temporary disk (``ENOSPC``) while Django spools the body answers 507 in the
@@ -20,6 +21,8 @@ signed-in operators (the console upload) can make the server spool to disk.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -51,6 +54,7 @@ FIXED_CAPS: dict[BodyKind, int] = {
 # Room for the multipart envelope and the small form fields around the file.
 MULTIPART_SLACK = 1 * MIB
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISCARD_SECONDS = 5.0
 API_PREFIX = "/v1/"
 UNKNOWN_API = BodyRule("producer", "none")
 """An unknown ``/v1/`` path: a stranger's body is refused like on any producer route."""
@@ -226,6 +230,7 @@ class BodyGate:
             if rule.visitor_body is None:
                 token = bearer_from_header(header(scope, b"authorization"))
                 await answers.refuse(rule.caller, token)
+                await discard_body(scope, receive, body_cap(kind, config))
                 return
             kind = rule.visitor_body
         cap = body_cap(kind, config)
@@ -235,6 +240,30 @@ class BodyGate:
         if caller == "operator":
             return await self.signed_in(scope)
         return token_allowed(caller, bearer_from_header(header(scope, b"authorization")), config)
+
+
+async def discard_body(scope: Scope, receive: Receive, cap: int) -> None:
+    """Read and throw away what the client goes on sending after a refusal, up to ``cap``
+    bytes and :data:`DISCARD_SECONDS`, as web servers do (nginx's lingering close).
+
+    The answer is already out; but a client that writes its whole body before it reads
+    (urllib, many upload tools) would otherwise run into a closed connection and see a reset
+    instead of the 401. Nothing is kept, so this costs bandwidth, not memory or disk; a
+    declared length over the cap is not waited for."""
+    declared = header(scope, b"content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > cap):
+        return
+    deadline = asyncio.get_running_loop().time() + DISCARD_SECONDS
+    received = 0
+    with contextlib.suppress(TimeoutError):
+        while received <= cap:
+            remaining = deadline - asyncio.get_running_loop().time()
+            event = await asyncio.wait_for(receive(), timeout=max(0.0, remaining))
+            if event["type"] != "http.request":
+                return
+            received += len(event.get("body", b""))
+            if not event.get("more_body", False):
+                return
 
 
 async def run_capped(  # noqa: PLR0917 - an ASGI call plus its cap and its answers

@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 
 MAX_WORKER_ID_CHARS = 64  # a token label (Worker.worker_id)
 MAX_HOSTNAME_CHARS = 255  # Worker.hostname
-MAX_CONCURRENCY = 256  # concurrency and max_jobs
+MAX_CONCURRENCY = 1024  # concurrency and max_jobs (the claim tests run 500 at once)
 MAX_RUNNING_JOBS = MAX_CONCURRENCY  # running_job_ids entries
 MAX_JOB_ID_CHARS = 64  # one running_job_ids entry (a job id has 36)
 MAX_NAMES = 64  # entries of each capabilities list
