@@ -101,9 +101,6 @@ class _Schemas:
         self.refs, top = models_json_schema(list(dict.fromkeys(pairs)), ref_template=REF)
         self.components: dict[str, Raw] = top.get("$defs", {})
 
-    def ref(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
-        return self.refs[(model, mode)]
-
     def inline(self, schema: type[BaseModel] | OneOf | Raw, mode: JsonSchemaMode) -> Raw:
         if isinstance(schema, OneOf):
             options = [self.inline(model, mode) for model in schema.models]
@@ -116,7 +113,7 @@ class _Schemas:
 
     def content(self, body: Body, mode: JsonSchemaMode) -> dict[str, Any]:
         if isinstance(body, type):
-            return {"application/json": {"schema": self.ref(body, mode)}}
+            return {"application/json": {"schema": self.refs[(body, mode)]}}
         return {media: {"schema": self.inline(schema, mode)} for media, schema in body.items()}
 
 
@@ -129,7 +126,7 @@ def document() -> dict[str, Any]:
     """Build the OpenAPI document from every registered operation."""
     schemas = _Schemas(list(_OPERATIONS.values()))
     paths: dict[str, dict[str, Any]] = {}
-    error_ref = schemas.ref(ErrorEnvelope, "serialization")
+    error_ref = schemas.refs[(ErrorEnvelope, "serialization")]
     for (path, method), op in sorted(_OPERATIONS.items()):
         responses: dict[str, Any] = {}
         for status, body in op.responses.items():

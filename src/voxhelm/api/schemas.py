@@ -179,7 +179,7 @@ class TranscriptTextDone(BaseModel):
 
 
 class TranscriptionText(BaseModel):
-    """OpenAI's ``json`` body: the text and nothing else, which tells it from verbose_json."""
+    """The answer to response_format=json: the text alone (unlike verbose_json)."""
 
     model_config = ConfigDict(extra="forbid")
 
