@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "axes",
+    "drf_spectacular_sidecar",  # Swagger UI's static files for /v1/docs
     "voxhelm.api",
     "voxhelm.jobs",
     "voxhelm.artifacts",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ErrorDetail(BaseModel):
@@ -179,6 +179,10 @@ class TranscriptTextDone(BaseModel):
 
 
 class TranscriptionText(BaseModel):
+    """The answer to response_format=json: the text alone (unlike verbose_json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     text: str
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from voxhelm.api.validation import exact
 from voxhelm.formats import ARTIFACT_FORMATS, normalize_format_key
@@ -73,6 +73,15 @@ class JobCommon(BaseModel):
         default=None,
         description="POSTed the job (signed) when it ends; see the webhook documentation.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_input(cls, data: object) -> object:
+        # Every job type requires ``input``; a missing one reaches its validator as None,
+        # which answers with the reference's message instead of pydantic's.
+        if isinstance(data, dict) and "input" not in data:
+            return {**data, "input": None}
+        return data
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -173,7 +182,7 @@ class JobSubmission(JobCommon):
 
     job_type: Literal["transcribe"]
     model: str = Field(default="auto", description="auto, an alias, or a configured model.")
-    input: UrlInput | UploadInput = Field(default=None, validate_default=True, discriminator="kind")
+    input: UrlInput | UploadInput = Field(discriminator="kind")
     output: JobOutput = Field(default_factory=JobOutput)
     diarization: Diarization = Field(default_factory=Diarization)
 

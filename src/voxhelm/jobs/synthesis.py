@@ -48,7 +48,7 @@ class SynthesisSubmission(JobCommon):
     model: str = Field(default="auto", description="auto, piper, tts-1, tts-1-hd, ...")
     voice: str | None = Field(default=None, description="A Piper voice or an OpenAI voice name.")
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
-    input: TextInput = Field(default=None, validate_default=True)
+    input: TextInput
     output: SpeechOutput = Field(default_factory=SpeechOutput)
 
     @field_validator("job_type", mode="before")

@@ -175,7 +175,7 @@ async def _chunks(stream: BinaryIO) -> AsyncIterator[bytes]:
         "get",
         "Download an artifact of a succeeded job",
         "jobs",
-        responses={200: {"application/octet-stream": {"schema": {"type": "string"}}}},
+        responses={200: {"application/octet-stream": {"type": "string"}}},
         errors=(401, 404, 500),
         parameters=[JOB_ID, ARTIFACT_NAME],
     )

@@ -223,10 +223,7 @@ def _headers(response: HttpResponse | StreamingHttpResponse, job: _SpeechJob) ->
         "audio",
         request_body=SpeechRequest,
         responses={
-            200: {
-                MIME_TYPES[fmt]: {"schema": {"type": "string", "format": "binary"}}
-                for fmt in SPEECH_FORMATS
-            }
+            200: {MIME_TYPES[fmt]: {"type": "string", "format": "binary"} for fmt in SPEECH_FORMATS}
         },
         errors=(400, 401, 429, 500, 503),
     )

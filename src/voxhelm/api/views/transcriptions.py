@@ -23,7 +23,7 @@ from voxhelm import audio, capacity
 from voxhelm.api import sse
 from voxhelm.api.decorators import api_view
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Content, OneOf, Operation, operation
 from voxhelm.api.schemas import (
     AudioParams,
     TranscriptionMultipart,
@@ -228,18 +228,11 @@ STREAM_DESCRIPTION = (
 )
 
 
-TRANSCRIPT_RESPONSES: dict[str, Any] = {
-    "application/json": {
-        "schema": {
-            "oneOf": [
-                TranscriptionText.model_json_schema(),
-                TranscriptionVerbose.model_json_schema(),
-            ]
-        }
-    },
-    "text/plain": {"schema": {"type": "string"}},
-    "text/vtt": {"schema": {"type": "string"}},
-    "application/x-subrip": {"schema": {"type": "string"}},
+TRANSCRIPT_RESPONSES: Content = {
+    "application/json": OneOf((TranscriptionText, TranscriptionVerbose)),
+    "text/plain": {"type": "string"},
+    "text/vtt": {"type": "string"},
+    "application/x-subrip": {"type": "string"},
 }
 """The 200 bodies of a transcription (and a translation), by ``response_format``."""
 
@@ -251,21 +244,15 @@ TRANSCRIPT_RESPONSES: dict[str, Any] = {
         "Transcribe audio (OpenAI-compatible; stream=true for server-sent events)",
         "audio",
         request_body={
-            "multipart/form-data": {"schema": TranscriptionMultipart.model_json_schema()},
-            "application/json": {"schema": TranscriptionUrlRequest.model_json_schema()},
+            "multipart/form-data": TranscriptionMultipart,
+            "application/json": TranscriptionUrlRequest,
         },
         responses={
             200: {
                 **TRANSCRIPT_RESPONSES,
-                "text/event-stream": {
-                    "schema": {
-                        "description": STREAM_DESCRIPTION,
-                        "oneOf": [
-                            TranscriptTextDelta.model_json_schema(),
-                            TranscriptTextDone.model_json_schema(),
-                        ],
-                    }
-                },
+                "text/event-stream": OneOf(
+                    (TranscriptTextDelta, TranscriptTextDone), STREAM_DESCRIPTION
+                ),
             }
         },
         errors=(400, 401, 413, 429, 500, 503),
