@@ -15,10 +15,11 @@ from tests.conftest import make_config
 from tests.s3server import S3Server
 from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
-from voxhelm.diarization.step import COUNTS, KNOWN
+from voxhelm.batch.request import COUNTS
+from voxhelm.batch.request import KNOWN_STRATEGY as KNOWN
 from voxhelm.errors import InvalidInput
 from voxhelm.jobs.diarization_options import COUNTS as OPTION_COUNTS
-from voxhelm.jobs.diarization_options import KNOWN as OPTION_KNOWN
+from voxhelm.jobs.diarization_options import KNOWN_STRATEGY as OPTION_KNOWN
 from voxhelm.remote_worker.cli import EnvFileError, _warm_up_store, read_env_file
 from voxhelm.workers.capabilities import KNOWN_STRATEGY, advertised, matches, requirements
 from voxhelm.workers.metadata import is_url_like, known_speaker_summary, worker_fields

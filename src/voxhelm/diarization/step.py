@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from voxhelm import audio, lanes
 from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.request import COUNTS, KNOWN_STRATEGY
 from voxhelm.config import Config
 from voxhelm.diarization.align import label_transcript, normalize_turns
 from voxhelm.diarization.base import DiarizationError, SpeakerHints, Turn
@@ -43,9 +44,6 @@ from voxhelm.workdirs import Workdir
 
 logger = logging.getLogger("voxhelm.diarization")
 
-# The stored request's vocabulary (as voxhelm.jobs.diarization_options writes it).
-COUNTS = ("num_speakers", "min_speakers", "max_speakers")
-KNOWN = "pyannote_known_speaker"
 STORED = "stored"  # reference audio in the artifact store (voxhelm.jobs.reference_uploads)
 DIARIZING = "diarizing"  # the job phase
 DIARIZE = 90  # percent: transcription has just reached it
@@ -87,7 +85,7 @@ class Diarized:
 def wants_word_timestamps(request: Mapping[str, Any]) -> bool:
     """Whether transcription should time its words: anonymous diarization cuts segments at
     the word boundary nearest a speaker change."""
-    return bool(request.get("enabled")) and request.get("strategy") != KNOWN
+    return bool(request.get("enabled")) and request.get("strategy") != KNOWN_STRATEGY
 
 
 def diarize(
@@ -106,7 +104,7 @@ def diarize(
         return Diarized(transcript)
     sink.checkpoint(DIARIZING, DIARIZE)
     hints = SpeakerHints(**{key: request[key] for key in COUNTS if key in request})
-    if request.get("strategy") == KNOWN:
+    if request.get("strategy") == KNOWN_STRATEGY:
         document = _known_speakers(decoded, transcript, request, hints, config)
         sink.put(
             SPEAKERS_ARTIFACT,

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, model_serializer
 
 from voxhelm.api.validation import exact
+from voxhelm.batch.request import ANONYMOUS_STRATEGY, COUNTS, KNOWN_STRATEGY
 from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
 
 OPTIONS = frozenset(
@@ -30,9 +31,7 @@ OPTIONS = frozenset(
         "known_speaker",
     }
 )
-COUNTS = ("num_speakers", "min_speakers", "max_speakers")
-KNOWN = "pyannote_known_speaker"
-STRATEGIES = ("pyannote", KNOWN)
+STRATEGIES = (ANONYMOUS_STRATEGY, KNOWN_STRATEGY)
 MATCH_NUMBERS = ("min_segment_duration", "auto_accept_margin", "min_top_similarity")
 MATCH_OPTIONS = ("embedding_model", *MATCH_NUMBERS)
 
@@ -69,8 +68,8 @@ class Diarization(BaseModel):
         for key in COUNTS:
             if getattr(self, key) is not None:
                 stored[key] = getattr(self, key)
-        if self.strategy == KNOWN:
-            stored["strategy"] = KNOWN
+        if self.strategy == KNOWN_STRATEGY:
+            stored["strategy"] = KNOWN_STRATEGY
             stored["known_speakers"] = self.known_speakers or []
             if self.known_speaker:
                 stored["known_speaker"] = self.known_speaker
@@ -127,13 +126,13 @@ def normalize_diarization(value: object, *, backend: str) -> dict[str, Any]:
 
 
 def _known_strategy(value: dict[str, Any]) -> dict[str, Any]:
-    if _strategy(value.get("strategy")) != KNOWN:
+    if _strategy(value.get("strategy")) != KNOWN_STRATEGY:
         for key in ("known_speakers", "known_speaker"):
             if key in value:
-                raise exact(f"diarization.{key} require strategy={KNOWN}.")
+                raise exact(f"diarization.{key} require strategy={KNOWN_STRATEGY}.")
         return {}
     stored: dict[str, Any] = {
-        "strategy": KNOWN,
+        "strategy": KNOWN_STRATEGY,
         "known_speakers": _known_speakers(value.get("known_speakers")),
     }
     options = _match_options(value.get("known_speaker"))
@@ -155,8 +154,8 @@ def reference_urls(stored: dict[str, Any]) -> list[str]:
 def public_diarization(stored: dict[str, Any]) -> dict[str, Any]:
     """The stored request without reference audio: what job metadata may show."""
     shown = {key: stored[key] for key in ("enabled", *COUNTS) if key in stored}
-    if stored.get("strategy") == KNOWN:
-        shown["strategy"] = KNOWN
+    if stored.get("strategy") == KNOWN_STRATEGY:
+        shown["strategy"] = KNOWN_STRATEGY
         shown["known_speakers"] = [
             {"id": s["id"], "name": s["name"], "reference_count": len(s["references"])}
             for s in stored["known_speakers"]

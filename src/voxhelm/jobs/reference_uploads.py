@@ -28,9 +28,9 @@ from uuid import UUID
 from django.utils import timezone
 
 from voxhelm.artifacts.stores import active_store, same_store
+from voxhelm.batch.request import KNOWN_STRATEGY
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput
-from voxhelm.jobs.diarization_options import KNOWN
 from voxhelm.jobs.models import Job
 
 PARAM = "diarization.known_speakers[].references[].audio.upload_id"
@@ -42,7 +42,7 @@ def resolve_reference_uploads(
     """``diarization`` (the stored form) with every upload reference of ``producer`` replaced
     by its store object; raises :class:`InvalidInput` (400) for an unusable upload. Call
     inside the transaction that creates the job."""
-    if diarization.get("strategy") != KNOWN:
+    if diarization.get("strategy") != KNOWN_STRATEGY:
         return diarization
     resolved: dict[str, dict[str, Any]] = {}
     speakers = []
@@ -64,7 +64,7 @@ def resolve_reference_uploads(
 def referenced_upload_ids() -> set[str]:
     """Ids of the staged uploads that unfinished known-speaker jobs still read."""
     requests = Job.objects.filter(
-        finished_at__isnull=True, output_data__diarization__strategy=KNOWN
+        finished_at__isnull=True, output_data__diarization__strategy=KNOWN_STRATEGY
     ).values_list("output_data", flat=True)
     return {
         str(reference["audio"]["upload_id"])

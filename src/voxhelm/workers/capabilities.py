@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from voxhelm.batch.request import ANONYMOUS_STRATEGY, KNOWN_STRATEGY
 from voxhelm.config import Config, SttConfig
 from voxhelm.formats import ARTIFACT_FORMATS
 from voxhelm.workers.protocol import (
@@ -24,8 +25,6 @@ from voxhelm.workers.protocol import (
 )
 
 TRANSCRIBE = "transcribe"
-KNOWN_STRATEGY = "pyannote_known_speaker"  # = jobs.diarization_options.KNOWN
-ANONYMOUS_STRATEGY = "pyannote"
 
 
 @dataclass(frozen=True)

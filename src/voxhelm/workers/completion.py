@@ -24,9 +24,10 @@ from django.utils import timezone
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.request import KNOWN_STRATEGY
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound
-from voxhelm.jobs.diarization_options import KNOWN, public_diarization
+from voxhelm.jobs.diarization_options import public_diarization
 from voxhelm.jobs.models import ExecutionMode, Job, JobState, hash_token
 from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
 from voxhelm.workers.metadata import known_speaker_summary, worker_fields
@@ -56,7 +57,8 @@ def lease_of(job: Job) -> Lease:
     diarization = job.output_data.get("diarization") or {}
     return Lease(
         formats=tuple(job.output_data.get("formats", [])),
-        known_speakers=bool(diarization.get("enabled")) and diarization.get("strategy") == KNOWN,
+        known_speakers=bool(diarization.get("enabled"))
+        and diarization.get("strategy") == KNOWN_STRATEGY,
         prefix=job.leased_artifact_prefix,
         store=job.leased_artifact_store,
     )
@@ -77,7 +79,7 @@ def build_metadata(job: Job, request: CompleteRequest, worker_id: str) -> dict[s
     diarization = job.output_data.get("diarization") or {}
     if diarization.get("enabled"):
         shown = public_diarization(diarization)
-        if diarization.get("strategy") == KNOWN:
+        if diarization.get("strategy") == KNOWN_STRATEGY:
             names = [str(s["name"]) for s in diarization.get("known_speakers", [])]
             shown["known_speaker_summary"] = known_speaker_summary(request.result_metadata, names)
         metadata["diarization"] = shown
