@@ -24,10 +24,10 @@ from voxhelm.artifacts.checkpoints import StoreCheckpoints
 from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import active_store, store_for_identity
+from voxhelm.batch.request import UploadSource
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
-from voxhelm.jobs.diarization import job_metadata
 from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.joblog import log_outcome
@@ -199,37 +199,40 @@ def transcribe_input(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, An
     started = time.monotonic()
     # A previous attempt (a worker that died) may have left artifacts: start clean.
     JobArtifact.objects.purge(job, config.artifacts)
-    if job.input_data.get("kind") == "upload":
+    request = job.request
+    source = request.source
+    if isinstance(source, UploadSource):
         fetched = _materialize_upload(job, config, workdir)
         url = ""
     else:
-        url = str(job.input_data["url"])
+        url = source.url
         policy = batch_fetch_policy(config)
         check_url(url, policy)  # the allowlist may have changed since the job was submitted
         fetched = fetch_to_file(url, policy, workdir)
-    diarization: dict[str, Any] = job.output_data.get("diarization") or {}
+    diarization = request.outputs.diarization
     plan = Plan(
-        model=job.model,
-        language=job.language or None,
-        prompt=job.prompt or None,
-        formats=tuple(job.output_data["formats"]),
-        diarization=diarization,
+        model=request.model,
+        language=request.language,
+        prompt=request.prompt,
+        formats=request.outputs.formats,
+        diarization=diarization.to_stored(),
     )
     outcome = transcribe_media(fetched, plan, attempt, config, workdir)
     transcript = outcome.transcript
-    metadata = {
+    metadata: dict[str, Any] = {
         "backend": transcript.backend,
         "requested_model": job.model,
         "model": transcript.model,
         "language": transcript.language or job.language or None,
         "duration_seconds": outcome.duration_seconds,
         "processing_seconds": round(time.monotonic() - started, 3),
-        "source_kind": job.input_data.get("kind", "url"),
+        "source_kind": source.kind,
         "source_name": fetched.filename,
         "source_url": url,
         "source_content_type": outcome.source_content_type,
-        **job_metadata(diarization, outcome.known_speaker_summary),
     }
+    if diarization.enabled:
+        metadata["diarization"] = diarization.public(outcome.known_speaker_summary)
     return transcript.text, metadata
 
 
