@@ -1,8 +1,8 @@
 """One job's request, typed: parsed once at submission, read through attributes everywhere.
 
 A ``Job`` row stores it as ``input_data`` and ``output_data`` JSON; ``from_stored`` and
-``to_stored`` here are the only code that knows that form, and they keep it exactly (key
-order, omitted keys), so rows written before the type existed read and write the same:
+``to_stored`` here are the only code that knows that form, and keep it exactly (key order,
+omitted keys), so rows written before the type existed read and write the same:
 
 * ``input_data``: ``{"kind": "url", "url"}``, or an upload ``{"kind": "upload", ...}`` with
   ``upload_id`` (the producer's form, until submission attaches the upload), then also
@@ -116,9 +116,8 @@ class Reference:
 
     def to_stored(self) -> dict[str, Any]:
         stored: dict[str, Any] = {"kind": self.kind, "audio": self.audio.to_stored()}
-        for name, value in (("start", self.start), ("end", self.end)):
-            if value is not None:
-                stored[name] = value
+        if self.start is not None:  # a source_range
+            stored.update(start=self.start, end=self.end)
         return stored
 
 
@@ -180,15 +179,12 @@ class DiarizationRequest:
     def public(self, summary: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What job metadata shows: the request without reference audio, and for known
         speakers the sidecar's ``summary`` (when given)."""
-        shown: dict[str, Any] = {"enabled": self.enabled, **self.counts()}
-        if self.strategy == KNOWN_STRATEGY:
-            shown["strategy"] = KNOWN_STRATEGY
+        shown = self.to_stored()
+        if "known_speakers" in shown:
             shown["known_speakers"] = [
                 {"id": s.id, "name": s.name, "reference_count": len(s.references)}
                 for s in self.known_speakers
             ]
-            if self.match:
-                shown["known_speaker"] = dict(self.match)
         if summary is not None:
             shown["known_speaker_summary"] = summary
         return shown

@@ -113,16 +113,7 @@ def normalize_diarization(value: object, *, backend: str) -> DiarizationRequest:
         if len(value) > 1:
             raise exact("diarization options require diarization.enabled=true.")
         return DiarizationRequest()
-    counts = _counts(value)
-    request = _known_strategy(
-        value,
-        DiarizationRequest(
-            enabled=True,
-            num_speakers=counts.get("num_speakers"),
-            min_speakers=counts.get("min_speakers"),
-            max_speakers=counts.get("max_speakers"),
-        ),
-    )
+    request = replace(DiarizationRequest(enabled=True), **_counts(value), **_known_strategy(value))
     if backend == "none":
         from voxhelm.diarization.registry import NOT_CONFIGURED
 
@@ -130,18 +121,17 @@ def normalize_diarization(value: object, *, backend: str) -> DiarizationRequest:
     return request
 
 
-def _known_strategy(value: dict[str, Any], request: DiarizationRequest) -> DiarizationRequest:
+def _known_strategy(value: dict[str, Any]) -> dict[str, Any]:
     if _strategy(value.get("strategy")) != KNOWN_STRATEGY:
         for key in ("known_speakers", "known_speaker"):
             if key in value:
                 raise exact(f"diarization.{key} require strategy={KNOWN_STRATEGY}.")
-        return request
-    return replace(
-        request,
-        strategy=KNOWN_STRATEGY,
-        known_speakers=_known_speakers(value.get("known_speakers")),
-        match=_match_options(value.get("known_speaker")),
-    )
+        return {}
+    return {
+        "strategy": KNOWN_STRATEGY,
+        "known_speakers": _known_speakers(value.get("known_speakers")),
+        "match": _match_options(value.get("known_speaker")),
+    }
 
 
 def _positive_count(value: object, key: str) -> int:
@@ -150,7 +140,7 @@ def _positive_count(value: object, key: str) -> int:
     return value
 
 
-def _counts(value: dict[str, Any]) -> dict[str, int]:
+def _counts(value: dict[str, Any]) -> dict[str, Any]:
     counts = {key: _positive_count(value[key], key) for key in COUNTS if key in value}
     if "num_speakers" in counts and ("min_speakers" in counts or "max_speakers" in counts):
         raise exact(

@@ -33,7 +33,7 @@ from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.joblog import log_outcome
 from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.synthesis import synthesize_text
-from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, Plan, transcribe_media
+from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, transcribe_media
 from voxhelm.workdirs import Workdir, sweep
 
 logger = logging.getLogger("voxhelm.jobs")
@@ -209,15 +209,7 @@ def transcribe_input(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, An
         policy = batch_fetch_policy(config)
         check_url(url, policy)  # the allowlist may have changed since the job was submitted
         fetched = fetch_to_file(url, policy, workdir)
-    diarization = request.outputs.diarization
-    plan = Plan(
-        model=request.model,
-        language=request.language,
-        prompt=request.prompt,
-        formats=request.outputs.formats,
-        diarization=diarization.to_stored(),
-    )
-    outcome = transcribe_media(fetched, plan, attempt, config, workdir)
+    outcome = transcribe_media(fetched, request, attempt, config, workdir)
     transcript = outcome.transcript
     metadata: dict[str, Any] = {
         "backend": transcript.backend,
@@ -231,6 +223,7 @@ def transcribe_input(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, An
         "source_url": url,
         "source_content_type": outcome.source_content_type,
     }
+    diarization = request.outputs.diarization
     if diarization.enabled:
         metadata["diarization"] = diarization.public(outcome.known_speaker_summary)
     return transcript.text, metadata

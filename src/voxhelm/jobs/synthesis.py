@@ -111,7 +111,7 @@ def check_synthesis(request: SynthesisSubmission, config: Config) -> str:
 
 def synthesis_fields(request: SynthesisSubmission, voice: str) -> dict[str, Any]:
     """The job row's fields for a synthesis request (also its idempotency fingerprint)."""
-    typed = SynthesisRequest(
+    synthesis = SynthesisRequest(
         request.input.text, voice, request.speed, tuple(request.output.formats)
     )
     return {
@@ -119,8 +119,8 @@ def synthesis_fields(request: SynthesisSubmission, voice: str) -> dict[str, Any]
         "backend": request.backend,
         "model": request.model,
         "language": (request.language or "").strip(),
-        "input_data": typed.input_data(),
-        "output_data": typed.output_data(),
+        "input_data": synthesis.input_data(),
+        "output_data": synthesis.output_data(),
     }
 
 
