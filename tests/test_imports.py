@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent / "src" / "voxhelm"
 CORE = frozenset(
     {
         "audio",
+        "batch",
         "boundedjson",
         "config",
         "diarization",

@@ -12,14 +12,14 @@ run (the job was canceled, the lease was lost, the worker is shutting down).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from voxhelm import audio, capacity
+from voxhelm.batch.request import JobRequest
 from voxhelm.config import Config
-from voxhelm.diarization.step import Sink, diarize, wants_word_timestamps
+from voxhelm.diarization.step import Sink, diarize
 from voxhelm.fetch import FetchedFile
 from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
 from voxhelm.jobs.inputs import source_artifact_name
@@ -27,7 +27,7 @@ from voxhelm.stt import chunks
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.transcript import Transcript
 
-__all__ = ["Outcome", "Plan", "Sink", "transcribe_media"]
+__all__ = ["Outcome", "Sink", "transcribe_media"]
 
 OCTET_STREAM = "application/octet-stream"
 EXTRACTED_AUDIO = "extracted-audio.wav"
@@ -48,17 +48,6 @@ RENDER = 90
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What to produce: the job's request, as stored (or as a claim hands it over)."""
-
-    model: str  # an alias (the server) or the claim's concrete model (a remote worker)
-    language: str | None
-    prompt: str | None
-    formats: tuple[str, ...]
-    diarization: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Outcome:
     """The transcript and what the job's metadata needs from the run."""
 
@@ -74,7 +63,7 @@ class Outcome:
 
 
 def transcribe_media(
-    fetched: FetchedFile, plan: Plan, sink: Sink, config: Config, workdir: Path
+    fetched: FetchedFile, request: JobRequest, sink: Sink, config: Config, workdir: Path
 ) -> Outcome:
     """Run every step on the media file ``fetched`` (the caller downloaded or copied it)."""
     started = time.monotonic()
@@ -104,10 +93,11 @@ def transcribe_media(
             percent=STORE_EXTRACTED,
         )
     sink.checkpoint(TRANSCRIBING, TRANSCRIBE)
-    request = TranscriptionRequest(
-        language=plan.language or None,
-        prompt=plan.prompt or None,
-        word_timestamps=wants_word_timestamps(plan.diarization),
+    diarization = request.outputs.diarization
+    options = TranscriptionRequest(
+        language=request.language or None,
+        prompt=request.prompt or None,
+        word_timestamps=diarization.wants_word_timestamps,
     )
 
     def report(progress: chunks.Progress) -> None:
@@ -116,15 +106,15 @@ def transcribe_media(
 
     transcript = chunks.transcribe(
         decoded,
-        plan.model,
-        request,
+        request.model,
+        options,
         config,
         admission=capacity.BATCH,
         checkpoints=sink,
         report=report,
     )
-    diarized = diarize(plan.diarization, sink, decoded, transcript, config)
-    render(diarized.transcript, plan.formats, sink)
+    diarized = diarize(diarization, sink, decoded, transcript, config)
+    render(diarized.transcript, request.outputs.formats, sink)
     return Outcome(
         transcript=diarized.transcript,
         duration_seconds=round(decoded.duration, 3),

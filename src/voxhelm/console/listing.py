@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 from voxhelm import boundedjson
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
+from voxhelm.batch.request import UploadSource
 from voxhelm.config import Config
 from voxhelm.jobs.models import TERMINAL_STATES, DispatchMode, Job, JobState, JobType
 
@@ -60,10 +61,10 @@ def source_name(job: Job) -> str:
     name = str(job.context_data.get("source_name") or "")
     if name:
         return name
-    url = str(job.input_data.get("url") or "")
-    if url:
-        return PurePath(unquote(urlsplit(url).path)).name or url
-    return str(job.input_data.get("filename") or "audio")
+    source = job.request.source
+    if isinstance(source, UploadSource):
+        return source.filename or "audio"
+    return PurePath(unquote(urlsplit(source.url).path)).name or source.url or "audio"
 
 
 def describe(job: Job) -> JobView:

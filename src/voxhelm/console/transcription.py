@@ -158,7 +158,7 @@ def _transcribe(attempt: Attempt, source: Source) -> tuple[str, dict[str, Any]]:
             JobPhase.TRANSCRIBING, TRANSCRIBE + int((RENDER - TRANSCRIBE) * done / total)
         ),
     )
-    formats: list[str] = list(job.output_data["formats"])
+    formats = job.request.outputs.formats
     for index, key in enumerate(formats):
         spec = ARTIFACT_FORMATS[key]
         attempt.put(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 from voxhelm import audio, capacity
 from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.request import DiarizationRequest, KnownSpeaker, ReferenceAudio
 from voxhelm.config import Config
 from voxhelm.diarization.align import label_transcript, normalize_turns
 from voxhelm.diarization.base import DiarizationError, SpeakerHints, Turn
@@ -42,10 +42,6 @@ from voxhelm.workdirs import Workdir
 
 logger = logging.getLogger("voxhelm.diarization")
 
-# The stored request's vocabulary (as voxhelm.jobs.diarization_options writes it).
-COUNTS = ("num_speakers", "min_speakers", "max_speakers")
-KNOWN = "pyannote_known_speaker"
-STORED = "stored"  # reference audio in the artifact store (voxhelm.jobs.reference_uploads)
 DIARIZING = "diarizing"  # the job phase
 DIARIZE = 90  # percent: transcription has just reached it
 SPEAKERS_ARTIFACT = "transcript.speakers.json"
@@ -82,29 +78,23 @@ class Diarized:
     known_speaker_summary: dict[str, Any] | None = None
 
 
-def wants_word_timestamps(request: Mapping[str, Any]) -> bool:
-    """Whether transcription should time its words: anonymous diarization cuts segments at
-    the word boundary nearest a speaker change."""
-    return bool(request.get("enabled")) and request.get("strategy") != KNOWN
-
-
 def diarize(
-    request: Mapping[str, Any],
+    request: DiarizationRequest,
     sink: Sink,
     decoded: audio.Audio,
     transcript: Transcript,
     config: Config,
 ) -> Diarized:
-    """Apply a stored ``diarization`` request to ``transcript`` (a no-op when disabled).
+    """Apply a job's ``diarization`` request to ``transcript`` (a no-op when disabled).
 
     Raises :class:`DiarizationError` when anonymous diarization fails or the known-speaker
     references cannot be used.
     """
-    if not request.get("enabled"):
+    if not request.enabled:
         return Diarized(transcript)
     sink.checkpoint(DIARIZING, DIARIZE)
-    hints = SpeakerHints(**{key: request[key] for key in COUNTS if key in request})
-    if request.get("strategy") == KNOWN:
+    hints = SpeakerHints(request.num_speakers, request.min_speakers, request.max_speakers)
+    if request.known:
         document = _known_speakers(decoded, transcript, request, hints, config)
         sink.put(
             SPEAKERS_ARTIFACT,
@@ -134,13 +124,13 @@ def speaker_turns(decoded: audio.Audio, hints: SpeakerHints, config: Config) -> 
 def _known_speakers(
     decoded: audio.Audio,
     transcript: Transcript,
-    request: Mapping[str, Any],
+    request: DiarizationRequest,
     hints: SpeakerHints,
     config: Config,
 ) -> dict[str, Any]:
-    options = MatchOptions(**request.get("known_speaker", {}))
+    options = MatchOptions(**request.match)
     embedder = shared_embedder()
-    clips = _reference_clips(request["known_speakers"], config)
+    clips = _reference_clips(request.known_speakers, config)
     # Embeddings are model work too: gated like diarization (the reference did not).
     with capacity.model_work(config):
         prints = reference_voiceprints(clips, embedder)
@@ -160,45 +150,42 @@ def _known_speakers(
             embedder=embedder,
             options=options,
         )
-    names = [speaker["name"] for speaker in request["known_speakers"]]
-    return sidecar(matches, names, options, raw_available=turns is not None)
+    return sidecar(matches, request.names, options, raw_available=turns is not None)
 
 
-def _reference_clips(speakers: list[dict[str, Any]], config: Config) -> list[ReferenceClip]:
+def _reference_clips(speakers: tuple[KnownSpeaker, ...], config: Config) -> list[ReferenceClip]:
     """Every reference cut to its range; each URL or staged upload is read once."""
     policy = batch_fetch_policy(config)
     decoded: dict[tuple[str, str], audio.Audio] = {}
     clips = []
     with Workdir("refs") as folder:
         for speaker in speakers:
-            for reference in speaker["references"]:
-                source = reference["audio"]
-                if source["kind"] == STORED:
-                    key = (STORED, str(source["upload_id"]))
-                    if key not in decoded:
-                        decoded[key] = _read_stored_reference(source, folder, config)
-                else:
-                    key = ("url", str(source["url"]))
-                    if key not in decoded:
-                        decoded[key] = _fetch_reference(key[1], policy, folder, config)
+            for reference in speaker.references:
+                source = reference.audio
+                stored = source.kind == "stored"  # a staged upload (jobs.reference_uploads)
+                key = ("stored", source.upload_id) if stored else ("url", source.url)
+                if key not in decoded:
+                    decoded[key] = (
+                        _read_stored_reference(source, folder, config)
+                        if stored
+                        else _fetch_reference(source.url, policy, folder, config)
+                    )
                 clip = decoded[key]
-                if reference["kind"] == "source_range":
-                    first = round(float(reference["start"]) * clip.sample_rate)
-                    last = round(float(reference["end"]) * clip.sample_rate)
+                if reference.kind == "source_range":
+                    first = round((reference.start or 0.0) * clip.sample_rate)
+                    last = round((reference.end or 0.0) * clip.sample_rate)
                     clip = audio.Audio(clip.samples[first:last], clip.sample_rate)
-                clips.append(ReferenceClip(speaker["name"], clip))
+                clips.append(ReferenceClip(speaker.name, clip))
     return clips
 
 
-def _read_stored_reference(source: Mapping[str, Any], folder: Path, config: Config) -> audio.Audio:
+def _read_stored_reference(source: ReferenceAudio, folder: Path, config: Config) -> audio.Audio:
     """A staged upload's clip, read from the store it was staged in and verified."""
     path = folder / "stored-reference"
     try:
-        store = store_for_identity(source["storage_identity"], config.artifacts)
+        store = store_for_identity(source.storage_identity, config.artifacts)
         with (
-            store.open_verified(
-                str(source["storage_key"]), str(source["sha256"]), int(source["size_bytes"])
-            ) as stored,
+            store.open_verified(source.storage_key, source.sha256, source.size_bytes) as stored,
             path.open("wb") as out,
         ):
             shutil.copyfileobj(stored, out, CHUNK_BYTES)
@@ -210,10 +197,10 @@ def _read_stored_reference(source: Mapping[str, Any], folder: Path, config: Conf
         ) from None
     except (StoreError, OSError) as exc:
         # Logged for the operator; the client learns neither the key nor the store's error.
-        logger.warning("reference upload %s unreadable: %s", source.get("upload_id"), exc)
+        logger.warning("reference upload %s unreadable: %s", source.upload_id, exc)
         raise DiarizationError(
             "Known-speaker reference audio could not be used: the uploaded clip "
-            f"{source.get('upload_id')} is no longer available.",
+            f"{source.upload_id} is no longer available.",
             code="reference_audio_failed",
         ) from None
     finally:

@@ -21,6 +21,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from voxhelm.batch.request import JobOutputs, JobRequest, SynthesisRequest, source_from_stored
 from voxhelm.jobs.choices import (
     LEASE_EXHAUSTED,
     LEASE_RESET,
@@ -141,6 +142,22 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    @property
+    def request(self) -> JobRequest:
+        """What this transcription job asks for (parsed from its stored request)."""
+        return JobRequest(
+            source=source_from_stored(self.input_data),
+            outputs=JobOutputs.from_stored(self.output_data),
+            model=self.model,
+            language=self.language or None,
+            prompt=self.prompt or None,
+            callback_url=self.callback_url,
+        )
+
+    @property
+    def synthesis_request(self) -> SynthesisRequest:
+        return SynthesisRequest.from_stored(self.input_data, self.output_data)
 
     # -- conditional updates -------------------------------------------------------------
     def _update_if(self, condition: Q, **fields: Any) -> bool:

@@ -24,16 +24,16 @@ from voxhelm.artifacts.checkpoints import StoreCheckpoints
 from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import active_store, store_for_identity
+from voxhelm.batch.request import UploadSource
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
-from voxhelm.jobs.diarization import job_metadata
 from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.joblog import log_outcome
 from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.synthesis import synthesize_text
-from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, Plan, transcribe_media
+from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, transcribe_media
 from voxhelm.workdirs import Workdir, sweep
 
 logger = logging.getLogger("voxhelm.jobs")
@@ -199,37 +199,33 @@ def transcribe_input(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, An
     started = time.monotonic()
     # A previous attempt (a worker that died) may have left artifacts: start clean.
     JobArtifact.objects.purge(job, config.artifacts)
-    if job.input_data.get("kind") == "upload":
+    request = job.request
+    source = request.source
+    if isinstance(source, UploadSource):
         fetched = _materialize_upload(job, config, workdir)
         url = ""
     else:
-        url = str(job.input_data["url"])
+        url = source.url
         policy = batch_fetch_policy(config)
         check_url(url, policy)  # the allowlist may have changed since the job was submitted
         fetched = fetch_to_file(url, policy, workdir)
-    diarization: dict[str, Any] = job.output_data.get("diarization") or {}
-    plan = Plan(
-        model=job.model,
-        language=job.language or None,
-        prompt=job.prompt or None,
-        formats=tuple(job.output_data["formats"]),
-        diarization=diarization,
-    )
-    outcome = transcribe_media(fetched, plan, attempt, config, workdir)
+    outcome = transcribe_media(fetched, request, attempt, config, workdir)
     transcript = outcome.transcript
-    metadata = {
+    metadata: dict[str, Any] = {
         "backend": transcript.backend,
         "requested_model": job.model,
         "model": transcript.model,
         "language": transcript.language or job.language or None,
         "duration_seconds": outcome.duration_seconds,
         "processing_seconds": round(time.monotonic() - started, 3),
-        "source_kind": job.input_data.get("kind", "url"),
+        "source_kind": source.kind,
         "source_name": fetched.filename,
         "source_url": url,
         "source_content_type": outcome.source_content_type,
-        **job_metadata(diarization, outcome.known_speaker_summary),
     }
+    diarization = request.outputs.diarization
+    if diarization.enabled:
+        metadata["diarization"] = diarization.public(outcome.known_speaker_summary)
     return transcript.text, metadata
 
 

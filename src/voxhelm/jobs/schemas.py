@@ -5,13 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from voxhelm.api.validation import exact
+from voxhelm.batch.request import (
+    DiarizationRequest,
+    JobOutputs,
+    JobRequest,
+    UploadSource,
+    UrlSource,
+)
 from voxhelm.formats import ARTIFACT_FORMATS, normalize_format_key
 from voxhelm.jobs.diarization_options import Diarization, validate_diarization
 from voxhelm.jobs.models import JobState, JobType
@@ -184,7 +199,10 @@ class JobSubmission(JobCommon):
     model: str = Field(default="auto", description="auto, an alias, or a configured model.")
     input: UrlInput | UploadInput = Field(discriminator="kind")
     output: JobOutput = Field(default_factory=JobOutput)
-    diarization: Diarization = Field(default_factory=Diarization)
+    diarization: Annotated[
+        DiarizationRequest,
+        PlainValidator(validate_diarization, json_schema_input_type=Diarization),
+    ] = Field(default_factory=DiarizationRequest)
 
     @field_validator("job_type", mode="before")
     @classmethod
@@ -231,10 +249,15 @@ class JobSubmission(JobCommon):
             unsupported=UNSUPPORTED_FORMAT,
         )
 
-    @field_validator("diarization", mode="before")
-    @classmethod
-    def _diarization(cls, value: object) -> object:
-        return validate_diarization(value)
+    def to_request(self, model: str, language: str | None) -> JobRequest:
+        """The typed request, with ``model`` and ``language`` as the caller checked them."""
+        source: UrlSource | UploadSource
+        if isinstance(self.input, UrlInput):
+            source = UrlSource(self.input.url)
+        else:
+            source = UploadSource(upload_id=self.input.upload_id)
+        outputs = JobOutputs(tuple(self.output.formats), self.diarization)
+        return JobRequest(source, outputs, model, language, self.prompt, self.callback_url or "")
 
 
 def _upload_id(value: object) -> str:

@@ -14,17 +14,18 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
+from voxhelm.batch.request import JobOutputs, UploadSource, UrlSource
 from voxhelm.config import Config
 from voxhelm.fetch import check_url
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.models import ExecutionMode, Job
-from voxhelm.jobs.schemas import JobSubmission, UploadInput, UrlInput
+from voxhelm.jobs.schemas import JobSubmission
 from voxhelm.jobs.synthesis import SynthesisSubmission, check_synthesis, synthesis_fields
 from voxhelm.jobs.tasks import enqueue
 from voxhelm.jobs.webhooks import check_callback
@@ -46,54 +47,46 @@ def request_fingerprint(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def submit(producer: str, request: JobSubmission, config: Config) -> Submitted:
-    """Create (or find) the job for ``request``; raises InvalidInput/UrlNotAllowed for 400s."""
-    model = request.model if request.model == "auto" else validate_model(request.model, config.stt)
-    language = normalize_language(request.language) or ""
-    formats = list(request.output.formats)
-    diarization = request.diarization.model_dump()
-    job_input = request.input.model_dump()
+def submit(producer: str, submission: JobSubmission, config: Config) -> Submitted:
+    """Create (or find) the job for ``submission``; raises InvalidInput/UrlNotAllowed (400s)."""
+    model = submission.model
+    if model != "auto":
+        model = validate_model(model, config.stt)
+    request = submission.to_request(model, normalize_language(submission.language) or None)
     fingerprint = request_fingerprint(
-        {
-            "job_type": request.job_type,
-            "backend": request.backend,
-            "model": model,
-            "language": language,
-            "input": job_input,
-            "formats": sorted(formats),
-            "diarization": diarization,
-        }
+        request.fingerprint_fields(submission.job_type, submission.backend)
     )
-    task_ref = request.task_ref or ""
+    task_ref = submission.task_ref or ""
     if task_ref:
         # Before the URL check: a retry still finds its job after the allowlist changed.
         existing = Job.objects.reusable(producer, task_ref, fingerprint).first()
         if existing is not None:
             return Submitted(existing, created=False)
-    if isinstance(request.input, UrlInput):
-        check_url(request.input.url, batch_fetch_policy(config))
+    source = request.source
+    if isinstance(source, UrlSource):
+        check_url(source.url, batch_fetch_policy(config))
     callback_url = check_callback(request.callback_url, config) if request.callback_url else ""
 
     def attach(job: Job) -> None:
-        if isinstance(request.input, UploadInput):
-            _attach_upload(job, producer, request.input, config)
-        _attach_reference_uploads(job, producer, config)
+        if isinstance(source, UploadSource) and source.upload_id:
+            _attach_upload(job, producer, UUID(source.upload_id), config)
+        _attach_reference_uploads(job, producer, request.outputs, config)
 
     return _create(
         producer,
         task_ref,
         fingerprint,
         {
-            "job_type": request.job_type,
-            "lane": request.lane,
-            "priority": request.priority,
-            "backend": request.backend,
-            "model": model,
-            "language": language,
+            "job_type": submission.job_type,
+            "lane": submission.lane,
+            "priority": submission.priority,
+            "backend": submission.backend,
+            "model": request.model,
+            "language": request.language or "",
             "prompt": request.prompt or "",
-            "input_data": job_input,
-            "output_data": {"formats": formats, "diarization": diarization},
-            "context_data": request.context or {},
+            "input_data": source.to_stored(),
+            "output_data": request.outputs.to_stored(),
+            "context_data": submission.context or {},
             # Per job, so switching VOXHELM_TRANSCRIPTION_EXECUTION_MODE needs no migration.
             "execution_mode": config.execution.transcription_mode,
             "callback_url": callback_url,
@@ -162,28 +155,22 @@ def _create(
     return Submitted(job, created=True)
 
 
-def _attach_upload(job: Job, producer: str, upload_input: UploadInput, config: Config) -> None:
+def _attach_upload(job: Job, producer: str, upload_id: UUID, config: Config) -> None:
     """Claim the staged upload and describe it in the job's input (no storage keys)."""
     from voxhelm.uploads.lifecycle import attach
 
-    upload = attach(job, producer, UUID(upload_input.upload_id), config)
-    job.input_data = {
-        "kind": "upload",
-        "upload_id": str(upload.pk),
-        "filename": upload.filename,
-        "content_type": upload.content_type,
-        "size_bytes": upload.size_bytes,
-    }
+    upload = attach(job, producer, upload_id, config)
+    source = UploadSource(str(upload.pk), upload.filename, upload.content_type, upload.size_bytes)
+    job.input_data = source.to_stored()
     job.save(update_fields=["input_data"])
 
 
-def _attach_reference_uploads(job: Job, producer: str, config: Config) -> None:
+def _attach_reference_uploads(job: Job, producer: str, outputs: JobOutputs, config: Config) -> None:
     """Name known-speaker reference uploads by their store objects in the stored request
     (the fingerprint keeps the producer's ``upload_id`` form)."""
     from voxhelm.jobs.reference_uploads import resolve_reference_uploads
 
-    diarization = job.output_data["diarization"]
-    resolved = resolve_reference_uploads(producer, diarization, config)
-    if resolved is not diarization:
-        job.output_data = {**job.output_data, "diarization": resolved}
+    resolved = resolve_reference_uploads(producer, outputs.diarization, config)
+    if resolved is not outputs.diarization:
+        job.output_data = replace(outputs, diarization=resolved).to_stored()
         job.save(update_fields=["output_data"])

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from voxhelm import capacity, tts
 from voxhelm.api.validation import exact
+from voxhelm.batch.request import SynthesisRequest
 from voxhelm.config import Config
 from voxhelm.encode import MIME_TYPES, encode
 from voxhelm.jobs.models import Job, JobPhase
@@ -109,17 +110,16 @@ def check_synthesis(request: SynthesisSubmission, config: Config) -> str:
 
 def synthesis_fields(request: SynthesisSubmission, voice: str) -> dict[str, Any]:
     """The job row's fields for a synthesis request (also its idempotency fingerprint)."""
+    synthesis = SynthesisRequest(
+        request.input.text, voice, request.speed, tuple(request.output.formats)
+    )
     return {
         "job_type": "synthesize",
         "backend": request.backend,
         "model": request.model,
         "language": (request.language or "").strip(),
-        "input_data": request.input.model_dump(),
-        "output_data": {
-            "formats": list(request.output.formats),
-            "voice": voice,
-            "speed": request.speed,
-        },
+        "input_data": synthesis.input_data(),
+        "output_data": synthesis.output_data(),
     }
 
 
@@ -129,17 +129,16 @@ def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
     config: Config = attempt.config
     started = time.monotonic()
     attempt.checkpoint(JobPhase.SYNTHESIZING, SYNTHESIZE)
-    output = job.output_data
+    request = job.synthesis_request
     speech = tts.synthesize(
-        str(job.input_data["text"]),
+        request.text,
         config=config,
-        voice=str(output.get("voice") or "") or None,
-        speed=float(output.get("speed", 1.0)),
+        voice=request.voice,
+        speed=request.speed,
         language=job.language or None,
         admission=capacity.BATCH,
     )
-    formats: list[str] = list(output["formats"])
-    for index, fmt in enumerate(formats):
+    for index, fmt in enumerate(request.formats):
         attempt.put(
             f"speech.{fmt}",
             encode(speech.audio.samples, speech.audio.sample_rate, fmt),
@@ -148,7 +147,7 @@ def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
             content_type=MIME_TYPES[fmt],
             exposed=True,
             phase=JobPhase.ENCODING,
-            percent=ENCODE + index * (99 - ENCODE) // len(formats),
+            percent=ENCODE + index * (99 - ENCODE) // len(request.formats),
         )
     metadata = {
         "backend": "piper",

@@ -28,12 +28,19 @@ from pathlib import Path, PurePosixPath
 from voxhelm.artifacts.base import CHUNK_BYTES, ArtifactStore, StoreError
 from voxhelm.artifacts.checkpoints import StoreCheckpoints
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.request import (
+    DiarizationRequest,
+    JobOutputs,
+    JobRequest,
+    UploadSource,
+    UrlSource,
+)
 from voxhelm.config import Config
 from voxhelm.errors import Busy, ServiceUnavailable, VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
 from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
-from voxhelm.transcription import Outcome, Plan, transcribe_media
+from voxhelm.transcription import Outcome, transcribe_media
 from voxhelm.workdirs import Workdir, sweep
 from voxhelm.workers.capabilities import advertised
 from voxhelm.workers.limits import MAX_ERROR_CHARS
@@ -221,6 +228,19 @@ def materialize(job: ClaimedJob, config: Config, workdir: Path) -> FetchedFile:
     return fetch_to_file(job.input.url, policy, workdir)
 
 
+def _request_of(job: ClaimedJob) -> JobRequest:
+    """The claimed job's request, with the concrete model the server resolved."""
+    source: UrlSource | UploadSource
+    if isinstance(job.input, ClaimedUploadInput):
+        upload = job.input
+        source = UploadSource(None, upload.filename, upload.content_type, upload.size_bytes)
+    else:
+        source = UrlSource(job.input.url)
+    diarization = DiarizationRequest.from_stored(job.output.diarization)
+    outputs = JobOutputs(tuple(job.output.formats), diarization)
+    return JobRequest(source, outputs, job.model, job.language, job.prompt)
+
+
 def result_metadata(outcome: Outcome, fetched: FetchedFile, job: ClaimedJob) -> dict[str, object]:
     transcript = outcome.transcript
     metadata: dict[str, object] = {
@@ -338,14 +358,7 @@ class Runner:
         sink = UploadSink(job, store, keeper, self.stop)
         sink.checkpoint("downloading", 0)
         fetched = materialize(job, self.config, workdir)
-        plan = Plan(
-            model=job.model,
-            language=job.language,
-            prompt=job.prompt,
-            formats=tuple(job.output.formats),
-            diarization=job.output.diarization,
-        )
-        outcome = transcribe_media(fetched, plan, sink, self.config, workdir)
+        outcome = transcribe_media(fetched, _request_of(job), sink, self.config, workdir)
         sink.checkpoint("rendering", 99)
         return CompleteRequest(
             worker_id=self.settings.worker_id,

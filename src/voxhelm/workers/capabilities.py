@@ -11,9 +11,10 @@ and for diarization ``diarization.anonymous``, or for known speakers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from voxhelm.batch.request import KNOWN_STRATEGY, DiarizationRequest
 from voxhelm.config import Config, SttConfig
 from voxhelm.formats import ARTIFACT_FORMATS
 from voxhelm.workers.protocol import (
@@ -24,8 +25,6 @@ from voxhelm.workers.protocol import (
 )
 
 TRANSCRIBE = "transcribe"
-KNOWN_STRATEGY = "pyannote_known_speaker"  # = jobs.diarization_options.KNOWN
-ANONYMOUS_STRATEGY = "pyannote"
 
 
 @dataclass(frozen=True)
@@ -53,19 +52,16 @@ def resolve_backend(model: str, stt: SttConfig) -> tuple[str, str] | None:
 
 
 def requirements(
-    model: str, formats: list[str], diarization: dict[str, Any], stt: SttConfig
+    model: str, formats: Sequence[str], diarization: DiarizationRequest, stt: SttConfig
 ) -> Requirements | None:
     """The requirements of a job, or None when its model does not resolve here."""
     resolved = resolve_backend(model, stt)
     if resolved is None:
         return None
-    strategy: str | None = None
+    strategy = diarization.strategy if diarization.enabled else None
     embedding = ""
-    if diarization.get("enabled"):
-        strategy = str(diarization.get("strategy") or ANONYMOUS_STRATEGY)
-        if strategy == KNOWN_STRATEGY:
-            embedding = str((diarization.get("known_speaker") or {}).get("embedding_model") or "")
-            embedding = embedding or default_embedding_model()
+    if diarization.known:
+        embedding = str(diarization.match.get("embedding_model") or default_embedding_model())
     return Requirements(resolved[0], resolved[1], tuple(formats), strategy, embedding)
 
 

@@ -24,9 +24,9 @@ from django.utils import timezone
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.request import UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound
-from voxhelm.jobs.diarization_options import KNOWN, public_diarization
 from voxhelm.jobs.models import ExecutionMode, Job, JobState, hash_token
 from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
 from voxhelm.workers.metadata import known_speaker_summary, worker_fields
@@ -53,10 +53,10 @@ def remote_job(job_id: UUID) -> Job:
 
 
 def lease_of(job: Job) -> Lease:
-    diarization = job.output_data.get("diarization") or {}
+    outputs = job.request.outputs
     return Lease(
-        formats=tuple(job.output_data.get("formats", [])),
-        known_speakers=bool(diarization.get("enabled")) and diarization.get("strategy") == KNOWN,
+        formats=outputs.formats,
+        known_speakers=outputs.diarization.known,
         prefix=job.leased_artifact_prefix,
         store=job.leased_artifact_store,
     )
@@ -67,20 +67,20 @@ def build_metadata(job: Job, request: CompleteRequest, worker_id: str) -> dict[s
     request, source, diarization and attempt fields."""
     metadata = worker_fields(request.result_metadata)
     metadata["requested_model"] = job.model
-    kind = job.input_data.get("kind", "url")
-    metadata["source_kind"] = kind
-    if kind == "url":
-        metadata["source_url"] = str(job.input_data.get("url", ""))  # submitted, not redirected
+    job_request = job.request
+    source = job_request.source
+    metadata["source_kind"] = source.kind
+    if isinstance(source, UrlSource):
+        metadata["source_url"] = source.url  # submitted, not redirected
     else:
-        metadata["source_name"] = str(job.input_data.get("filename", ""))
-        metadata["source_content_type"] = str(job.input_data.get("content_type", ""))
-    diarization = job.output_data.get("diarization") or {}
-    if diarization.get("enabled"):
-        shown = public_diarization(diarization)
-        if diarization.get("strategy") == KNOWN:
-            names = [str(s["name"]) for s in diarization.get("known_speakers", [])]
-            shown["known_speaker_summary"] = known_speaker_summary(request.result_metadata, names)
-        metadata["diarization"] = shown
+        metadata["source_name"] = source.filename or ""
+        metadata["source_content_type"] = source.content_type or ""
+    diarization = job_request.outputs.diarization
+    if diarization.enabled:
+        summary = None
+        if diarization.known:
+            summary = known_speaker_summary(request.result_metadata, diarization.names)
+        metadata["diarization"] = diarization.public(summary)
     metadata.update(
         worker_id=worker_id, attempt=job.attempt_count, execution_mode=ExecutionMode.REMOTE.value
     )

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from voxhelm.artifacts.keys import job_prefix
 from voxhelm.artifacts.stores import active_store
+from voxhelm.batch.request import JobOutputs, UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import check_url
@@ -160,9 +161,8 @@ def _collect(
     found: list[tuple[int, datetime, UUID, Requirements]],
 ) -> None:
     for pk, priority, created_at, model, output in rows:
-        needs = requirements(
-            model, list(output.get("formats", [])), output.get("diarization") or {}, config.stt
-        )
+        outputs = JobOutputs.from_stored(output)
+        needs = requirements(model, outputs.formats, outputs.diarization, config.stt)
         if needs is not None and matches(capabilities, needs):
             found.append((PRIORITIES.index(priority), created_at, pk, needs))
             if len(found) >= ELIGIBLE_LIMIT:
@@ -208,15 +208,10 @@ def url_problem(job: Job, config: Config) -> VoxhelmError | None:
     """Why the job's input URL or a reference URL is no longer allowed (the allowlist may
     have changed since submission), checked before a lease is committed."""
     policy = batch_fetch_policy(config)
-    urls = []
-    if job.input_data.get("kind", "url") == "url":
-        urls.append(str(job.input_data.get("url", "")))
-    diarization = job.output_data.get("diarization") or {}
-    for speaker in diarization.get("known_speakers", []):
-        for reference in speaker.get("references", []):
-            audio = reference.get("audio") or {}
-            if audio.get("kind") == "url":
-                urls.append(str(audio.get("url", "")))
+    request = job.request
+    urls = request.outputs.diarization.reference_urls()
+    if isinstance(request.source, UrlSource):
+        urls.insert(0, request.source.url)
     for url in urls:
         try:
             check_url(url, policy)

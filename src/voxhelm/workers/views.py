@@ -24,6 +24,7 @@ from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import ApiError, invalid_request
 from voxhelm.api.validation import json_object, parse
 from voxhelm.artifacts.keys import checkpoint_prefix
+from voxhelm.batch.request import UploadSource
 from voxhelm.jobs.schemas import isoformat, represent
 from voxhelm.workers import completion, leases
 from voxhelm.workers.models import Worker
@@ -123,9 +124,9 @@ def _claim(worker_id: str, claim: ClaimRequest) -> dict[str, Any] | None:
 
 def _claimed(claim: leases.Claim) -> ClaimedJob:
     job = claim.job
-    data = job.input_data
+    request = job.request
     job_input: ClaimedUrlInput | ClaimedUploadInput
-    if data.get("kind") == "upload":
+    if isinstance(request.source, UploadSource):
         from voxhelm.uploads.models import StagedUpload
 
         upload = StagedUpload.objects.get(claimed_by_job=job)
@@ -141,10 +142,7 @@ def _claimed(claim: leases.Claim) -> ClaimedJob:
             ),
         )
     else:
-        job_input = ClaimedUrlInput(url=str(data["url"]))
-    diarization = dict(job.output_data.get("diarization") or {"enabled": False})
-    if diarization.get("enabled"):
-        diarization.setdefault("strategy", "pyannote")
+        job_input = ClaimedUrlInput(url=request.source.url)
     return ClaimedJob(
         id=str(job.pk),
         attempt=job.attempt_count,
@@ -158,7 +156,8 @@ def _claimed(claim: leases.Claim) -> ClaimedJob:
         prompt=job.prompt or None,
         input=job_input,
         output=ClaimedOutput(
-            formats=list(job.output_data.get("formats", [])), diarization=diarization
+            formats=list(request.outputs.formats),
+            diarization=request.outputs.diarization.to_claim(),
         ),
         artifact_prefix=job.leased_artifact_prefix,
         artifact_store=job.leased_artifact_store,
