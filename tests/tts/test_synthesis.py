@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_config
+from tests.held import lanes_held
 from tests.speech import EPISODE, SENTENCES, word_error_rate
 from tests.tts.conftest import listen
 from voxhelm import lanes, tts
@@ -117,23 +117,8 @@ def test_a_good_speed_passes(speed: object) -> None:
 
 @pytest.fixture
 def held_slot(config: Config) -> Iterator[None]:
-    """Every shared lane slot held by another thread, as a long batch window would."""
-    release = threading.Event()
-    taken = [threading.Event() for _ in range(config.lanes.slots)]
-
-    def hold(done: threading.Event) -> None:
-        with lanes.admit(config.lanes, lanes.NON_INTERACTIVE):
-            done.set()
-            release.wait(30)
-
-    holders = [threading.Thread(target=hold, args=(done,)) for done in taken]
-    for holder in holders:
-        holder.start()
-    assert all(done.wait(10) for done in taken)
-    yield
-    release.set()
-    for holder in holders:
-        holder.join()
+    with lanes_held(config):
+        yield
 
 
 def test_each_sentence_waits_for_a_lane_slot(config: Config, held_slot: None) -> None:

@@ -15,8 +15,9 @@ from tests.conftest import make_config
 from tests.s3server import S3Server
 from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
-from voxhelm.batch.request import COUNTS, DiarizationRequest
-from voxhelm.batch.request import KNOWN_STRATEGY as KNOWN
+from voxhelm.batch.request import DiarizationRequest
+from voxhelm.diarization.base import COUNTS
+from voxhelm.diarization.base import KNOWN_STRATEGY as KNOWN
 from voxhelm.errors import InvalidInput
 from voxhelm.jobs.diarization_options import COUNTS as OPTION_COUNTS
 from voxhelm.jobs.diarization_options import KNOWN_STRATEGY as OPTION_KNOWN
@@ -151,7 +152,7 @@ def test_it_reads_env_files(tmp_path: Path) -> None:
 def test_the_remote_worker_never_imports_django() -> None:
     code = (
         "import sys, json, voxhelm.remote_worker.cli, voxhelm.remote_worker.runner, "
-        "voxhelm.transcription; "
+        "voxhelm.batch.transcribe; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'django')))"
     )
     output = subprocess.run(

@@ -25,9 +25,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal, Self
 
-COUNTS = ("num_speakers", "min_speakers", "max_speakers")
-ANONYMOUS_STRATEGY = "pyannote"
-KNOWN_STRATEGY = "pyannote_known_speaker"
+from voxhelm.diarization.base import ANONYMOUS_STRATEGY, COUNTS, KNOWN_STRATEGY
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from voxhelm.audio import SAMPLE_RATE, Audio
-from voxhelm.batch.request import KNOWN_STRATEGY
 from voxhelm.diarization.align import speaker_at
-from voxhelm.diarization.base import DiarizationError, Turn
+from voxhelm.diarization.base import KNOWN_STRATEGY, DiarizationError, Turn
 from voxhelm.diarization.embedding import (
     MIN_FRAMES,
     MODEL_NAME,

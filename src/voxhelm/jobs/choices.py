@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models
 
+from voxhelm.batch import sink
 from voxhelm.config import LOCAL_EXECUTION, REMOTE_EXECUTION
 
 
@@ -25,11 +26,11 @@ NOT_REUSABLE_STATES = (JobState.FAILED, JobState.CANCELED)
 
 class JobPhase(models.TextChoices):
     NONE = ""
-    DOWNLOADING = "downloading"
-    DECODING = "decoding"
-    TRANSCRIBING = "transcribing"
-    DIARIZING = "diarizing"
-    RENDERING = "rendering"
+    DOWNLOADING = sink.DOWNLOADING
+    DECODING = sink.DECODING
+    TRANSCRIBING = sink.TRANSCRIBING
+    DIARIZING = sink.DIARIZING
+    RENDERING = sink.RENDERING
     SYNTHESIZING = "synthesizing"
     ENCODING = "encoding"
 

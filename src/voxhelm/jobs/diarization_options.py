@@ -17,14 +17,12 @@ from pydantic import BaseModel, Field
 
 from voxhelm.api.validation import exact
 from voxhelm.batch.request import (
-    ANONYMOUS_STRATEGY,
-    COUNTS,
-    KNOWN_STRATEGY,
     DiarizationRequest,
     KnownSpeaker,
     Reference,
     ReferenceAudio,
 )
+from voxhelm.diarization.base import ANONYMOUS_STRATEGY, COUNTS, KNOWN_STRATEGY
 from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
 
 OPTIONS = frozenset(
@@ -77,8 +75,8 @@ def validate_diarization(value: object) -> DiarizationRequest:
     checked against the URL allowlist (a 400 at submission, as the reference)."""
     from django.conf import settings
 
+    from voxhelm.batch.inputs import batch_fetch_policy
     from voxhelm.fetch import UrlNotAllowed, check_url
-    from voxhelm.jobs.inputs import batch_fetch_policy
 
     config = settings.VOXHELM
     request = normalize_diarization(value, backend=config.diarization.backend)

@@ -13,40 +13,40 @@ that is logged with the traceback.
 from __future__ import annotations
 
 import logging
-import secrets
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound, StoreError
+from voxhelm import audio, capacity
+from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound
 from voxhelm.artifacts.checkpoints import StoreCheckpoints
 from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import active_store, store_for_identity
-from voxhelm.batch.request import UploadSource
+from voxhelm.batch.failures import classify
+from voxhelm.batch.inputs import batch_fetch_policy
+from voxhelm.batch.request import UploadSource, UrlSource
+from voxhelm.batch.transcribe import transcribe_media
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
 from voxhelm.jobs.heartbeat import Heartbeat
-from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.joblog import log_outcome
 from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.synthesis import synthesize_text
-from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, transcribe_media
 from voxhelm.workdirs import Workdir, sweep
 
 logger = logging.getLogger("voxhelm.jobs")
 
-# The core's constants, kept importable from here (the console's transcription uses them).
 __all__ = [
-    "EXTRACTED_AUDIO",
-    "OCTET_STREAM",
     "Attempt",
     "JobAbandoned",
     "UploadGone",
     "finish",
     "run",
+    "run_now",
     "settle_upload",
     "transcribe_input",
 ]
@@ -126,7 +126,11 @@ def run(job_id: str, *, task_id: str | None, worker: str, config: Config) -> Non
         Heartbeat(job, config.execution.job_heartbeat_seconds) as heartbeat,
         Workdir("job") as workdir,
     ):
-        finish(job, Attempt(job, heartbeat, config), workdir)
+        attempt = Attempt(job, heartbeat, config)
+        if job.job_type == JobType.SYNTHESIZE:
+            finish(job, lambda: synthesize_text(attempt))
+        else:
+            finish(job, lambda: transcribe_input(attempt, workdir))
     settle_upload(job, config)
     job.refresh_from_db()
     log_outcome(job)  # one structured line per attempt: ids, producer, state, timings
@@ -154,79 +158,94 @@ def checkpoints_of(job: Job, config: Config) -> StoreCheckpoints:
     return StoreCheckpoints(active_store(config.artifacts), folder)
 
 
-def finish(job: Job, attempt: Attempt, workdir: Path) -> None:
-    """Run the attempt's steps and record how it ended."""
+def finish(job: Job, steps: Callable[[], tuple[str, dict[str, Any]]]) -> bool:
+    """Run the attempt's ``steps`` and record how it ended; True if it succeeded."""
     try:
-        if job.job_type == JobType.SYNTHESIZE:
-            text, metadata = synthesize_text(attempt)
-        else:
-            text, metadata = transcribe_input(attempt, workdir)
+        text, metadata = steps()
     except JobAbandoned:
         logger.info(
             "job %s: attempt %d stopped; the job is %s", job.pk, job.attempt_count, _state(job)
         )
-        return
-    except VoxhelmError as exc:
-        logger.info("job %s: failed: %s", job.pk, exc.code)
-        job.mark_failed(exc.code, exc.message)
-        return
-    except (StoreError, OSError) as exc:
-        # The artifact store is down or full: the same code as a remote worker's (no path,
-        # no endpoint in the message; the log has them).
-        error_id = secrets.token_hex(6)
-        logger.error("job %s: storage error id=%s: %s", job.pk, error_id, exc)
-        job.mark_failed(
-            "worker_io_error", f"The worker could not store or fetch data (error id {error_id})."
-        )
-        return
-    except Exception:
-        error_id = secrets.token_hex(6)
-        logger.exception("job %s: internal error id=%s", job.pk, error_id)
-        job.mark_failed(
-            "internal_error", f"The job failed because of an internal error (error id {error_id})."
-        )
-        return
+        return False
+    except Exception as exc:
+        failure = classify(exc, log=logger, job=str(job.pk))
+        job.mark_failed(failure.code, failure.message)
+        return False
     if job.mark_succeeded(text, metadata):
         logger.info("job %s: succeeded in %.1fs", job.pk, metadata["processing_seconds"])
-    else:
-        logger.info("job %s: finished, but the job is %s; result dropped", job.pk, _state(job))
+        return True
+    logger.info("job %s: finished, but the job is %s; result dropped", job.pk, _state(job))
+    return False
 
 
-def transcribe_input(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, Any]]:
-    """Materialize the job's input, run the core steps (``voxhelm.transcription``, shared
-    with the remote worker) with this attempt as their sink; returns text and metadata."""
+def transcribe_input(
+    attempt: Attempt,
+    workdir: Path,
+    *,
+    fetched: FetchedFile | None = None,
+    decoded: audio.Audio | None = None,
+    admission: capacity.Admission = capacity.BATCH,
+) -> tuple[str, dict[str, Any]]:
+    """Materialize the job's input (unless the caller hands over ``fetched``, and maybe its
+    ``decoded`` audio), run the batch core with this attempt as its sink; returns text and
+    metadata."""
     job, config = attempt.job, attempt.config
     started = time.monotonic()
     # A previous attempt (a worker that died) may have left artifacts: start clean.
     JobArtifact.objects.purge(job, config.artifacts)
     request = job.request
     source = request.source
-    if isinstance(source, UploadSource):
-        fetched = _materialize_upload(job, config, workdir)
-        url = ""
-    else:
-        url = source.url
-        policy = batch_fetch_policy(config)
-        check_url(url, policy)  # the allowlist may have changed since the job was submitted
-        fetched = fetch_to_file(url, policy, workdir)
-    outcome = transcribe_media(fetched, request, attempt, config, workdir)
-    transcript = outcome.transcript
-    metadata: dict[str, Any] = {
-        "backend": transcript.backend,
-        "requested_model": job.model,
-        "model": transcript.model,
-        "language": transcript.language or job.language or None,
-        "duration_seconds": outcome.duration_seconds,
-        "processing_seconds": round(time.monotonic() - started, 3),
-        "source_kind": source.kind,
-        "source_name": fetched.filename,
-        "source_url": url,
-        "source_content_type": outcome.source_content_type,
-    }
+    url = source.url if isinstance(source, UrlSource) else ""
+    if fetched is None:
+        if isinstance(source, UploadSource):
+            fetched = _materialize_upload(job, config, workdir)
+        else:
+            policy = batch_fetch_policy(config)
+            check_url(url, policy)  # the allowlist may have changed since the job was submitted
+            fetched = fetch_to_file(url, policy, workdir)
+    outcome = transcribe_media(
+        fetched, request, attempt, config, workdir, admission=admission, decoded=decoded
+    )
+    metadata = outcome.metadata(job.model, job.language, since=started)
+    metadata.update(
+        source_kind=source.kind,
+        source_name=outcome.source_name,
+        source_url=url,
+        source_content_type=outcome.source_content_type,
+    )
     diarization = request.outputs.diarization
     if diarization.enabled:
         metadata["diarization"] = diarization.public(outcome.known_speaker_summary)
-    return transcript.text, metadata
+    return outcome.text, metadata
+
+
+def run_now(
+    job: Job,
+    fetched: FetchedFile,
+    config: Config,
+    workdir: Path,
+    *,
+    decoded: audio.Audio | None,
+    admission: capacity.Admission,
+) -> Job:
+    """Run the caller's own ``SYNC`` job (``submit_request`` started it) here and now: the
+    same attempt, steps and records as a batch job's. Raises the job's error as a
+    :class:`VoxhelmError` if it did not succeed."""
+    with Heartbeat(job, config.execution.job_heartbeat_seconds) as heartbeat:
+        attempt = Attempt(job, heartbeat, config)
+        succeeded = finish(
+            job,
+            lambda: transcribe_input(
+                attempt, workdir, fetched=fetched, decoded=decoded, admission=admission
+            ),
+        )
+    settle_upload(job, config)
+    job.refresh_from_db()
+    log_outcome(job)
+    if not succeeded:
+        message = job.error_detail or "The transcription was stopped."
+        raise VoxhelmError(message, code=job.error_code or "job_abandoned")
+    return job
 
 
 def _materialize_upload(job: Job, config: Config, workdir: Path) -> FetchedFile:

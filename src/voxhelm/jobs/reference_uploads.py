@@ -28,8 +28,9 @@ from uuid import UUID
 from django.utils import timezone
 
 from voxhelm.artifacts.stores import active_store, same_store
-from voxhelm.batch.request import KNOWN_STRATEGY, DiarizationRequest, JobOutputs, ReferenceAudio
+from voxhelm.batch.request import DiarizationRequest, JobOutputs, ReferenceAudio
 from voxhelm.config import Config
+from voxhelm.diarization.base import KNOWN_STRATEGY
 from voxhelm.errors import InvalidInput
 from voxhelm.jobs.models import Job
 

@@ -249,15 +249,18 @@ class JobSubmission(JobCommon):
             unsupported=UNSUPPORTED_FORMAT,
         )
 
-    def to_request(self, model: str, language: str | None) -> JobRequest:
-        """The typed request, with ``model`` and ``language`` as the caller checked them."""
+    def to_request(self) -> JobRequest:
+        """The typed request (``voxhelm.jobs.submit.submit_request`` checks the model and
+        normalizes the language)."""
         source: UrlSource | UploadSource
         if isinstance(self.input, UrlInput):
             source = UrlSource(self.input.url)
         else:
             source = UploadSource(upload_id=self.input.upload_id)
         outputs = JobOutputs(tuple(self.output.formats), self.diarization)
-        return JobRequest(source, outputs, model, language, self.prompt, self.callback_url or "")
+        return JobRequest(
+            source, outputs, self.model, self.language, self.prompt, self.callback_url or ""
+        )
 
 
 def _upload_id(value: object) -> str:

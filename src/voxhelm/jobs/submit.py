@@ -20,11 +20,11 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
-from voxhelm.batch.request import JobOutputs, UploadSource, UrlSource
+from voxhelm.batch.inputs import batch_fetch_policy
+from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource, UrlSource
 from voxhelm.config import Config
 from voxhelm.fetch import check_url
-from voxhelm.jobs.inputs import batch_fetch_policy
-from voxhelm.jobs.models import ExecutionMode, Job
+from voxhelm.jobs.models import DispatchMode, ExecutionMode, Job, JobPriority, JobType
 from voxhelm.jobs.schemas import JobSubmission
 from voxhelm.jobs.synthesis import SynthesisSubmission, check_synthesis, synthesis_fields
 from voxhelm.jobs.tasks import enqueue
@@ -49,14 +49,38 @@ def request_fingerprint(fields: dict[str, Any]) -> str:
 
 def submit(producer: str, submission: JobSubmission, config: Config) -> Submitted:
     """Create (or find) the job for ``submission``; raises InvalidInput/UrlNotAllowed (400s)."""
-    model = submission.model
-    if model != "auto":
-        model = validate_model(model, config.stt)
-    request = submission.to_request(model, normalize_language(submission.language) or None)
-    fingerprint = request_fingerprint(
-        request.fingerprint_fields(submission.job_type, submission.backend)
+    return submit_request(
+        producer,
+        submission.to_request(),
+        config,
+        task_ref=submission.task_ref or "",
+        priority=submission.priority,
+        context=submission.context,
     )
-    task_ref = submission.task_ref or ""
+
+
+def submit_request(
+    producer: str,
+    request: JobRequest,
+    config: Config,
+    *,
+    task_ref: str = "",
+    priority: str = JobPriority.NORMAL,
+    context: dict[str, Any] | None = None,
+    dispatch: DispatchMode = DispatchMode.BATCH,
+    worker: str = "",
+) -> Submitted:
+    """Create (or find) the transcription job for ``request``: the only place job rows are
+    made (the API, the console's batch jobs and its runs at once come here).
+
+    A ``SYNC`` job is the caller's own attempt: it runs locally, once, and its row is
+    inserted already ``running`` on ``worker`` (the caller then runs it, see
+    ``voxhelm.jobs.pipeline.run_now``); a ``BATCH`` job is queued for a worker.
+    """
+    if request.model != "auto":
+        request = replace(request, model=validate_model(request.model, config.stt))
+    request = replace(request, language=normalize_language(request.language) or None)
+    fingerprint = request_fingerprint(request.fingerprint_fields(JobType.TRANSCRIBE, "auto"))
     if task_ref:
         # Before the URL check: a retry still finds its job after the allowlist changed.
         existing = Job.objects.reusable(producer, task_ref, fingerprint).first()
@@ -72,27 +96,30 @@ def submit(producer: str, submission: JobSubmission, config: Config) -> Submitte
             _attach_upload(job, producer, UUID(source.upload_id), config)
         _attach_reference_uploads(job, producer, request.outputs, config)
 
+    sync = dispatch == DispatchMode.SYNC
     return _create(
         producer,
         task_ref,
         fingerprint,
         {
-            "job_type": submission.job_type,
-            "lane": submission.lane,
-            "priority": submission.priority,
-            "backend": submission.backend,
+            "job_type": JobType.TRANSCRIBE,
+            "priority": priority,
+            "dispatch_mode": dispatch,
             "model": request.model,
             "language": request.language or "",
             "prompt": request.prompt or "",
             "input_data": source.to_stored(),
             "output_data": request.outputs.to_stored(),
-            "context_data": submission.context or {},
+            "context_data": context or {},
             # Per job, so switching VOXHELM_TRANSCRIPTION_EXECUTION_MODE needs no migration.
-            "execution_mode": config.execution.transcription_mode,
+            # A run at once is local (the sweeper then fails it if this process dies; with
+            # one attempt it is never re-queued, since no task could run it).
+            "execution_mode": ExecutionMode.LOCAL if sync else config.execution.transcription_mode,
+            "max_attempts": 1 if sync else config.execution.max_attempts,
             "callback_url": callback_url,
         },
-        config,
         attach=attach,
+        worker=worker if sync else "",
     )
 
 
@@ -113,11 +140,12 @@ def submit_synthesis(producer: str, request: SynthesisSubmission, config: Config
     fields.update(
         lane=request.lane,
         priority=request.priority,
+        max_attempts=config.execution.max_attempts,
         context_data=request.context or {},
         callback_url=check_callback(request.callback_url, config) if request.callback_url else "",
         execution_mode=ExecutionMode.LOCAL,  # synthesis always runs on the local workers
     )
-    return _create(producer, task_ref, fingerprint, fields, config)
+    return _create(producer, task_ref, fingerprint, fields)
 
 
 def _create(
@@ -125,24 +153,25 @@ def _create(
     task_ref: str,
     fingerprint: str,
     fields: dict[str, Any],
-    config: Config,
     *,
     attach: Callable[[Job], None] | None = None,
+    worker: str = "",
 ) -> Submitted:
-    """Insert the job (``attach`` runs in the same transaction) and queue it; a concurrent
-    identical submission that won the unique index answers instead."""
+    """Insert the job (``attach`` runs in the same transaction) and queue it, or start it on
+    ``worker``; a concurrent identical submission that won the unique index answers instead."""
     try:
         with transaction.atomic():
             job = Job.objects.create(
                 producer=producer,
                 task_ref=task_ref,
                 request_fingerprint=fingerprint,
-                max_attempts=config.execution.max_attempts,
                 **fields,
             )
             if attach is not None:
                 attach(job)
-            if job.execution_mode == ExecutionMode.LOCAL:
+            if worker:
+                job.mark_running(worker)  # the caller's own attempt, under way at once
+            elif job.execution_mode == ExecutionMode.LOCAL:
                 enqueue(job)  # remote_pull jobs wait in the table for a worker's claim
     except IntegrityError:
         winner = Job.objects.reusable(producer, task_ref, fingerprint).first()

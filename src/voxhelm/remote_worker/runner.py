@@ -1,6 +1,6 @@
 """One iteration of the remote worker: heartbeat, claim, run the leased job, report it.
 
-A leased job runs the core steps (``voxhelm.transcription``) with an :class:`UploadSink`:
+A leased job runs the batch core (``voxhelm.batch.transcribe``) with an :class:`UploadSink`:
 each artifact is written to the shared store under the claim's attempt prefix and recorded
 in the manifest; each checkpoint tells the :class:`LeaseKeeper` the phase (its thread beats
 the lease while inference runs) and stops the run when the lease was lost or the worker is
@@ -17,7 +17,6 @@ instead of waiting for its lease to expire.
 from __future__ import annotations
 
 import logging
-import secrets
 import shutil
 import socket
 import threading
@@ -25,9 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from voxhelm.artifacts.base import CHUNK_BYTES, ArtifactStore, StoreError
+from voxhelm.artifacts.base import CHUNK_BYTES, ArtifactStore
 from voxhelm.artifacts.checkpoints import StoreCheckpoints
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.failures import classify
+from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import (
     DiarizationRequest,
     JobOutputs,
@@ -35,12 +36,11 @@ from voxhelm.batch.request import (
     UploadSource,
     UrlSource,
 )
+from voxhelm.batch.sink import DOWNLOADING, LAST, RENDERING
+from voxhelm.batch.transcribe import Outcome, transcribe_media
 from voxhelm.config import Config
-from voxhelm.errors import Busy, ServiceUnavailable, VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
-from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
-from voxhelm.transcription import Outcome, transcribe_media
 from voxhelm.workdirs import Workdir, sweep
 from voxhelm.workers.capabilities import advertised
 from voxhelm.workers.limits import MAX_ERROR_CHARS
@@ -241,18 +241,11 @@ def _request_of(job: ClaimedJob) -> JobRequest:
     return JobRequest(source, outputs, job.model, job.language, job.prompt)
 
 
-def result_metadata(outcome: Outcome, fetched: FetchedFile, job: ClaimedJob) -> dict[str, object]:
-    transcript = outcome.transcript
-    metadata: dict[str, object] = {
-        "backend": transcript.backend,
-        "requested_model": job.requested_model,
-        "model": transcript.model,
-        "language": transcript.language or job.language,
-        "duration_seconds": outcome.duration_seconds,
-        "processing_seconds": outcome.processing_seconds,
-        "source_name": fetched.filename,
-        "source_content_type": outcome.source_content_type,
-    }
+def result_metadata(outcome: Outcome, job: ClaimedJob) -> dict[str, object]:
+    metadata: dict[str, object] = outcome.metadata(job.requested_model, job.language)
+    metadata.update(
+        source_name=outcome.source_name, source_content_type=outcome.source_content_type
+    )
     if outcome.known_speaker_summary is not None:
         metadata["diarization"] = {"known_speaker_summary": outcome.known_speaker_summary}
     return metadata
@@ -329,23 +322,11 @@ class Runner:
                     job, "The worker was stopped before the job finished.", True, "worker_stopped"
                 )
                 return
-            except (ServiceUnavailable, Busy) as exc:
-                self._fail(job, exc.message, True, exc.code)
-                return
-            except VoxhelmError as exc:
-                self._fail(job, exc.message, False, exc.code)
-                return
-            except (StoreError, Unreachable, OSError) as exc:
-                error_id = secrets.token_hex(6)
-                logger.error("job %s: error id=%s: %s", job.id, error_id, exc)
-                message = f"The worker could not store or fetch data (error id {error_id})."
-                self._fail(job, message, True, "worker_io_error")
-                return
-            except Exception:
-                error_id = secrets.token_hex(6)
-                logger.exception("job %s: internal error id=%s", job.id, error_id)
-                message = f"The worker failed because of an internal error (error id {error_id})."
-                self._fail(job, message, True, "internal_error")
+            except Exception as exc:
+                failure = classify(
+                    exc, log=logger, job=job.id, subject="worker", io_errors=(Unreachable,)
+                )
+                self._fail(job, failure.message, failure.retryable, failure.code)
                 return
             if keeper.lost:
                 logger.warning("job %s: finished, but the lease was lost; result dropped", job.id)
@@ -356,15 +337,15 @@ class Runner:
     def _run(self, job: ClaimedJob, keeper: LeaseKeeper, workdir: Path) -> CompleteRequest:
         store = store_for_identity(job.artifact_store, self.config.artifacts)
         sink = UploadSink(job, store, keeper, self.stop)
-        sink.checkpoint("downloading", 0)
+        sink.checkpoint(DOWNLOADING, 0)
         fetched = materialize(job, self.config, workdir)
         outcome = transcribe_media(fetched, _request_of(job), sink, self.config, workdir)
-        sink.checkpoint("rendering", 99)
+        sink.checkpoint(RENDERING, LAST)
         return CompleteRequest(
             worker_id=self.settings.worker_id,
             lease_token=job.lease_token,
             result_text=outcome.text,
-            result_metadata=result_metadata(outcome, fetched, job),
+            result_metadata=result_metadata(outcome, job),
             artifacts=sink.manifest,
         )
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from voxhelm.batch.request import KNOWN_STRATEGY, DiarizationRequest
+from voxhelm.batch.request import DiarizationRequest
 from voxhelm.config import Config, SttConfig
+from voxhelm.diarization.base import KNOWN_STRATEGY
 from voxhelm.formats import ARTIFACT_FORMATS
 from voxhelm.workers.protocol import (
     SPEAKERS_FORMAT,

@@ -34,11 +34,11 @@ from django.utils import timezone
 
 from voxhelm.artifacts.keys import job_prefix
 from voxhelm.artifacts.stores import active_store
+from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import JobOutputs, UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import check_url
-from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.models import Job, JobPhase, JobState
 from voxhelm.jobs.periodic import start_periodic
 from voxhelm.workers.capabilities import Requirements, matches, requirements

@@ -35,9 +35,10 @@ from voxhelm.api.schemas import (
     TranscriptTextDone,
 )
 from voxhelm.api.validation import json_object, parse
+from voxhelm.batch.inputs import sync_fetch_policy
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, PayloadTooLarge
-from voxhelm.fetch import FetchPolicy, check_url, configured_policy, fetch_to_file
+from voxhelm.fetch import check_url, fetch_to_file
 from voxhelm.formats import render
 from voxhelm.stt import debuglog, windows
 from voxhelm.stt.base import TranscriptionRequest
@@ -47,7 +48,6 @@ from voxhelm.transcript import Transcript
 from voxhelm.units import human_bytes
 from voxhelm.workdirs import Workdir
 
-SYNC_ACCEPT = "audio/*;q=1.0,video/*;q=0.5,*/*;q=0.1"
 STREAM_FORMATS = ("json", "text")
 DEBUG_SOURCES = {"transcribe": "http.audio_transcriptions", "translate": "http.audio_translations"}
 
@@ -59,12 +59,6 @@ class SyncRequest:
     params: AudioParams
     upload: IO[bytes] | None = None
     url: str | None = None
-
-
-def sync_fetch_policy(config: Config) -> FetchPolicy:
-    return configured_policy(
-        config, max_bytes=config.limits.max_url_download_bytes, accept=SYNC_ACCEPT
-    )
 
 
 def _list_field(request: HttpRequest, name: str) -> list[str]:

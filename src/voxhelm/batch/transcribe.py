@@ -2,11 +2,11 @@
 (a video's extracted audio kept too) → transcribe → diarize when asked → render every
 requested format.
 
-The server's job pipeline (``voxhelm.jobs.pipeline``) and ``voxhelm-remote-worker`` both
-run exactly these steps; they differ only in their :class:`Sink`: the pipeline records
-progress on the job and writes artifacts to the active store, the remote worker beats its
-lease and uploads under its attempt prefix. A sink's ``checkpoint`` may raise to stop the
-run (the job was canceled, the lease was lost, the worker is shutting down).
+Three callers run exactly these steps: the server's job pipeline (``voxhelm.jobs.pipeline``),
+the console's run at once (the same pipeline, waiting only as long as a page may), and
+``voxhelm-remote-worker``. They differ only in their :class:`~voxhelm.batch.sink.Sink`: the
+pipeline records progress on the job and writes artifacts to the active store, the remote
+worker beats its lease and uploads under its attempt prefix.
 """
 
 from __future__ import annotations
@@ -17,34 +17,32 @@ from pathlib import Path
 from typing import Any
 
 from voxhelm import audio, capacity
+from voxhelm.batch.diarize import diarize
+from voxhelm.batch.inputs import source_artifact_name
 from voxhelm.batch.request import JobRequest
+from voxhelm.batch.sink import (
+    DECODE,
+    DECODING,
+    DOWNLOADING,
+    EXTRACTED_AUDIO,
+    LAST,
+    OCTET_STREAM,
+    RENDER,
+    RENDERING,
+    STORE_EXTRACTED,
+    STORE_SOURCE,
+    TRANSCRIBE,
+    TRANSCRIBING,
+    Sink,
+)
 from voxhelm.config import Config
-from voxhelm.diarization.step import Sink, diarize
 from voxhelm.fetch import FetchedFile
 from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
-from voxhelm.jobs.inputs import source_artifact_name
 from voxhelm.stt import chunks
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.transcript import Transcript
 
-__all__ = ["Outcome", "Sink", "transcribe_media"]
-
-OCTET_STREAM = "application/octet-stream"
-EXTRACTED_AUDIO = "extracted-audio.wav"
-
-# Job phases (voxhelm.jobs.models.JobPhase values).
-DOWNLOADING = "downloading"
-DECODING = "decoding"
-TRANSCRIBING = "transcribing"
-RENDERING = "rendering"
-
-# Percent reached when each step starts. Transcription dominates the run time; it advances
-# from TRANSCRIBE to RENDER window by window (long audio: over all its chunks).
-STORE_SOURCE = 5
-DECODE = 8
-STORE_EXTRACTED = 12
-TRANSCRIBE = 15
-RENDER = 90
+__all__ = ["Outcome", "transcribe_media"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,7 @@ class Outcome:
     transcript: Transcript
     duration_seconds: float
     processing_seconds: float
+    source_name: str
     source_content_type: str
     known_speaker_summary: dict[str, Any] | None = None
 
@@ -61,11 +60,41 @@ class Outcome:
     def text(self) -> str:
         return self.transcript.text
 
+    def metadata(
+        self, requested_model: str, language: str | None, *, since: float | None = None
+    ) -> dict[str, Any]:
+        """The result metadata every caller reports (the server adds where the input came
+        from); ``since``: when the caller's attempt began, if it counts its download too."""
+        transcript = self.transcript
+        processing = self.processing_seconds
+        if since is not None:
+            processing = round(time.monotonic() - since, 3)
+        return {
+            "backend": transcript.backend,
+            "requested_model": requested_model,
+            "model": transcript.model,
+            "language": transcript.language or language or None,
+            "duration_seconds": self.duration_seconds,
+            "processing_seconds": processing,
+        }
+
 
 def transcribe_media(
-    fetched: FetchedFile, request: JobRequest, sink: Sink, config: Config, workdir: Path
+    fetched: FetchedFile,
+    request: JobRequest,
+    sink: Sink,
+    config: Config,
+    workdir: Path,
+    *,
+    admission: capacity.Admission = capacity.BATCH,
+    decoded: audio.Audio | None = None,
 ) -> Outcome:
-    """Run every step on the media file ``fetched`` (the caller downloaded or copied it)."""
+    """Run every step on the media file ``fetched`` (the caller downloaded or copied it).
+
+    ``admission``: how long a window may wait for its lane (a job waits long, a console
+    page only the configured lane wait); ``decoded``: the file's audio when the caller has
+    already decoded it (within the same caps).
+    """
     started = time.monotonic()
     content_type = fetched.content_type or OCTET_STREAM
     sink.put(
@@ -80,7 +109,8 @@ def transcribe_media(
     )
     sink.checkpoint(DECODING, DECODE)
     info = audio.probe(fetched.path)
-    decoded = audio.decode(fetched.path, max_seconds=config.limits.max_audio_seconds)
+    if decoded is None:
+        decoded = audio.decode(fetched.path, max_seconds=config.limits.max_audio_seconds)
     if info.has_video:
         sink.put(
             EXTRACTED_AUDIO,
@@ -109,7 +139,7 @@ def transcribe_media(
         request.model,
         options,
         config,
-        admission=capacity.BATCH,
+        admission=admission,
         checkpoints=sink,
         report=report,
     )
@@ -119,6 +149,7 @@ def transcribe_media(
         transcript=diarized.transcript,
         duration_seconds=round(decoded.duration, 3),
         processing_seconds=round(time.monotonic() - started, 3),
+        source_name=fetched.filename,
         source_content_type=content_type,
         known_speaker_summary=diarized.known_speaker_summary,
     )
@@ -136,5 +167,5 @@ def render(transcript: Transcript, formats: tuple[str, ...], sink: Sink) -> None
             content_type=spec.content_type,
             exposed=True,
             phase=RENDERING,
-            percent=RENDER + index * (99 - RENDER) // len(formats),
+            percent=RENDER + index * (LAST - RENDER) // len(formats),
         )

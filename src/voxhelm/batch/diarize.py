@@ -1,4 +1,4 @@
-"""The diarization step of a batch transcription: speaker labels on the transcript, or for
+"""The diarization step of the batch core: speaker labels on the transcript, or for
 known speakers the ``transcript.speakers.json`` sidecar. Framework-free: the server's
 pipeline and ``voxhelm-remote-worker`` both run it.
 
@@ -15,12 +15,14 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from voxhelm import audio, capacity
 from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import DiarizationRequest, KnownSpeaker, ReferenceAudio
+from voxhelm.batch.sink import DIARIZE, DIARIZING, Sink
 from voxhelm.config import Config
 from voxhelm.diarization.align import label_transcript, normalize_turns
 from voxhelm.diarization.base import DiarizationError, SpeakerHints, Turn
@@ -36,38 +38,12 @@ from voxhelm.diarization.registry import diarizer
 from voxhelm.errors import InvalidInput
 from voxhelm.fetch import FetchPolicy, fetch_to_file
 from voxhelm.formats.encoding import dump_artifact_json
-from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.transcript import Transcript
 from voxhelm.workdirs import Workdir
 
 logger = logging.getLogger("voxhelm.diarization")
 
-DIARIZING = "diarizing"  # the job phase
-DIARIZE = 90  # percent: transcription has just reached it
 SPEAKERS_ARTIFACT = "transcript.speakers.json"
-
-
-class Sink(Protocol):
-    """Where a step reports progress and stores artifacts (see ``voxhelm.transcription``)."""
-
-    def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None: ...
-
-    def load_checkpoint(self, name: str) -> bytes | None: ...
-
-    def save_checkpoint(self, name: str, data: bytes) -> None: ...
-
-    def put(
-        self,
-        name: str,
-        data: bytes | Path,
-        *,
-        kind: str,
-        format: str,
-        content_type: str,
-        exposed: bool,
-        phase: str,
-        percent: int,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
