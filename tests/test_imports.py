@@ -225,10 +225,6 @@ KNOWN_MODULE_CYCLE_EDGES = {
     ("jobs.sweeper", "jobs.tasks"),
     ("jobs.tasks", "jobs.worker"),
     ("jobs.worker", "jobs.sweeper"),
-    ("stt.faster_whisper", "stt.lifecycle"),
-    ("stt.lifecycle", "stt.registry"),
-    ("stt.registry", "stt.faster_whisper"),
-    ("stt.registry", "stt.lifecycle"),
 }
 KNOWN_LEAKS = {
     ("diarization.step", "jobs.inputs"),
