@@ -28,6 +28,7 @@ from voxhelm.batch.request import UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound
 from voxhelm.jobs.models import ExecutionMode, Job, JobState, hash_token
+from voxhelm.jobs.pipeline import settle_upload
 from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
 from voxhelm.workers.metadata import known_speaker_summary, worker_fields
 from voxhelm.workers.protocol import CompleteRequest, FailRequest, ManifestArtifact
@@ -170,13 +171,6 @@ def _repeat_completion(job: Job, worker_id: str, request: CompleteRequest) -> Jo
     if not same:
         raise Conflict(RETRY_CONFLICT, code="completion_conflict")
     return job
-
-
-def settle_upload(job: Job, config: Config) -> None:
-    """Tidy up after the job ended (see ``voxhelm.jobs.pipeline.settle_upload``)."""
-    from voxhelm.jobs.pipeline import settle_upload as settle
-
-    settle(job, config)
 
 
 def _after_success(job: Job, config: Config) -> None:
