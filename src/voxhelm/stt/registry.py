@@ -23,7 +23,7 @@ from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import SttConfig
 from voxhelm.errors import InvalidInput, ServiceUnavailable
-from voxhelm.stt import lifecycle
+from voxhelm.stt import lifecycle, multilingual
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
@@ -68,8 +68,6 @@ def concrete_models(config: SttConfig) -> dict[str, str]:
     # The configured default backend claims its model name first.
     for backend in sorted(backends, key=lambda b: b != config.backend):
         models.setdefault(default_model(backend, config), backend)
-    from voxhelm.stt import multilingual
-
     if multilingual.is_installed():  # the multilingual extra: served offline by faster-whisper
         models.setdefault(multilingual.MODEL_NAME, "fasterwhisper")
     return models
