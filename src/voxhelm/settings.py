@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from voxhelm.config import Config, load_config
 from voxhelm.secretfile import read_or_create_secret
@@ -85,8 +86,6 @@ TEMPLATES = [
 
 def _database() -> dict[str, Any]:
     if VOXHELM.paths.database_url:
-        from urllib.parse import unquote, urlsplit
-
         url = urlsplit(VOXHELM.paths.database_url)
         return {
             "ENGINE": "django.db.backends.postgresql",

@@ -11,10 +11,10 @@ from django.utils import timezone
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource
 from voxhelm.config import Config
+from voxhelm.jobs.heartbeat import worker_identity
 from voxhelm.jobs.models import DispatchMode, Job, JobState
 from voxhelm.jobs.submit import submit_request
 from voxhelm.jobs.sweeper import sweep
-from voxhelm.jobs.worker import worker_identity
 
 
 def test_a_sync_run_whose_process_died_is_failed_by_the_sweeper(

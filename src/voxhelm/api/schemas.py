@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -212,3 +213,10 @@ class TranscriptionVerbose(BaseModel):
     text: str
     segments: list[TranscriptionSegmentOut]
     words: list[TranscriptionWordOut] | None = None
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a ``Z`` suffix; microseconds only when non-zero."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -18,6 +18,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from urllib.parse import unquote, urlsplit
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import close_old_connections
@@ -29,10 +30,10 @@ from voxhelm.config import Config
 from voxhelm.errors import MediaTooLong
 from voxhelm.fetch import DownloadTooLarge, FetchedFile, check_url, fetch_to_file
 from voxhelm.jobs.diarization_options import normalize_diarization
+from voxhelm.jobs.heartbeat import worker_identity
 from voxhelm.jobs.models import DispatchMode, Job
 from voxhelm.jobs.pipeline import run_now
 from voxhelm.jobs.submit import submit_request
-from voxhelm.jobs.worker import worker_identity
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage_file
 from voxhelm.workdirs import Workdir
@@ -188,6 +189,4 @@ def _safe_suffix(name: str) -> str:
 
 
 def _url_name(url: str) -> str:
-    from urllib.parse import unquote, urlsplit
-
     return PurePath(unquote(urlsplit(url).path)).name or "input"

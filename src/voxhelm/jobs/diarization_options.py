@@ -13,9 +13,11 @@ from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from pydantic import BaseModel, Field
 
 from voxhelm.api.validation import exact
+from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import (
     DiarizationRequest,
     KnownSpeaker,
@@ -24,6 +26,8 @@ from voxhelm.batch.request import (
 )
 from voxhelm.diarization.base import ANONYMOUS_STRATEGY, COUNTS, KNOWN_STRATEGY
 from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
+from voxhelm.diarization.registry import NOT_CONFIGURED
+from voxhelm.fetch import UrlNotAllowed, check_url
 
 OPTIONS = frozenset(
     {
@@ -73,11 +77,6 @@ class Diarization(BaseModel):
 def validate_diarization(value: object) -> DiarizationRequest:
     """:func:`normalize_diarization` under the server's settings, with every reference URL
     checked against the URL allowlist (a 400 at submission, as the reference)."""
-    from django.conf import settings
-
-    from voxhelm.batch.inputs import batch_fetch_policy
-    from voxhelm.fetch import UrlNotAllowed, check_url
-
     config = settings.VOXHELM
     request = normalize_diarization(value, backend=config.diarization.backend)
     policy = batch_fetch_policy(config)
@@ -113,8 +112,6 @@ def normalize_diarization(value: object, *, backend: str) -> DiarizationRequest:
         return DiarizationRequest()
     request = replace(DiarizationRequest(enabled=True), **_counts(value), **_known_strategy(value))
     if backend == "none":
-        from voxhelm.diarization.registry import NOT_CONFIGURED
-
         raise exact(NOT_CONFIGURED)
     return request
 

@@ -13,18 +13,13 @@ that is logged with the traceback.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from voxhelm import audio, capacity
-from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound
-from voxhelm.artifacts.checkpoints import StoreCheckpoints
-from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.artifacts.stores import active_store, store_for_identity
 from voxhelm.batch.failures import classify
 from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import UploadSource, UrlSource
@@ -34,7 +29,8 @@ from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
 from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.joblog import log_outcome
-from voxhelm.jobs.models import Job, JobState, JobType
+from voxhelm.jobs.models import Job, JobType
+from voxhelm.jobs.staged import checkpoints_of, materialize_upload, settle_upload
 from voxhelm.jobs.synthesis import synthesize_text
 from voxhelm.workdirs import Workdir, sweep
 
@@ -43,19 +39,11 @@ logger = logging.getLogger("voxhelm.jobs")
 __all__ = [
     "Attempt",
     "JobAbandoned",
-    "UploadGone",
     "finish",
     "run",
     "run_now",
-    "settle_upload",
     "transcribe_input",
 ]
-
-
-class UploadGone(VoxhelmError):
-    """The staged upload a job names cannot be read (deleted or damaged in the store)."""
-
-    code = "upload_gone"
 
 
 class JobAbandoned(Exception):
@@ -136,28 +124,6 @@ def run(job_id: str, *, task_id: str | None, worker: str, config: Config) -> Non
     log_outcome(job)  # one structured line per attempt: ids, producer, state, timings
 
 
-def settle_upload(job: Job, config: Config) -> None:
-    """Tidy up after ``job`` ended, wherever it ran (no-op while it has not): delete or
-    release its staged upload, drop its chunk checkpoints.
-
-    A failure here only delays the settlement to the next retention sweep."""
-    from voxhelm.uploads.lifecycle import settle
-
-    try:
-        settle(job, config)
-    except Exception:
-        logger.exception("job %s: settling its staged upload failed; the sweep will retry", job.pk)
-    state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
-    if state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED):
-        checkpoints_of(job, config).drop()
-
-
-def checkpoints_of(job: Job, config: Config) -> StoreCheckpoints:
-    """Where the chunks of ``job`` are checkpointed: beside its artifacts in the active store."""
-    folder = checkpoint_prefix(config.artifacts.prefix, job.pk)
-    return StoreCheckpoints(active_store(config.artifacts), folder)
-
-
 def finish(job: Job, steps: Callable[[], tuple[str, dict[str, Any]]]) -> bool:
     """Run the attempt's ``steps`` and record how it ended; True if it succeeded."""
     try:
@@ -198,7 +164,7 @@ def transcribe_input(
     url = source.url if isinstance(source, UrlSource) else ""
     if fetched is None:
         if isinstance(source, UploadSource):
-            fetched = _materialize_upload(job, config, workdir)
+            fetched = materialize_upload(job, config, workdir)
         else:
             policy = batch_fetch_policy(config)
             check_url(url, policy)  # the allowlist may have changed since the job was submitted
@@ -246,43 +212,6 @@ def run_now(
         message = job.error_detail or "The transcription was stopped."
         raise VoxhelmError(message, code=job.error_code or "job_abandoned")
     return job
-
-
-def _materialize_upload(job: Job, config: Config, workdir: Path) -> FetchedFile:
-    """Copy the job's staged upload to a local file, verifying its size and SHA-256."""
-    from voxhelm.uploads.models import StagedUpload
-
-    upload = StagedUpload.objects.filter(claimed_by_job=job).first()
-    if upload is None:
-        raise UploadGone(
-            "The staged upload of this job no longer exists. Stage the media again.",
-            code="upload_gone",
-        )
-    store = store_for_identity(upload.storage_identity, config.artifacts)
-    path = workdir / f"upload{PurePosixPath(upload.filename).suffix.lower()[:16]}"
-    try:
-        with (
-            store.open_verified(upload.storage_key, upload.sha256, upload.size_bytes) as src,
-            path.open("wb") as out,
-        ):
-            shutil.copyfileobj(src, out, CHUNK_BYTES)
-    except ObjectNotFound:
-        raise UploadGone(
-            "The staged upload of this job no longer exists. Stage the media again.",
-            code="upload_gone",
-        ) from None
-    except IntegrityError:
-        raise UploadGone(
-            "The staged upload was damaged in storage. Stage the media again.",
-            code="upload_damaged",
-        ) from None
-    return FetchedFile(
-        path=path,
-        filename=upload.filename,
-        content_type=upload.content_type,
-        size=upload.size_bytes,
-        final_url="",
-    )
 
 
 def _state(job: Job) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 
 from voxhelm.jobs.choices import NOT_REUSABLE_STATES, ExecutionMode, JobState, JobType
 
@@ -97,6 +97,11 @@ class JobQuerySet(models.QuerySet["Job"]):
         return self.filter(
             state=JobState.RUNNING, heartbeat_at__lt=cutoff, execution_mode=ExecutionMode.LOCAL
         )
+
+    def count_by_state(self) -> dict[tuple[str, str], int]:
+        """How many jobs are in each ``(state, job_type)`` that has any (``/metrics``)."""
+        rows = self.values("state", "job_type").annotate(n=Count("id"))
+        return {(row["state"], row["job_type"]): row["n"] for row in rows}
 
     def waiting_since(self, cutoff: datetime) -> JobQuerySet:
         """Queued local jobs untouched since ``cutoff`` (the sweeper checks their task is

@@ -33,6 +33,7 @@ from voxhelm.config import Config
 from voxhelm.diarization.base import KNOWN_STRATEGY
 from voxhelm.errors import InvalidInput
 from voxhelm.jobs.models import Job
+from voxhelm.uploads.models import StagedUpload
 
 PARAM = "diarization.known_speakers[].references[].audio.upload_id"
 
@@ -78,8 +79,6 @@ def referenced_upload_ids() -> set[str]:
 
 
 def _stored_reference(producer: str, upload_id: UUID, config: Config) -> ReferenceAudio:
-    from voxhelm.uploads.models import StagedUpload
-
     upload = StagedUpload.objects.for_producer(producer).filter(pk=upload_id).first()
     if upload is None or upload.deleting_at is not None:
         raise InvalidInput(f"Unknown {PARAM}.", param=PARAM, code="upload_not_found")

@@ -4,7 +4,6 @@ and the job representation. They are also the OpenAPI document's schemas."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -19,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from voxhelm.api.schemas import isoformat
 from voxhelm.api.validation import exact
 from voxhelm.batch.request import (
     DiarizationRequest,
@@ -337,13 +337,6 @@ class JobOut(BaseModel):
     result: JobResult | None = None
     error: JobError | None = None
     webhook: JobWebhook | None = None
-
-
-def isoformat(moment: datetime | None) -> str | None:
-    """ISO-8601 in UTC with a ``Z`` suffix; microseconds only when non-zero."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def represent(job: Job) -> dict[str, Any]:

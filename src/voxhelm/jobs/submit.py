@@ -25,7 +25,9 @@ from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource, UrlSourc
 from voxhelm.config import Config
 from voxhelm.fetch import check_url
 from voxhelm.jobs.models import DispatchMode, ExecutionMode, Job, JobPriority, JobType
+from voxhelm.jobs.reference_uploads import resolve_reference_uploads
 from voxhelm.jobs.schemas import JobSubmission
+from voxhelm.jobs.staged import attach_upload
 from voxhelm.jobs.synthesis import SynthesisSubmission, check_synthesis, synthesis_fields
 from voxhelm.jobs.tasks import enqueue
 from voxhelm.jobs.webhooks import check_callback
@@ -93,7 +95,7 @@ def submit_request(
 
     def attach(job: Job) -> None:
         if isinstance(source, UploadSource) and source.upload_id:
-            _attach_upload(job, producer, UUID(source.upload_id), config)
+            attach_upload(job, producer, UUID(source.upload_id), config)
         _attach_reference_uploads(job, producer, request.outputs, config)
 
     sync = dispatch == DispatchMode.SYNC
@@ -184,21 +186,9 @@ def _create(
     return Submitted(job, created=True)
 
 
-def _attach_upload(job: Job, producer: str, upload_id: UUID, config: Config) -> None:
-    """Claim the staged upload and describe it in the job's input (no storage keys)."""
-    from voxhelm.uploads.lifecycle import attach
-
-    upload = attach(job, producer, upload_id, config)
-    source = UploadSource(str(upload.pk), upload.filename, upload.content_type, upload.size_bytes)
-    job.input_data = source.to_stored()
-    job.save(update_fields=["input_data"])
-
-
 def _attach_reference_uploads(job: Job, producer: str, outputs: JobOutputs, config: Config) -> None:
     """Name known-speaker reference uploads by their store objects in the stored request
     (the fingerprint keeps the producer's ``upload_id`` form)."""
-    from voxhelm.jobs.reference_uploads import resolve_reference_uploads
-
     resolved = resolve_reference_uploads(producer, outputs.diarization, config)
     if resolved is not outputs.diarization:
         job.output_data = replace(outputs, diarization=resolved).to_stored()

@@ -24,8 +24,8 @@ from voxhelm.artifacts.base import CHUNK_BYTES
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.errors import Conflict, NotFound
 from voxhelm.jobs.models import Job, JobState, JobType
-from voxhelm.jobs.pipeline import settle_upload
 from voxhelm.jobs.schemas import JobOut, JobSubmission, check_job_type, represent
+from voxhelm.jobs.staged import settle_upload
 from voxhelm.jobs.submit import Submitted, submit, submit_synthesis
 from voxhelm.jobs.synthesis import SynthesisSubmission
 

@@ -35,7 +35,7 @@ from voxhelm.config import Config, load_config
 from voxhelm.logformat import TextFormatter
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
-from voxhelm.stt.lifecycle import warm_up_default
+from voxhelm.stt.registry import warm_up_default
 from voxhelm.workdirs import sweep
 from voxhelm.workers.protocol import WorkerHeartbeat
 

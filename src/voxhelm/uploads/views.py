@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
 from voxhelm.api.openapi import Content, Operation, operation
-from voxhelm.jobs.schemas import isoformat
+from voxhelm.api.schemas import isoformat
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage
 

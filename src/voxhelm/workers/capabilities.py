@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from voxhelm.batch.request import DiarizationRequest
 from voxhelm.config import Config, SttConfig
 from voxhelm.diarization.base import KNOWN_STRATEGY
+from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
 from voxhelm.formats import ARTIFACT_FORMATS
+from voxhelm.stt.registry import concrete_models, resolve
 from voxhelm.workers.protocol import (
     SPEAKERS_FORMAT,
     SPEAKERS_KIND,
@@ -41,8 +43,6 @@ class Requirements:
 
 def resolve_backend(model: str, stt: SttConfig) -> tuple[str, str] | None:
     """The concrete (backend, model) a job's model names on this server, or None."""
-    from voxhelm.stt.registry import resolve
-
     try:
         invocations = resolve(model, stt)
     except ValueError:
@@ -62,14 +62,8 @@ def requirements(
     strategy = diarization.strategy if diarization.enabled else None
     embedding = ""
     if diarization.known:
-        embedding = str(diarization.match.get("embedding_model") or default_embedding_model())
+        embedding = str(diarization.match.get("embedding_model") or EMBEDDING_MODEL)
     return Requirements(resolved[0], resolved[1], tuple(formats), strategy, embedding)
-
-
-def default_embedding_model() -> str:
-    from voxhelm.diarization.embedding import MODEL_NAME
-
-    return MODEL_NAME
 
 
 def matches(capabilities: Capabilities, needs: Requirements) -> bool:
@@ -95,8 +89,6 @@ def matches(capabilities: Capabilities, needs: Requirements) -> bool:
 def advertised(config: Config) -> Capabilities:
     """A worker's capabilities, from its own configuration: its STT backend (and fallback),
     the concrete models they serve, every transcript format, and diarization when configured."""
-    from voxhelm.stt.registry import concrete_models
-
     stt = config.stt
     backends = [stt.backend]
     if stt.fallback_backend and stt.fallback_backend != stt.backend:
@@ -116,6 +108,6 @@ def advertised(config: Config) -> Capabilities:
         diarization=DiarizationCapabilities(
             anonymous=diarizes,
             known_speaker=diarizes,
-            embedding_models=[default_embedding_model()] if diarizes else [],
+            embedding_models=[EMBEDDING_MODEL] if diarizes else [],
         ),
     )

@@ -6,7 +6,7 @@ store, *before* its short settlement transaction, so a slow store never holds th
 write lock. The transaction then re-checks the lease, replaces the job's artifact rows with
 the manifest's and moves the job to ``succeeded`` under the same lease condition; losing
 the lease meanwhile rolls everything back (409). After the commit the staged upload is
-deleted (``uploads.lifecycle.settle``) and older attempts' objects are removed.
+deleted (``jobs.staged.settle_upload``) and older attempts' objects are removed.
 
 A worker that repeats its own committed completion (its answer was lost) gets 200 if the
 text, metadata and manifest are the same, else 409.
@@ -28,6 +28,7 @@ from voxhelm.batch.request import UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound
 from voxhelm.jobs.models import ExecutionMode, Job, JobState, hash_token
+from voxhelm.jobs.staged import settle_upload
 from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
 from voxhelm.workers.metadata import known_speaker_summary, worker_fields
 from voxhelm.workers.protocol import CompleteRequest, FailRequest, ManifestArtifact
@@ -170,13 +171,6 @@ def _repeat_completion(job: Job, worker_id: str, request: CompleteRequest) -> Jo
     if not same:
         raise Conflict(RETRY_CONFLICT, code="completion_conflict")
     return job
-
-
-def settle_upload(job: Job, config: Config) -> None:
-    """Tidy up after the job ended (see ``voxhelm.jobs.pipeline.settle_upload``)."""
-    from voxhelm.jobs.pipeline import settle_upload as settle
-
-    settle(job, config)
 
 
 def _after_success(job: Job, config: Config) -> None:

@@ -41,6 +41,7 @@ from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import check_url
 from voxhelm.jobs.models import Job, JobPhase, JobState
 from voxhelm.jobs.periodic import start_periodic
+from voxhelm.jobs.staged import settle_upload
 from voxhelm.workers.capabilities import Requirements, matches, requirements
 from voxhelm.workers.models import Worker
 from voxhelm.workers.protocol import Capabilities, Progress
@@ -289,11 +290,9 @@ def expire_leases(now: datetime | None = None) -> ExpiryReport:
 
 def sweep(config: Config) -> ExpiryReport:
     """Expire leases, then release the staged uploads of jobs that failed."""
-    from voxhelm.jobs.pipeline import settle_upload as settle
-
     report = expire_leases()
     for job in report.failed:
-        settle(job, config)
+        settle_upload(job, config)
     return report
 
 

@@ -22,10 +22,13 @@ from pydantic import BaseModel
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import ApiError, invalid_request
+from voxhelm.api.schemas import isoformat
 from voxhelm.api.validation import json_object, parse
 from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.batch.request import UploadSource
-from voxhelm.jobs.schemas import isoformat, represent
+from voxhelm.jobs.schemas import represent
+from voxhelm.jobs.staged import settle_upload
+from voxhelm.uploads.models import StagedUpload
 from voxhelm.workers import completion, leases
 from voxhelm.workers.models import Worker
 from voxhelm.workers.protocol import (
@@ -114,7 +117,7 @@ def _claim(worker_id: str, claim: ClaimRequest) -> dict[str, Any] | None:
     worker = _enabled_worker(worker_id)
     outcome = leases.claim(worker, claim.capabilities, claim.max_jobs, config)
     for job in outcome.failed:
-        completion.settle_upload(job, config)
+        settle_upload(job, config)
     if outcome.claim is None:
         return None
     return ClaimResponse(
@@ -127,8 +130,6 @@ def _claimed(claim: leases.Claim) -> ClaimedJob:
     request = job.request
     job_input: ClaimedUrlInput | ClaimedUploadInput
     if isinstance(request.source, UploadSource):
-        from voxhelm.uploads.models import StagedUpload
-
         upload = StagedUpload.objects.get(claimed_by_job=job)
         job_input = ClaimedUploadInput(
             filename=upload.filename,

@@ -15,11 +15,10 @@ import os
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -62,10 +61,7 @@ def collect_runtime() -> Iterator[Metric]:
 
 def collect_jobs() -> Iterator[Metric]:
     """Batch jobs by state and type, counted in the database at scrape time."""
-    counts = {
-        (row["state"], row["job_type"]): row["n"]
-        for row in Job.objects.values("state", "job_type").annotate(n=Count("id"))
-    }
+    counts = Job.objects.count_by_state()
     jobs = GaugeMetricFamily("voxhelm_jobs", "Batch jobs by state.", labels=["state", "job_type"])
     types = sorted({job_type for _, job_type in counts} | {JobType.TRANSCRIBE.value})
     for state in JobState.values:
@@ -79,8 +75,6 @@ class _Scrape:
 
     def collect(self) -> Iterable[Metric]:
         if os.environ.get(MULTIPROCESS_ENV):
-            from prometheus_client import multiprocess
-
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             yield from merged.collect()
