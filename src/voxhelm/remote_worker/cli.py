@@ -202,7 +202,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    client = WorkerClient(base_url, token, args.http_timeout_seconds)
+    try:
+        client = WorkerClient(base_url, token, args.http_timeout_seconds)
+    except ValueError as exc:
+        raise SystemExit(f"voxhelm-remote-worker: {exc}") from None
     runner = Runner(config, client, settings, stop)
     warm_up_default(config.stt)
     threading.Thread(target=_warm_up_store, args=(config,), daemon=True).start()
