@@ -151,3 +151,11 @@ def test_a_write_with_wrong_credentials_fails_as_a_store_error(
     with pytest.raises(StoreError, match="refused the credentials") as raised:
         store.put_bytes(KEY, b"\x01" * size, "audio/wav")
     assert "not-the-secret" not in str(raised.value)
+
+
+def test_a_pushed_write_the_store_refuses_fails_as_a_store_error(
+    s3_server: S3Server, bucket: str
+) -> None:
+    store = s3_store(s3_server, bucket, "not-the-secret")
+    with pytest.raises(StoreError, match="refused the credentials"):
+        push(store, Generated(3 * PART_BYTES))
