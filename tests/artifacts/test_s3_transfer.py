@@ -153,9 +153,10 @@ def test_a_write_with_wrong_credentials_fails_as_a_store_error(
     assert "not-the-secret" not in str(raised.value)
 
 
-def test_a_pushed_write_the_store_refuses_fails_as_a_store_error(
-    s3_server: S3Server, bucket: str
-) -> None:
+def test_a_pushed_write_the_store_refuses_fails_at_once(s3_server: S3Server, bucket: str) -> None:
+    """The client's upload stops at the first part S3 refuses, not after the whole body."""
     store = s3_store(s3_server, bucket, "not-the-secret")
+    stream = Generated(10 * PART_BYTES)
     with pytest.raises(StoreError, match="refused the credentials"):
-        push(store, Generated(3 * PART_BYTES))
+        push(store, stream)
+    assert stream.given <= PART_BYTES + 64 * 1024

@@ -2,9 +2,9 @@
 
 Small objects are one PUT; an object larger than :data:`PART_BYTES` becomes a multipart
 upload that is completed only after its last part (and aborted otherwise), so a reader never
-sees a partial object. Every write goes through boto3's managed transfer, which aborts a failed
-multipart upload itself; a pushed writer feeds it from another thread. boto3 is imported lazily: a
-filesystem-only deployment never loads it. Error messages never contain credentials.
+sees a partial object. Streams go through boto3's managed transfer; the writer Django's upload
+handler pushes into sends its parts itself (see :class:`_S3Writer`). boto3 is imported lazily:
+a filesystem-only deployment never loads it. Error messages never contain credentials.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import contextlib
 import functools
 import hashlib
 import io
-import threading
-from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from voxhelm.artifacts.base import (
     ArtifactStore,
@@ -27,15 +25,11 @@ from voxhelm.artifacts.base import (
 )
 from voxhelm.artifacts.keys import validate_key
 
-if TYPE_CHECKING:
-    from _typeshed import SupportsRead
-
 S3Client = Any  # boto3 ships no type information
 
 PART_BYTES = 8 * 1024 * 1024
 """Multipart part size: S3 needs >= 5 MiB for every part but the last."""
 PARTS_IN_MEMORY = 2  # parts of a stream read ahead of its upload, at most
-PIPE_BYTES = 1024 * 1024  # what a pushed writer holds on its way to the upload
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 CONNECT_TIMEOUT_SECONDS = 10
@@ -97,11 +91,9 @@ class S3Store(ArtifactStore):
         return self._client
 
     def writer(self, key: str, content_type: str) -> ObjectWriter:
-        return _PipeWriter(self, validate_key(key), content_type)
+        return _S3Writer(self, validate_key(key), content_type)
 
-    def put_stream(  # any reader: a pushed writer hands over itself
-        self, key: str, stream: SupportsRead[bytes], content_type: str
-    ) -> StoredObject:
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str) -> StoredObject:
         source = _Hashing(stream)
         with _translated(key):
             self.client.upload_fileobj(
@@ -167,78 +159,83 @@ class S3Store(ArtifactStore):
             self.client.head_bucket(Bucket=self.bucket)
 
 
-class _PipeWriter(ObjectWriter):
-    """The writer Django's upload handler pushes chunks into, and the stream
-    :meth:`S3Store.put_stream` pulls them from on a thread of its own (started by the first
-    write or the commit). It holds about :data:`PIPE_BYTES`: a writer ahead of the upload waits.
-    """
+class _S3Writer(ObjectWriter):
+    """Sends each part as it fills, on the caller's thread (Django's upload handler pushes
+    chunks into it). Not piped into boto3's managed transfer, which pulls on threads of its
+    own: that keeps reading a stream after S3 refused its first part, so a refused upload would
+    be taken in whole before it fails (test_a_pushed_write_the_store_refuses_fails_at_once), and
+    a 300 MiB upload grew the server by 27-35 MiB instead of 22-24 (``bench/upload_memory.py
+    --s3``)."""
 
     def __init__(self, store: S3Store, key: str, content_type: str) -> None:
         super().__init__()
-        self._chunks: deque[bytes] = deque()
-        self._held = 0
-        self._ended = self._aborted = self._gone = False
-        self._failure: BaseException | None = None
-        self._changed = threading.Condition()
-        self._upload = threading.Thread(
-            target=self._run, args=(store, key, content_type), name="s3-upload", daemon=True
-        )
-
-    def _run(self, store: S3Store, key: str, content_type: str) -> None:
-        try:
-            store.put_stream(key, self, content_type)
-        except BaseException as exc:  # raised again on the writing thread
-            self._failure = exc
-        with self._changed:
-            self._gone = True
-            self._chunks.clear()
-            self._changed.notify_all()
-
-    def read(self, size: int = -1) -> bytes:
-        """The next chunk (at most ``size`` bytes) for the upload thread; b"" at the end."""
-        if size < 0:
-            return b"".join(iter(lambda: self.read(PIPE_BYTES), b""))
-        with self._changed:
-            self._changed.wait_for(lambda: self._chunks or self._ended)
-            if self._aborted:
-                raise StoreError("The write was aborted.")  # s3transfer aborts its upload
-            chunk = self._chunks.popleft() if self._chunks else b""
-            if len(chunk) > size:
-                self._chunks.appendleft(chunk[size:])
-                chunk = chunk[:size]
-            self._held -= len(chunk)
-            self._changed.notify_all()
-            return chunk
+        self._store = store
+        self._key = key
+        self._content_type = content_type
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
 
     def _write(self, chunk: bytes) -> None:
-        self._start()
-        with self._changed:
-            self._changed.wait_for(lambda: self._held < PIPE_BYTES or self._gone)
-            if self._gone:  # the upload failed
-                raise self._failure or StoreError("The S3 upload stopped.")
-            self._chunks.append(chunk)
-            self._held += len(chunk)
-            self._changed.notify_all()
+        self._buffer += chunk
+        while len(self._buffer) >= PART_BYTES:
+            part = bytes(self._buffer[:PART_BYTES])
+            del self._buffer[:PART_BYTES]
+            self._send_part(part)
+
+    def _send_part(self, part: bytes) -> None:
+        client, bucket = self._store.client, self._store.bucket
+        with _translated(self._key):
+            if self._upload_id is None:
+                created = client.create_multipart_upload(
+                    Bucket=bucket, Key=self._key, ContentType=self._content_type
+                )
+                self._upload_id = created["UploadId"]
+            number = len(self._parts) + 1
+            sent = client.upload_part(
+                Bucket=bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=part,
+            )
+        self._parts.append({"ETag": sent["ETag"], "PartNumber": number})
 
     def _commit(self) -> None:
-        self._start()
-        self._end(aborted=False)
-        if self._failure is not None:
-            raise self._failure
+        client, bucket = self._store.client, self._store.bucket
+        try:
+            if self._upload_id is None:
+                with _translated(self._key):
+                    client.put_object(
+                        Bucket=bucket,
+                        Key=self._key,
+                        Body=bytes(self._buffer),
+                        ContentType=self._content_type,
+                    )
+                return
+            if self._buffer:
+                self._send_part(bytes(self._buffer))
+            with _translated(self._key):
+                client.complete_multipart_upload(
+                    Bucket=bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            self._buffer = bytearray()
 
     def _abort(self) -> None:
-        if self._upload.ident is not None:
-            self._end(aborted=True)
-
-    def _start(self) -> None:
-        if self._upload.ident is None:
-            self._upload.start()
-
-    def _end(self, *, aborted: bool) -> None:
-        with self._changed:
-            self._ended, self._aborted = True, aborted
-            self._changed.notify_all()
-        self._upload.join()
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            with contextlib.suppress(Exception):
+                self._store.client.abort_multipart_upload(
+                    Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id
+                )
+            self._upload_id = None
 
 
 class _Hashing:
@@ -246,7 +243,7 @@ class _Hashing:
     and SHA-256 counted on the way. Each read is filled to its size, as a short one would pass
     for the end of a small object or send a part under S3's 5 MiB minimum."""
 
-    def __init__(self, stream: SupportsRead[bytes]) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self.size = 0
         self.digest = hashlib.sha256()
