@@ -127,6 +127,9 @@ class Answers:
     def __init__(self, send: Send, path: str) -> None:
         self.send = send
         self.path = path
+        self.linger: Callable[[], Awaitable[None]] | None = None
+        """Run after the answer's bytes are out and before the answer ends (and the server
+        closes the connection): :func:`discard_body`."""
 
     async def refuse(self, caller: Caller, token: str | None) -> None:
         if _is_api(self.path):
@@ -200,7 +203,13 @@ class Answers:
                 ],
             }
         )
-        await self.send({"type": "http.response.body", "body": payload})
+        linger, self.linger = self.linger, None
+        await self.send({"type": "http.response.body", "body": payload, "more_body": bool(linger)})
+        if linger is not None:
+            # The client has the whole answer (its length is declared); the server reads on
+            # until the answer ends, and closes the connection only then.
+            await linger()
+            await self.send({"type": "http.response.body", "body": b""})
 
 
 class BodyGate:
@@ -229,8 +238,9 @@ class BodyGate:
         if carries_body(scope) and not await self._has_credential(rule.caller, scope, config):
             if rule.visitor_body is None:
                 token = bearer_from_header(header(scope, b"authorization"))
+                cap = body_cap(kind, config)
+                answers.linger = lambda: discard_body(scope, receive, cap)
                 await answers.refuse(rule.caller, token)
-                await discard_body(scope, receive, body_cap(kind, config))
                 return
             kind = rule.visitor_body
         cap = body_cap(kind, config)
