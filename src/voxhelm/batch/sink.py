@@ -1,4 +1,4 @@
-"""Where the batch core reports to: the :class:`Sink` protocol, the phases and the percent
+"""Where the batch core reports to: the :class:`Sink` base class, the phases and the percent
 each step starts at, and the names of what it stores.
 
 Two sinks exist: the server's ``voxhelm.jobs.pipeline.Attempt`` (progress on the job row,
@@ -10,8 +10,11 @@ is shutting down.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+
+from voxhelm.stt.chunks import Checkpoints
 
 # Job phases (``voxhelm.jobs.choices.JobPhase`` takes its values from here).
 DOWNLOADING = "downloading"
@@ -34,14 +37,37 @@ OCTET_STREAM = "application/octet-stream"
 EXTRACTED_AUDIO = "extracted-audio.wav"
 
 
-class Sink(Protocol):
-    """Progress, chunk checkpoints and artifacts of one run."""
+@dataclass(frozen=True)
+class Artifact:
+    """What an artifact is, beside its bytes."""
 
+    name: str
+    kind: str
+    format: str
+    content_type: str
+    exposed: bool
+
+
+class Sink(ABC):
+    """Progress, chunk checkpoints and artifacts of one run. Chunk checkpoints live in
+    ``checkpoints``; every stored artifact is a progress checkpoint first. A subclass says how
+    progress is reported (:meth:`checkpoint`, which raises to stop the run) and where an
+    artifact goes (:meth:`keep`)."""
+
+    def __init__(self, checkpoints: Checkpoints) -> None:
+        self._checkpoints = checkpoints
+
+    @abstractmethod
     def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None: ...
 
-    def load_checkpoint(self, name: str) -> bytes | None: ...
+    @abstractmethod
+    def keep(self, artifact: Artifact, data: bytes | Path) -> None: ...
 
-    def save_checkpoint(self, name: str, data: bytes) -> None: ...
+    def load_checkpoint(self, name: str) -> bytes | None:
+        return self._checkpoints.load_checkpoint(name)
+
+    def save_checkpoint(self, name: str, data: bytes) -> None:
+        self._checkpoints.save_checkpoint(name, data)
 
     def put(
         self,
@@ -54,4 +80,6 @@ class Sink(Protocol):
         exposed: bool,
         phase: str,
         percent: int,
-    ) -> None: ...
+    ) -> None:
+        self.checkpoint(phase, percent)  # stops here if the run must stop, before the write
+        self.keep(Artifact(name, kind, format, content_type, exposed), data)

@@ -23,6 +23,7 @@ from voxhelm.artifacts.models import JobArtifact
 from voxhelm.batch.failures import classify
 from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import UploadSource, UrlSource
+from voxhelm.batch.sink import Artifact, Sink
 from voxhelm.batch.transcribe import transcribe_media
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
@@ -50,46 +51,28 @@ class JobAbandoned(Exception):
     """The attempt no longer owns its job (canceled, re-queued, taken over): stop quietly."""
 
 
-class Attempt:
+class Attempt(Sink):
     """One run of a job by this worker: checkpoints and artifact writes."""
 
     def __init__(self, job: Job, heartbeat: Heartbeat, config: Config) -> None:
+        super().__init__(checkpoints_of(job, config))
         self.job = job
         self.heartbeat = heartbeat
         self.config = config
-        self.checkpoints = checkpoints_of(job, config)
 
     def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None:
         """Report progress; raise :class:`JobAbandoned` if the job is no longer ours."""
         if self.heartbeat.lost or not self.job.set_progress(percent, phase, eta_seconds):
             raise JobAbandoned
 
-    def load_checkpoint(self, name: str) -> bytes | None:
-        return self.checkpoints.load_checkpoint(name)
-
-    def save_checkpoint(self, name: str, data: bytes) -> None:
-        self.checkpoints.save_checkpoint(name, data)
-
-    def put(
-        self,
-        name: str,
-        data: bytes | Path,
-        *,
-        kind: str,
-        format: str,
-        content_type: str,
-        exposed: bool,
-        phase: str,
-        percent: int,
-    ) -> None:
-        self.checkpoint(phase, percent)
+    def keep(self, artifact: Artifact, data: bytes | Path) -> None:
         JobArtifact.objects.put(
             self.job,
-            name,
-            kind=kind,
-            format=format,
-            content_type=content_type,
-            exposed=exposed,
+            artifact.name,
+            kind=artifact.kind,
+            format=artifact.format,
+            content_type=artifact.content_type,
+            exposed=artifact.exposed,
             data=data,
             config=self.config.artifacts,
         )

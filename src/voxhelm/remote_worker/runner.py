@@ -36,7 +36,7 @@ from voxhelm.batch.request import (
     UploadSource,
     UrlSource,
 )
-from voxhelm.batch.sink import DOWNLOADING, LAST, RENDERING
+from voxhelm.batch.sink import DOWNLOADING, LAST, RENDERING, Artifact, Sink
 from voxhelm.batch.transcribe import Outcome, transcribe_media
 from voxhelm.config import Config
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
@@ -140,21 +140,21 @@ class LeaseKeeper:
             logger.warning("job %s: lease heartbeat failed: %s", self._job.id, exc)
 
 
-class UploadSink:
+class UploadSink(Sink):
     """The core's sink on a worker: artifacts go to the shared store under the attempt
     prefix, progress goes to the lease keeper."""
 
     def __init__(
         self, job: ClaimedJob, store: ArtifactStore, keeper: LeaseKeeper, stop: threading.Event
     ) -> None:
+        # Chunk checkpoints go to the shared store where the server says, so that the next
+        # attempt finds them whichever worker runs it.
+        super().__init__(StoreCheckpoints(store, job.checkpoint_prefix))
         self._job = job
         self._store = store
         self._keeper = keeper
         self._stop = stop
         self.manifest: list[ManifestArtifact] = []
-        # Chunk checkpoints go to the shared store where the server says, so that the next
-        # attempt finds them whichever worker runs it.
-        self._checkpoints = StoreCheckpoints(store, job.checkpoint_prefix)
 
     def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None:
         if self._keeper.lost:
@@ -163,42 +163,24 @@ class UploadSink:
             raise Stopping
         self._keeper.report(phase, percent, eta_seconds)
 
-    def load_checkpoint(self, name: str) -> bytes | None:
-        return self._checkpoints.load_checkpoint(name)
-
-    def save_checkpoint(self, name: str, data: bytes) -> None:
-        self._checkpoints.save_checkpoint(name, data)
-
-    def put(
-        self,
-        name: str,
-        data: bytes | Path,
-        *,
-        kind: str,
-        format: str,
-        content_type: str,
-        exposed: bool,
-        phase: str,
-        percent: int,
-    ) -> None:
-        self.checkpoint(phase, percent)
-        key = f"{self._job.artifact_prefix}{name}"
+    def keep(self, artifact: Artifact, data: bytes | Path) -> None:
+        key = f"{self._job.artifact_prefix}{artifact.name}"
         if isinstance(data, Path):
-            stored = self._store.put_file(key, data, content_type)
+            stored = self._store.put_file(key, data, artifact.content_type)
         else:
-            stored = self._store.put_bytes(key, data, content_type)
-        self.manifest = [entry for entry in self.manifest if entry.name != name]
+            stored = self._store.put_bytes(key, data, artifact.content_type)
+        self.manifest = [entry for entry in self.manifest if entry.name != artifact.name]
         self.manifest.append(
             ManifestArtifact(
-                name=name,
-                kind=kind,
-                format=format,
+                name=artifact.name,
+                kind=artifact.kind,
+                format=artifact.format,
                 storage_backend=str(self._job.artifact_store.get("backend", "")),
                 storage_key=key,
-                content_type=content_type,
+                content_type=artifact.content_type,
                 size_bytes=stored.size,
                 sha256=stored.sha256,
-                exposed=exposed,
+                exposed=artifact.exposed,
             )
         )
 
