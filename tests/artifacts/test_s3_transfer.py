@@ -1,6 +1,7 @@
-"""S3 writes against a real S3-compatible server (SeaweedFS on loopback), through boto3's managed
-transfer (``put_stream``) and the pushed writer (``writer``): a failed write leaves no multipart
-upload behind, and a large unseekable stream goes up in parts without being held whole."""
+"""S3 writes against a real S3-compatible server (SeaweedFS on loopback), of a whole stream
+(``put_stream``) and pushed into a writer (``writer``): a failed write leaves no multipart upload
+behind, a refused one stops at its first part, and a large unseekable stream goes up in parts
+without being held whole."""
 
 from __future__ import annotations
 
@@ -153,10 +154,17 @@ def test_a_write_with_wrong_credentials_fails_as_a_store_error(
     assert "not-the-secret" not in str(raised.value)
 
 
-def test_a_pushed_write_the_store_refuses_fails_at_once(s3_server: S3Server, bucket: str) -> None:
-    """The client's upload stops at the first part S3 refuses, not after the whole body."""
+@pytest.mark.parametrize("how", ["put_stream", "writer"])
+def test_a_write_the_store_refuses_fails_at_once(
+    s3_server: S3Server, bucket: str, how: str
+) -> None:
+    """The upload stops at the first part S3 refuses, not after the whole body (boto3's
+    managed transfer reads on: the reason the store sends its own parts)."""
     store = s3_store(s3_server, bucket, "not-the-secret")
     stream = Generated(10 * PART_BYTES)
     with pytest.raises(StoreError, match="refused the credentials"):
-        push(store, stream)
+        if how == "put_stream":
+            store.put_stream(KEY, stream, "audio/wav")
+        else:
+            push(store, stream)
     assert stream.given <= PART_BYTES + 64 * 1024
