@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     manage.set_defaults(handler=command_manage)
-    models = sub.add_parser("models", help="manage STT model files")
+    models = sub.add_parser("models", help="list, pull and remove models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     export = models_sub.add_parser(
         "export-ggml", help="convert a faster-whisper (CTranslate2) model for whisper.cpp"
@@ -333,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ggml-tiny.en.bin for the bundled model)",
     )
     export.set_defaults(handler=command_models_export_ggml)
+    from voxhelm.modelstore.commands import register
+
+    register(models_sub)
     bench = sub.add_parser(
         "bench", help="run the benchmarks under bench/ and write docs/benchmarks.md"
     )
