@@ -74,6 +74,21 @@ def migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def pull_default_model() -> None:
+    """Pull the default STT model if it is not installed, before saying the server is ready
+    (requests never download one themselves). Exits 1 when the pull fails."""
+    from django.conf import settings
+
+    from voxhelm.modelstore.pull import PullFailed
+    from voxhelm.modelstore.startup import pull_missing_default
+
+    try:
+        pull_missing_default(settings.VOXHELM)
+    except PullFailed as exc:
+        print(f"voxhelm: refusing to start: the default model is missing. {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def warm_up_default_engine() -> None:
     """Load the default STT model in the background so the first request is fast."""
     from django.conf import settings
@@ -159,6 +174,7 @@ def command_serve(args: argparse.Namespace) -> None:
     sweep_work_folders()
     run_checks_or_exit()
     migrate()
+    pull_default_model()
     warm_up_default_engine()
     start_lease_sweeper()
     if args.command == "serve":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,26 @@ def test_backends_are_built_once_per_model() -> None:
     engines, _ = engines_with({"fasterwhisper": None})
     first = engines.get(Invocation("fasterwhisper", "tiny.en"), stt)
     assert engines.get(Invocation("fasterwhisper", "tiny.en"), stt) is first
+
+
+def test_a_model_the_store_could_pull_is_refused_with_the_pull_command(tmp_path: Path) -> None:
+    stt = make_config(tmp_path).stt
+    for model in ("small", "Systran/faster-whisper-large-v3", "ggml-large-v3.bin"):
+        with pytest.raises(InvalidInput) as caught:
+            validate_model(model, stt)
+        assert caught.value.code == "model_not_installed"
+        assert caught.value.param == "model"
+        assert caught.value.message.endswith(f"install it with: voxhelm models pull {model}")
+    assert validate_model("tiny.en", stt) == "tiny.en"  # bundled: installed
+
+
+def test_with_auto_pull_a_pullable_model_is_accepted_and_routed_to_its_engine(
+    tmp_path: Path,
+) -> None:
+    stt = make_config(tmp_path, VOXHELM_MODEL_AUTO_PULL="true").stt
+    assert validate_model("small", stt) == "small"
+    assert resolve("small", stt) == [Invocation("fasterwhisper", "small")]
+    assert resolve("ggml-small.bin", stt) == [Invocation("whispercpp", "ggml-small.bin")]
+    with pytest.raises(InvalidInput) as caught:
+        validate_model("davinci", stt)
+    assert caught.value.code == "model_not_found"

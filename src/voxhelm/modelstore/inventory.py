@@ -90,7 +90,8 @@ class Store:
 
     def find_fasterwhisper(self, name: str) -> Installed | None:
         """A pulled faster-whisper model by name (one stat and one small read)."""
-        return _read_fasterwhisper(self.fasterwhisper_dir(name))
+        folder = pulled_fasterwhisper(name, self.cache_dir)
+        return _read_fasterwhisper(folder) if folder is not None else None
 
     def _fasterwhisper(self) -> list[Installed]:
         models: dict[str, Installed] = {}
@@ -290,3 +291,24 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def pulled_fasterwhisper(name: str, cache_dir: Path) -> Path | None:
+    """The folder of the faster-whisper model ``name`` pulled into ``cache_dir``, or None."""
+    folder = cache_dir / FASTERWHISPER_DIR / name.replace("/", "--")
+    manifest = _manifest(folder / MANIFEST)
+    return folder if manifest is not None and manifest.get("name") == name else None
+
+
+def stt_models(cache_dir: Path) -> dict[str, str]:
+    """Pulled speech-to-text models by name -> the backend that serves them (cheap: the
+    registry asks on every request)."""
+    models: dict[str, str] = {}
+    root = cache_dir / FASTERWHISPER_DIR
+    for manifest_path in sorted(root.glob(f"*/{MANIFEST}")) if root.is_dir() else ():
+        manifest = _manifest(manifest_path)
+        if manifest is not None and isinstance(manifest.get("name"), str):
+            models[manifest["name"]] = "fasterwhisper"
+    for path in sorted(cache_dir.glob("ggml-*.bin")) if cache_dir.is_dir() else ():
+        models[path.name] = "whispercpp"
+    return models

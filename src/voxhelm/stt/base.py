@@ -19,6 +19,17 @@ class BackendUnavailable(Exception):
     """
 
 
+class ModelNotInstalled(BackendUnavailable):
+    """The model is one Voxhelm can pull, but it is not installed (and auto-pull is off)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model '{model}' is not installed on this server. "
+            f"Install it with: voxhelm models pull {model}"
+        )
+        self.model = model
+
+
 class TranscriptionFailed(Exception):
     """The engine ran and failed. No fallback; the details are logged, never sent to a client."""
 

@@ -5,7 +5,11 @@ Rules (the reference's, with ``fasterwhisper`` added):
 * an alias (``auto``, ``whisper-1``, ``gpt-4o-mini-transcribe``, ``gpt-4o-transcribe``)
   resolves to ``VOXHELM_STT_BACKEND`` with that backend's configured model;
 * ``whisperkit`` and ``VOXHELM_WHISPERKIT_MODEL`` resolve to WhisperKit (when enabled);
-* a configured model name picks its backend;
+* a configured model name picks its backend, and so does a model pulled into the model
+  cache (``voxhelm models pull``);
+* a model the store could pull but that is not installed is refused with
+  ``model_not_installed`` naming the pull command, unless ``VOXHELM_MODEL_AUTO_PULL`` is on
+  (then its engine pulls it on first use);
 * ``VOXHELM_STT_FALLBACK_BACKEND`` is tried only for alias requests and only when the first
   backend is *unavailable* (an engine that ran and failed is not retried elsewhere).
 """
@@ -72,6 +76,10 @@ def concrete_models(config: SttConfig) -> dict[str, str]:
 
     if multilingual.is_installed():  # the multilingual extra: served offline by faster-whisper
         models.setdefault(multilingual.MODEL_NAME, "fasterwhisper")
+    from voxhelm.modelstore.inventory import stt_models
+
+    for name, backend in stt_models(config.model_cache_dir).items():
+        models.setdefault(name, backend)
     return models
 
 
@@ -83,10 +91,51 @@ def accepted_models(config: SttConfig) -> list[str]:
     return sorted(names)
 
 
+def pullable_backend(model: str) -> str | None:
+    """The backend of a speech-to-text model the store can pull, or None."""
+    from voxhelm.modelstore import catalogue
+
+    try:
+        known = catalogue.resolve(model)
+    except InvalidInput:
+        return None
+    return known.engine if known.kind != catalogue.Kind.PIPER else None
+
+
+def is_installed(model: str, backend: str, config: SttConfig) -> bool:
+    """Whether ``backend`` has ``model`` on disk (engines without local files: always)."""
+    if backend == "fasterwhisper":
+        from voxhelm.stt import faster_whisper
+
+        return faster_whisper.is_installed(model, config.model_cache_dir)
+    if backend == "whispercpp" and "/" not in model:
+        return (config.model_cache_dir / model).is_file()
+    return True
+
+
+def not_installed(model: str) -> InvalidInput:
+    from voxhelm.modelstore.catalogue import pull_command
+
+    return InvalidInput(
+        f"The model '{model}' is not installed on this server. An operator can install it "
+        f"with: {pull_command(model)}",
+        param="model",
+        code="model_not_installed",
+    )
+
+
 def validate_model(model: str, config: SttConfig) -> str:
-    """Return ``model`` if a request may use it, else raise InvalidInput (param ``model``)."""
-    if model in accepted_models(config):
+    """Return ``model`` if a request may use it, else raise InvalidInput (param ``model``):
+    ``model_not_installed`` for a model that could be pulled, else ``model_not_found``."""
+    if model in ALIASES or (model == WHISPERKIT_ALIAS and config.whisperkit.enabled):
         return model
+    backend = concrete_models(config).get(model) or pullable_backend(model)
+    if backend is not None and (config.model_auto_pull or is_installed(model, backend, config)):
+        return model
+    if backend is not None and pullable_backend(model) is not None:
+        raise not_installed(model)
+    if model in accepted_models(config):
+        return model  # a configured engine that cannot run answers 503 when asked
     raise InvalidInput(
         f"Unsupported model '{model}'. Accepted values: {', '.join(accepted_models(config))}.",
         param="model",
@@ -104,7 +153,7 @@ def resolve(model: str, config: SttConfig) -> list[Invocation]:
         return [primary]
     if model == WHISPERKIT_ALIAS:
         return [Invocation("whisperkit", config.whisperkit.model)]
-    backend = concrete_models(config).get(model, config.backend)
+    backend = concrete_models(config).get(model) or pullable_backend(model) or config.backend
     return [Invocation(backend, model)]
 
 
@@ -120,7 +169,7 @@ def _build_backend(name: str, model: str, config: SttConfig) -> Backend:
         fw = config.fasterwhisper
         if model != public_model_name(fw.model):
             fw = replace(fw, model=model)
-        return FasterWhisperBackend(fw, config.model_cache_dir)
+        return FasterWhisperBackend(fw, config.model_cache_dir, auto_pull=config.model_auto_pull)
     if name == "mlx":
         from dataclasses import replace
 
