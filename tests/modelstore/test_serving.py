@@ -73,7 +73,12 @@ def test_a_model_not_installed_is_refused_and_one_pull_makes_it_usable(
     }
     assert hub.requests == []  # the request downloaded nothing
 
+    assert "small" not in [m.id for m in client_for(server).models.list()]
     assert cli.run("pull", "small").returncode == 0  # the same var/ as the server
+    listed = {m.id: m.model_extra["voxhelm"] for m in client_for(server).models.list()}
+    assert listed["small"]["installed"] is True
+    assert listed["small"]["available"] is True
+    assert listed["small"]["size_bytes"] > 78_000_000
     result = client_for(server).audio.transcriptions.create(
         model="small", file=("speech.wav", speech.wav_bytes())
     )
@@ -154,3 +159,4 @@ def test_removing_a_model_lets_the_running_request_finish_and_refuses_the_next(
     refused = transcribe(server, speech, "small")
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "model_not_installed"
+    assert "small" not in [m.id for m in client_for(server).models.list()]
