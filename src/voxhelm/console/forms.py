@@ -106,7 +106,10 @@ class SubmitForm(forms.Form):
     diarization = forms.BooleanField(required=False, label="Label speakers")
 
     def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {"model": "auto", "formats": list(ARTIFACT_FORMATS)})
+        from voxhelm.console.model_store import default_model
+
+        initial = {"model": default_model(config), "formats": list(ARTIFACT_FORMATS)}
+        kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
         self.config = config
         self.fields["model"].choices = [(name, name) for name in accepted_models(config.stt)]  # type: ignore[attr-defined]

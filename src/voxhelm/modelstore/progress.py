@@ -100,6 +100,14 @@ class PullState:
     def percent(self) -> int:
         return 100 * self.done // self.total if self.total else 0
 
+    @property
+    def done_text(self) -> str:
+        return megabytes(self.done)
+
+    @property
+    def total_text(self) -> str:
+        return megabytes(self.total)
+
 
 class RecordProgress:
     """Keeps a :class:`PullState` current; reads and writes hold one lock."""
