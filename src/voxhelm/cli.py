@@ -217,6 +217,7 @@ def command_worker(args: argparse.Namespace) -> None:
     sweep_work_folders()
     run_checks_or_exit()
     migrate()
+    pull_default_model()
     warm_up_default_engine()
     from django.conf import settings
 

@@ -33,6 +33,8 @@ from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config, load_config
 from voxhelm.logformat import TextFormatter
+from voxhelm.modelstore.pull import PullFailed
+from voxhelm.modelstore.startup import pull_missing_default
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
 from voxhelm.stt.lifecycle import warm_up_default
@@ -204,6 +206,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGINT, on_signal)
     client = WorkerClient(base_url, token, args.http_timeout_seconds)
     runner = Runner(config, client, settings, stop)
+    try:  # engines never download a model on their own: a missing default is pulled now
+        pull_missing_default(config)
+    except PullFailed as exc:
+        print(f"voxhelm-remote-worker: the default model is missing. {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     warm_up_default(config.stt)
     threading.Thread(target=_warm_up_store, args=(config,), daemon=True).start()
     logger.info("Voxhelm remote worker %s polling %s", worker_id, base_url)
