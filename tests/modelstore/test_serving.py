@@ -3,6 +3,7 @@ start, a pulled model used for real transcriptions, and removal while a request 
 
 from __future__ import annotations
 
+import sysconfig
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from tests.modelstore.conftest import Cli
 from tests.speech import Speech, long_recording, passage, word_error_rate
 
 pytestmark = pytest.mark.slow
+
+WHISPER_CPP = Path(sysconfig.get_path("scripts")) / "whisper-cpp"
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +163,17 @@ def test_removing_a_model_lets_the_running_request_finish_and_refuses_the_next(
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "model_not_installed"
     assert "small" not in [m.id for m in client_for(server).models.list()]
+
+
+def test_a_pulled_whisper_cpp_file_transcribes_and_is_listed(
+    serve: Any, cli: Cli, speech: Speech
+) -> None:
+    assert cli.run("pull", "ggml-tiny.en.bin").returncode == 0
+    server = serve(VOXHELM_WHISPERCPP_BIN=str(WHISPER_CPP))
+    listed = {m.id: m.model_extra["voxhelm"] for m in client_for(server).models.list()}
+    assert listed["ggml-tiny.en.bin"]["backend"] == "whispercpp"
+    assert listed["ggml-tiny.en.bin"]["installed"] is True
+    response = transcribe(server, speech, "ggml-tiny.en.bin")
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Voxhelm-Backend"] == "whispercpp"
+    assert word_error_rate(speech.text, response.json()["text"]) <= 0.15
