@@ -3,8 +3,14 @@ atomic, as a real process talking real HTTP on loopback."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
+import subprocess
 import sysconfig
+import termios
 import time
 from pathlib import Path
 
@@ -253,3 +259,47 @@ def test_a_pulled_voice_is_offered_by_the_piper_engine(cli: Cli) -> None:
     voice = next(v for v in engine.voices() if v.name == PIPER_VOICE)
     chunks = list(engine.synthesize("Hello there.", voice, SynthesisOptions()))
     assert sum(len(c.samples) for c in chunks) > voice.sample_rate // 4  # real audio
+
+
+def test_on_a_terminal_the_pull_draws_a_tqdm_bar(cli: Cli) -> None:
+    controller, terminal = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide; a real one has a size (24 x 100 here).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(
+        cli.command("pull", "small"),
+        env=cli.env(),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(timeout=120) == 0
+    text = output.decode("utf-8", "replace")
+    # tqdm redraws one line with carriage returns: a bar, not a list of lines.
+    assert "\r" in text
+    assert "small: 100%" in text
+    assert "74.5M/74.5M" in text  # 78.1 MB in tqdm's binary units
+    assert "pulling small:" not in text  # no plain lines on a terminal
+
+
+def test_info_shows_one_model(cli: Cli) -> None:
+    assert cli.run("pull", "small").returncode == 0
+    info = cli.run("info", "small").stdout
+    assert "repository: Systran/faster-whisper-small" in info
+    assert f"commit: {COMMIT}" in info
+    assert "source: pulled" in info
+    assert "languages: en" in info
+    assert "last_used: -" in info
+    not_installed = cli.run("info", "large-v3").stdout
+    assert "installed: False" in not_installed
+    assert "reason: not installed: voxhelm models pull large-v3" in not_installed
