@@ -177,3 +177,5 @@ def test_a_pulled_whisper_cpp_file_transcribes_and_is_listed(
     assert response.status_code == 200, response.text
     assert response.headers["X-Voxhelm-Backend"] == "whispercpp"
     assert word_error_rate(speech.text, response.json()["text"]) <= 0.15
+    info = cli.run("info", "ggml-tiny.en.bin").stdout
+    assert "last_used: 20" in info  # an ISO date: the transcription was recorded

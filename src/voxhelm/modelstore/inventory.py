@@ -182,6 +182,12 @@ def mark_used(model_dir: Path) -> None:
         stamp.touch()
 
 
+def mark_file_used(model_file: Path) -> None:
+    """Record that a single-file model (a ggml file) was used now."""
+    with contextlib.suppress(OSError):
+        (model_file.parent / f".{model_file.name}{LAST_USED}").touch()
+
+
 def _last_used(stamp: Path) -> float | None:
     try:
         return stamp.stat().st_mtime
