@@ -153,17 +153,17 @@ def load(var_dir: Path) -> Iterator[None]:
 
 def load_worker() -> None:
     from voxhelm import audio
+    from voxhelm.capacity import BATCH
     from voxhelm.config import load_config
-    from voxhelm.lanes import NON_INTERACTIVE
     from voxhelm.stt import windows
     from voxhelm.stt.base import TranscriptionRequest
 
     config = load_config()
     decoded = audio.decode(passage(BOOK, 0.5).wav_bytes())
-    windows.transcribe(decoded, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE)
+    windows.transcribe(decoded, "auto", TranscriptionRequest(), config, admission=BATCH)
     print("loading", flush=True)
     while True:
-        windows.transcribe(decoded, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE)
+        windows.transcribe(decoded, "auto", TranscriptionRequest(), config, admission=BATCH)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -17,7 +17,10 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from voxhelm.config import OPERATOR_PRODUCER_PREFIX, OPERATOR_UI_PRODUCER, Config
+from voxhelm import tts
+from voxhelm.config import OPERATOR_PRODUCER_PREFIX, OPERATOR_UI_PRODUCER, REMOTE_EXECUTION, Config
+from voxhelm.diarization.registry import diarizer
+from voxhelm.stt.registry import ENGINES, resolve
 
 
 def config_messages(config: Config) -> list[CheckMessage]:
@@ -92,7 +95,7 @@ def config_messages(config: Config) -> list[CheckMessage]:
 
 
 def _remote_pull_messages(config: Config) -> list[CheckMessage]:
-    if config.execution.transcription_mode != "remote_pull":
+    if config.execution.transcription_mode != REMOTE_EXECUTION:
         return []
     messages: list[CheckMessage] = []
     if not config.auth.worker_tokens:
@@ -135,8 +138,6 @@ def _remote_pull_messages(config: Config) -> list[CheckMessage]:
 
 def engine_messages(config: Config) -> list[CheckMessage]:
     """Warn when the default STT engine cannot run (missing model, binary or extra)."""
-    from voxhelm.stt.registry import ENGINES, resolve
-
     messages: list[CheckMessage] = []
     for invocation in resolve("auto", config.stt):
         for problem in ENGINES.get(invocation, config.stt).check():
@@ -152,8 +153,6 @@ def engine_messages(config: Config) -> list[CheckMessage]:
 
 def tts_messages(config: Config) -> list[CheckMessage]:
     """Warn when speech synthesis cannot run, or a setting names a voice that is missing."""
-    from voxhelm import tts
-
     problems = tts.engine(config.tts).check()
     installed = set(tts.catalog(config.tts).names())
     named = [config.tts.piper_default_voice, *config.tts.piper_language_voices.values()]
@@ -177,8 +176,6 @@ def diarization_messages(config: Config) -> list[CheckMessage]:
     """Warn when the configured diarization engine cannot run (missing extra, token, model)."""
     if config.diarization.backend == "none":
         return []
-    from voxhelm.diarization.registry import diarizer
-
     return [
         Warning(
             f"Diarization backend {config.diarization.backend} is unavailable: {problem}",

@@ -93,7 +93,7 @@ def warm_up_default_engine() -> None:
     """Load the default STT model in the background so the first request is fast."""
     from django.conf import settings
 
-    from voxhelm.stt.lifecycle import warm_up_default
+    from voxhelm.stt.registry import warm_up_default
 
     warm_up_default(settings.VOXHELM.stt)
 

@@ -21,7 +21,9 @@ MIB = 1024 * 1024
 OPERATOR_UI_PRODUCER = "__operator_ui__"  # reserved producer label for console jobs
 OPERATOR_PRODUCER_PREFIX = "operator:"  # console jobs belong to "operator:<username>"
 STT_BACKENDS = ("fasterwhisper", "whispercpp", "mlx", "whisperkit")
-EXECUTION_MODES = ("django_tasks", "remote_pull")
+LOCAL_EXECUTION = "django_tasks"  # the local workers (Django Tasks)
+REMOTE_EXECUTION = "remote_pull"  # remote pull workers
+EXECUTION_MODES = (LOCAL_EXECUTION, REMOTE_EXECUTION)
 ARTIFACT_BACKENDS = ("filesystem", "s3")
 DIARIZATION_BACKENDS = ("none", "onnx", "pyannote")
 
@@ -502,7 +504,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     )
     execution = ExecutionConfig(
         transcription_mode=env.choice(
-            "VOXHELM_TRANSCRIPTION_EXECUTION_MODE", "django_tasks", EXECUTION_MODES
+            "VOXHELM_TRANSCRIPTION_EXECUTION_MODE", LOCAL_EXECUTION, EXECUTION_MODES
         ),
         tasks_backend=env.string("VOXHELM_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
         task_queue=env.string("VOXHELM_TASK_QUEUE", "default"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from voxhelm.config import Config, load_config
 from voxhelm.secretfile import read_or_create_secret
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "axes",
+    "drf_spectacular_sidecar",  # Swagger UI's static files for /v1/docs
     "voxhelm.api",
     "voxhelm.jobs",
     "voxhelm.artifacts",
@@ -84,8 +86,6 @@ TEMPLATES = [
 
 def _database() -> dict[str, Any]:
     if VOXHELM.paths.database_url:
-        from urllib.parse import unquote, urlsplit
-
         url = urlsplit(VOXHELM.paths.database_url)
         return {
             "ENGINE": "django.db.backends.postgresql",

@@ -11,7 +11,7 @@ from voxhelm.api.middleware import is_api_request
 from voxhelm.api.views.health import health
 from voxhelm.api.views.metrics import metrics_view
 from voxhelm.api.views.models import list_models, retrieve_model
-from voxhelm.api.views.openapi import openapi_document
+from voxhelm.api.views.openapi import docs_page, openapi_document
 from voxhelm.api.views.speech import create_speech, list_voices
 from voxhelm.api.views.transcriptions import create_transcription
 from voxhelm.api.views.translations import create_translation
@@ -28,6 +28,7 @@ from voxhelm.workers.views import (
 urlpatterns = [
     path("v1/health", health, name="health"),
     path("v1/openapi.json", openapi_document, name="openapi"),
+    path("v1/docs", docs_page, name="docs"),
     path("v1/audio/transcriptions", create_transcription, name="transcriptions"),
     path("v1/audio/translations", create_translation, name="translations"),
     path("v1/audio/speech", create_speech, name="speech"),

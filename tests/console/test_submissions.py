@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from tests.console.conftest import body_of, post_console
+from tests.held import lanes_held
 from tests.jobs.media_server import MediaServer, serve_media
 from tests.media import speech_in
 from tests.speech import SENTENCES, passage, synthesize, word_error_rate
@@ -171,6 +173,23 @@ def test_it_records_a_failed_sync_run_and_shows_why(live_client: Client) -> None
     junk = SimpleUploadedFile("notes.wav", b"this is not audio" * 100, content_type="audio/wav")
     page = post_console(live_client, audio_file=junk).content.decode()
     assert "The media could not be decoded." in page
+
+
+def test_a_run_at_once_waits_for_a_lane_no_longer_than_a_sync_request(
+    live_client: Client, configure: Callable[..., Config]
+) -> None:
+    config = configure(
+        VOXHELM_ALLOWED_URL_HOSTS="127.0.0.1:*",
+        VOXHELM_TRUSTED_HTTP_HOSTS="127.0.0.1",
+        VOXHELM_LANE_WAIT_SECONDS="0.5",
+    )
+    # Held for 20 s: a run admitted like a batch step (an hour's wait) would get its slot
+    # then and succeed; a page's run gives up after the configured half second.
+    with lanes_held(config, seconds=20):
+        page = post_console(live_client, audio_file=wav_upload()).content.decode()
+    job = Job.objects.get()
+    assert (job.dispatch_mode, job.state, job.error_code) == ("sync", "failed", "server_busy")
+    assert html.escape(job.error_detail) in page
 
 
 def test_each_operator_sees_only_their_own_jobs(

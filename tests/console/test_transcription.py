@@ -4,34 +4,32 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.utils import timezone
 
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.audio import Audio
+from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource
 from voxhelm.config import Config
-from voxhelm.console.transcription import Options, Source, start_job
-from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.heartbeat import worker_identity
+from voxhelm.jobs.models import DispatchMode, Job, JobState
+from voxhelm.jobs.submit import submit_request
 from voxhelm.jobs.sweeper import sweep
 
 
 def test_a_sync_run_whose_process_died_is_failed_by_the_sweeper(
     console_config: Config, db: None
 ) -> None:
-    source = Source(
-        path=Path("talk.wav"),
-        decoded=Audio(np.zeros(16000, dtype=np.float32)),
-        has_video=False,
-        name="talk.wav",
-        content_type="audio/wav",
-        input_data={"kind": "upload", "filename": "talk.wav", "content_type": "audio/wav"},
+    request = JobRequest(
+        UploadSource(filename="talk.wav", content_type="audio/wav"), JobOutputs(("json",))
     )
-    job = start_job(
-        "operator:olivia", source, Options("auto", "", ["json"], "upload"), console_config
-    )
+    job = submit_request(
+        "operator:olivia",
+        request,
+        console_config,
+        dispatch=DispatchMode.SYNC,
+        worker=worker_identity(),
+    ).job
     assert (job.state, job.dispatch_mode, job.attempt_count, job.max_attempts) == (
         JobState.RUNNING,
         "sync",

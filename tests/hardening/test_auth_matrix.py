@@ -145,6 +145,7 @@ def rows(job: str) -> list[Row]:
     return [
         Row("GET", "/v1/health", health),
         Row("GET", "/v1/openapi.json", everyone),
+        Row("GET", "/v1/docs", everyone),
         Row("POST", "/v1/audio/transcriptions", producer_only(400), {}),
         Row("POST", "/v1/audio/translations", producer_only(400), {}),
         Row("POST", "/v1/audio/speech", producer_only(400), {}),

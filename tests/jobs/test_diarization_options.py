@@ -9,8 +9,8 @@ import pytest
 
 from tests.jobs.conftest import JobsApi, job_body
 from tests.jobs.test_submit import error_of
+from voxhelm.batch.request import DiarizationRequest
 from voxhelm.config import Config
-from voxhelm.jobs.diarization_options import public_diarization
 from voxhelm.jobs.models import Job
 
 REF_URL = "https://media.example.com/alice.wav"
@@ -252,7 +252,7 @@ def test_it_stores_the_normalized_known_speaker_request(api: JobsApi) -> None:
             "known_speakers",
             "known_speaker",
         ]
-    shown = public_diarization(stored)
+    shown = DiarizationRequest.from_stored(stored).public()
     assert shown["known_speakers"] == [{"id": "a", "name": "Alice", "reference_count": 1}]
     assert "http" not in str(shown)
 

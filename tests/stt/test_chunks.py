@@ -20,6 +20,7 @@ from tests.conftest import make_config
 from tests.speech import BOOK, EPISODE, passage, word_error_rate
 from voxhelm import audio
 from voxhelm.audio import Audio
+from voxhelm.capacity import Admission
 from voxhelm.stt import chunks
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.stt.registry import ENGINES
@@ -83,8 +84,7 @@ def run_chunks(
         "auto",
         request,
         config,
-        lane="non-interactive",
-        timeout=60,
+        admission=Admission("non-interactive", 60),
         checkpoints=checkpoints,
         report=report,
     )

@@ -68,8 +68,10 @@ def test_whisper_cpp_gets_the_hotwords_in_its_prompt(tmp_path: Path, ggml_tiny_e
     hinted = engines.transcribe(
         speech(PLACES), "auto", TranscriptionRequest(hotwords=("Quillboro", "Zentrik")), stt
     ).text
-    assert "Quillboro" in hinted
-    assert "Zentrik" in hinted
+    # The spelling is the point: whisper.cpp sometimes writes the hinted name lowercase (the
+    # test speech varies a little from run to run, as Piper adds noise).
+    assert "quillboro" in hinted.lower()
+    assert "zentrik" in hinted.lower()
 
 
 def test_the_request_words_join_the_configured_ones(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.speech import synthesize
+from voxhelm.capacity import InferencePool, inference_pool
 from voxhelm.errors import Busy
-from voxhelm.stt.pool import InferencePool, inference_pool
 
 
 def test_it_refuses_work_beyond_running_plus_waiting() -> None:

@@ -16,6 +16,7 @@ from tests.conftest import make_config
 from tests.speech import BOOK, SENTENCES, passage, word_error_rate
 from voxhelm import audio
 from voxhelm.audio import Audio
+from voxhelm.capacity import Admission
 from voxhelm.lanes import INTERACTIVE, NON_INTERACTIVE, scheduler
 from voxhelm.stt import windows
 from voxhelm.stt.base import TranscriptionRequest
@@ -70,7 +71,7 @@ def test_short_audio_is_one_engine_call(tmp_path: Path, engine_calls: list[dict[
     speech = passage()
     decoded = audio.decode(speech.wav_bytes())
     transcript = windows.transcribe(
-        decoded, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE
+        decoded, "auto", TranscriptionRequest(), config, admission=Admission(NON_INTERACTIVE)
     )
     assert len(engine_calls) == 1
     assert word_error_rate(speech.text, transcript.text) <= 0.15
@@ -91,7 +92,7 @@ def test_long_audio_lets_interactive_work_in_between_windows(
 
     def batch() -> None:
         results["transcript"] = windows.transcribe(
-            long_audio, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE
+            long_audio, "auto", TranscriptionRequest(), config, admission=Admission(NON_INTERACTIVE)
         )
 
     thread = threading.Thread(target=batch)
@@ -123,7 +124,7 @@ def test_digital_silence_is_not_sent_to_the_engine(
     dust[::2] *= -1
     for silence in (Audio(np.zeros(10 * 16000, dtype=np.float32)), Audio(dust)):
         transcript = windows.transcribe(
-            silence, "auto", TranscriptionRequest(), config, lane=NON_INTERACTIVE
+            silence, "auto", TranscriptionRequest(), config, admission=Admission(NON_INTERACTIVE)
         )
 
         assert transcript.text == ""
@@ -147,7 +148,7 @@ def test_the_silent_windows_of_long_audio_are_skipped(
         "auto",
         TranscriptionRequest(prompt="Kitchen."),
         config,
-        lane=NON_INTERACTIVE,
+        admission=Admission(NON_INTERACTIVE),
     )
 
     # Only the windows that hold speech reach the engine, the first of them with the prompt.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +9,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_config
+from tests.held import lanes_held
 from tests.speech import EPISODE, SENTENCES, word_error_rate
 from tests.tts.conftest import listen
 from voxhelm import lanes, tts
+from voxhelm.capacity import Admission
 from voxhelm.config import Config
 from voxhelm.errors import Busy, InvalidInput
 
@@ -116,29 +117,18 @@ def test_a_good_speed_passes(speed: object) -> None:
 
 @pytest.fixture
 def held_slot(config: Config) -> Iterator[None]:
-    """Every shared lane slot held by another thread, as a long batch window would."""
-    release = threading.Event()
-    taken = [threading.Event() for _ in range(config.lanes.slots)]
-
-    def hold(done: threading.Event) -> None:
-        with lanes.admit(config.lanes, lanes.NON_INTERACTIVE):
-            done.set()
-            release.wait(30)
-
-    holders = [threading.Thread(target=hold, args=(done,)) for done in taken]
-    for holder in holders:
-        holder.start()
-    assert all(done.wait(10) for done in taken)
-    yield
-    release.set()
-    for holder in holders:
-        holder.join()
+    with lanes_held(config):
+        yield
 
 
 def test_each_sentence_waits_for_a_lane_slot(config: Config, held_slot: None) -> None:
-    stream = tts.stream(SENTENCES[0], config=config, lane=lanes.NON_INTERACTIVE, timeout=0.3)
+    stream = tts.stream(
+        SENTENCES[0], config=config, admission=Admission(lanes.NON_INTERACTIVE, 0.3)
+    )
     with pytest.raises(Busy):
         next(stream)
     # The interactive lane has a slot of its own (VOXHELM_LANE_INTERACTIVE_SLOTS=1).
-    interactive = tts.stream(SENTENCES[0], config=config, lane=lanes.INTERACTIVE, timeout=0.3)
+    interactive = tts.stream(
+        SENTENCES[0], config=config, admission=Admission(lanes.INTERACTIVE, 0.3)
+    )
     assert next(interactive).duration > 1.0

@@ -20,9 +20,9 @@ from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
 from voxhelm.jobs import pipeline
 from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.staged import sweep_uploads
 from voxhelm.stt.registry import ENGINES
 from voxhelm.transcript import Segment, Transcript
-from voxhelm.uploads import lifecycle
 from voxhelm.uploads.models import StagedUpload
 
 
@@ -204,7 +204,7 @@ def test_the_sweep_deletes_expired_unclaimed_uploads_only(
     expire(old)
     expire(claimed)
 
-    report = lifecycle.sweep(config)
+    report = sweep_uploads(config)
 
     assert [str(u) for u in report.deleted] == [old]
     assert set(StagedUpload.objects.values_list("pk", flat=True).iterator()) == {
@@ -224,7 +224,7 @@ def test_the_sweep_settles_uploads_of_jobs_that_ended_elsewhere(
     Job.objects.filter(pk=done_job).update(state=JobState.SUCCEEDED, finished_at=timezone.now())
     Job.objects.filter(pk=gave_up_job).update(state=JobState.FAILED, finished_at=timezone.now())
 
-    report = lifecycle.sweep(config)
+    report = sweep_uploads(config)
 
     assert len(report.settled) == 2
     assert not StagedUpload.objects.filter(pk=done).exists()
@@ -270,7 +270,7 @@ def test_claims_racing_the_sweep_never_lose_a_claimed_upload(
         start.wait()
         try:
             while len(outcomes) < len(ids):
-                lifecycle.sweep(config)
+                sweep_uploads(config)
         finally:
             close_old_connections()
 
@@ -279,7 +279,7 @@ def test_claims_racing_the_sweep_never_lose_a_claimed_upload(
         thread.start()
     for thread in threads:
         thread.join(120)
-    lifecycle.sweep(config, now=edge + timedelta(seconds=1))
+    sweep_uploads(config, now=edge + timedelta(seconds=1))
 
     keys = staged(config)
     for upload_id in ids:

@@ -19,9 +19,9 @@ from tests.uploads.test_lifecycle import expire, run, stage, staged
 from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.staged import sweep_uploads
 from voxhelm.stt.registry import ENGINES
 from voxhelm.transcript import Segment, Transcript
-from voxhelm.uploads import lifecycle
 from voxhelm.uploads.models import StagedUpload
 
 PARAM = "diarization.known_speakers[].references[].audio.upload_id"
@@ -125,11 +125,11 @@ def test_the_sweep_keeps_a_reference_until_its_jobs_ended(
     job_id = submit(api, speech_wav, ref).json()["id"]
     expire(ref)  # e.g. the job waited in the queue longer than the retention
 
-    assert lifecycle.sweep(config).deleted == []
+    assert sweep_uploads(config).deleted == []
     assert StagedUpload.objects.filter(pk=ref).exists()
 
     Job.objects.filter(pk=job_id).update(state=JobState.CANCELED, finished_at=timezone.now())
-    assert [str(u) for u in lifecycle.sweep(config).deleted] == [ref]
+    assert [str(u) for u in sweep_uploads(config).deleted] == [ref]
     assert len(staged(config)) == 1  # only the canceled job's released input is left
 
 
@@ -141,7 +141,7 @@ def test_a_succeeded_input_job_keeps_an_upload_another_job_references(
     input_job = api.submit(shared).json()["id"]
     Job.objects.filter(pk=input_job).update(state=JobState.SUCCEEDED, finished_at=timezone.now())
 
-    lifecycle.sweep(config)
+    sweep_uploads(config)
 
     upload = StagedUpload.objects.get(pk=shared)  # released, not deleted
     assert upload.claimed_by_job_id is None and upload.deleting_at is None

@@ -15,10 +15,12 @@ from tests.conftest import make_config
 from tests.s3server import S3Server
 from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
-from voxhelm.diarization.step import COUNTS, KNOWN
+from voxhelm.batch.request import DiarizationRequest
+from voxhelm.diarization.base import COUNTS
+from voxhelm.diarization.base import KNOWN_STRATEGY as KNOWN
 from voxhelm.errors import InvalidInput
 from voxhelm.jobs.diarization_options import COUNTS as OPTION_COUNTS
-from voxhelm.jobs.diarization_options import KNOWN as OPTION_KNOWN
+from voxhelm.jobs.diarization_options import KNOWN_STRATEGY as OPTION_KNOWN
 from voxhelm.remote_worker.cli import EnvFileError, _warm_up_store, read_env_file
 from voxhelm.workers.capabilities import KNOWN_STRATEGY, advertised, matches, requirements
 from voxhelm.workers.metadata import is_url_like, known_speaker_summary, worker_fields
@@ -101,11 +103,11 @@ def test_it_resolves_aliases_before_matching(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     capabilities = advertised(config)
     for alias in ("auto", "whisper-1", "gpt-4o-mini-transcribe"):
-        needs = requirements(alias, ["text"], {"enabled": False}, config.stt)
+        needs = requirements(alias, ["text"], DiarizationRequest(), config.stt)
         assert needs is not None
         assert (needs.backend, needs.model) == ("fasterwhisper", "tiny.en")
         assert matches(capabilities, needs)
-    needs = requirements("auto", ["text", "srt"], {"enabled": False}, config.stt)
+    needs = requirements("auto", ["text", "srt"], DiarizationRequest(), config.stt)
     assert needs is not None
     assert not matches(
         Capabilities(**{**capabilities.model_dump(), "output_formats": ["text"]}), needs
@@ -115,14 +117,17 @@ def test_it_resolves_aliases_before_matching(tmp_path: Path) -> None:
 def test_known_speaker_jobs_need_the_sidecar_and_the_embedding_model(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     known = {"enabled": True, "strategy": KNOWN, "known_speakers": []}
-    needs = requirements("auto", ["text"], known, config.stt)
+    needs = requirements("auto", ["text"], DiarizationRequest.from_stored(known), config.stt)
     assert needs is not None and needs.embedding_model == "campplus"
     capabilities = advertised(config)
     assert matches(capabilities, needs)
     no_sidecar = capabilities.model_copy(update={"output_formats": ["text", "json"]})
     assert not matches(no_sidecar, needs)
     other_model = requirements(
-        "auto", ["text"], {**known, "known_speaker": {"embedding_model": "ecapa"}}, config.stt
+        "auto",
+        ["text"],
+        DiarizationRequest.from_stored({**known, "known_speaker": {"embedding_model": "ecapa"}}),
+        config.stt,
     )
     assert other_model is not None and not matches(capabilities, other_model)
     plain = advertised(make_config(tmp_path, VOXHELM_DIARIZATION_BACKEND="none"))
@@ -147,7 +152,7 @@ def test_it_reads_env_files(tmp_path: Path) -> None:
 def test_the_remote_worker_never_imports_django() -> None:
     code = (
         "import sys, json, voxhelm.remote_worker.cli, voxhelm.remote_worker.runner, "
-        "voxhelm.transcription; "
+        "voxhelm.batch.transcribe; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'django')))"
     )
     output = subprocess.run(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ErrorDetail(BaseModel):
@@ -179,6 +180,10 @@ class TranscriptTextDone(BaseModel):
 
 
 class TranscriptionText(BaseModel):
+    """The answer to response_format=json: the text alone (unlike verbose_json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     text: str
 
 
@@ -208,3 +213,10 @@ class TranscriptionVerbose(BaseModel):
     text: str
     segments: list[TranscriptionSegmentOut]
     words: list[TranscriptionWordOut] | None = None
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a ``Z`` suffix; microseconds only when non-zero."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -33,7 +33,7 @@ from typing import Any
 from django.http import HttpRequest, StreamingHttpResponse
 from pydantic import BaseModel
 
-from voxhelm import metrics
+from voxhelm import capacity, metrics
 from voxhelm.api.errors import response_for_exception
 from voxhelm.api.schemas import (
     TranscriptionParams,
@@ -43,7 +43,6 @@ from voxhelm.api.schemas import (
 )
 from voxhelm.config import Config
 from voxhelm.stt.base import TranscriptionCanceled, TranscriptionRequest
-from voxhelm.stt.pool import inference_pool
 from voxhelm.transcript import Segment, Transcript
 
 logger = logging.getLogger("voxhelm.api")
@@ -131,7 +130,7 @@ async def stream_transcription(
     ready. ``work(request, on_window)`` runs the transcription on the inference thread."""
     feed = SegmentFeed(asyncio.get_running_loop())
     streamed = dataclasses.replace(stt_request, on_segment=feed.offer)
-    pool = inference_pool(config.stt.max_concurrency, config.stt.max_waiting)
+    pool = capacity.transcription_pool(config)
     pool.submit(lambda: feed.run(lambda: work(streamed, feed.check)))  # Busy: a 429 envelope
     try:
         first = await feed.next()

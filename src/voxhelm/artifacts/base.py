@@ -139,9 +139,10 @@ class VerifyingReader(io.RawIOBase):
 class ArtifactStore(ABC):
     """Where artifact bytes live. Subclasses set ``backend`` and implement the operations.
 
-    Every write goes through :meth:`writer`; the filesystem store renames a finished
-    temporary file into place, the S3 store sends one PUT or a multipart upload that is
-    completed only on commit.
+    Every write goes through :meth:`writer`, or :meth:`put_stream` for a whole stream (the S3
+    store hands that to boto3's managed transfer). The filesystem store renames a finished
+    temporary file into place; the S3 store sends one PUT or a multipart upload that is
+    completed only after its last part.
     """
 
     backend: ClassVar[str]

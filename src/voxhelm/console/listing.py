@@ -10,8 +10,9 @@ from urllib.parse import unquote, urlsplit
 from voxhelm import boundedjson
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
+from voxhelm.batch.request import UploadSource
 from voxhelm.config import Config
-from voxhelm.jobs.models import TERMINAL_STATES, Job, JobState
+from voxhelm.jobs.models import TERMINAL_STATES, DispatchMode, Job, JobState, JobType
 
 logger = logging.getLogger("voxhelm.console")
 
@@ -60,10 +61,10 @@ def source_name(job: Job) -> str:
     name = str(job.context_data.get("source_name") or "")
     if name:
         return name
-    url = str(job.input_data.get("url") or "")
-    if url:
-        return PurePath(unquote(urlsplit(url).path)).name or url
-    return str(job.input_data.get("filename") or "audio")
+    source = job.request.source
+    if isinstance(source, UploadSource):
+        return source.filename or "audio"
+    return PurePath(unquote(urlsplit(source.url).path)).name or source.url or "audio"
 
 
 def describe(job: Job) -> JobView:
@@ -71,7 +72,7 @@ def describe(job: Job) -> JobView:
     return JobView(
         job=job,
         name=source_name(job),
-        route="Sync" if job.dispatch_mode == "sync" else "Batch",
+        route="Sync" if job.dispatch_mode == DispatchMode.SYNC else "Batch",
         state=str(job.state),
         state_label=STATE_LABELS.get(JobState(job.state), str(job.state)),
         live=live,
@@ -82,7 +83,7 @@ def describe(job: Job) -> JobView:
 
 def recent_jobs(producer: str) -> list[JobView]:
     """The operator's latest transcription jobs, newest first."""
-    jobs = Job.objects.for_producer(producer).filter(job_type="transcribe")[:RECENT_JOBS]
+    jobs = Job.objects.for_producer(producer).filter(job_type=JobType.TRANSCRIBE)[:RECENT_JOBS]
     return [describe(job) for job in jobs]
 
 

@@ -4,6 +4,12 @@ As the reference: an audio URL or an uploaded file runs at once, a video URL bec
 batch job. Better than the reference: audio longer than ``VOXHELM_CONSOLE_SYNC_MAX_SECONDS``
 (or too large for the sync download cap) becomes a batch job too, so the page never waits
 for an hour-long episode; so does a request for speaker labels, which only batch jobs make.
+
+A run at once is a job too, made by ``voxhelm.jobs.submit`` as ``dispatch_mode=sync``: it
+starts ``running`` on this process (one attempt, a heartbeat) and goes through the batch
+core like any job (``voxhelm.jobs.pipeline.run_now``), so it has the same artifacts, appears
+in the job list and has a transcript page. If the process dies mid-run, the sweeper finds
+the silent job and fails it (``worker_lost``); it is never re-queued.
 """
 
 from __future__ import annotations
@@ -12,22 +18,22 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import close_old_connections
 
-from voxhelm import audio
-from voxhelm.api.validation import parse
-from voxhelm.api.views.transcriptions import sync_fetch_policy
+from voxhelm import audio, capacity
+from voxhelm.batch.inputs import sync_fetch_policy
+from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource, UrlSource
 from voxhelm.config import Config
-from voxhelm.console.transcription import Options, Source, run, start_job
 from voxhelm.errors import MediaTooLong
-from voxhelm.fetch import DownloadTooLarge, check_url, fetch_to_file
-from voxhelm.jobs.models import Job
-from voxhelm.jobs.schemas import JobSubmission
-from voxhelm.jobs.submit import submit
-from voxhelm.stt.pool import inference_pool
+from voxhelm.fetch import DownloadTooLarge, FetchedFile, check_url, fetch_to_file
+from voxhelm.jobs.diarization_options import normalize_diarization
+from voxhelm.jobs.heartbeat import worker_identity
+from voxhelm.jobs.models import DispatchMode, Job
+from voxhelm.jobs.pipeline import run_now
+from voxhelm.jobs.submit import submit_request
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage_file
 from voxhelm.workdirs import Workdir
@@ -35,6 +41,14 @@ from voxhelm.workdirs import Workdir
 AUDIO_URL = "audio_url"
 VIDEO_URL = "video_url"
 UPLOAD = "upload"
+
+
+@dataclass(frozen=True)
+class Options:
+    model: str
+    language: str  # a Whisper code, or "" to detect
+    formats: list[str]
+    submission_type: str  # audio_url | upload
 
 
 @dataclass(frozen=True)
@@ -52,44 +66,50 @@ class ConsoleRequest:
 @dataclass(frozen=True)
 class Routed:
     job: Job
-    dispatch: str  # sync | batch
+    dispatch: DispatchMode
 
 
 def route(request: ConsoleRequest, config: Config) -> Routed:
     """Run or queue ``request``; raises VoxhelmError/ApiError with a message for the form."""
     if request.kind == VIDEO_URL or (request.diarization and request.kind != UPLOAD):
-        return Routed(submit_batch(request, config), "batch")
+        return Routed(submit_batch(request, config), DispatchMode.BATCH)
     if request.kind == AUDIO_URL:
         check_url(request.url, sync_fetch_policy(config))  # before waiting for a slot
     # Fetch, decode and inference share the bounded pool with the API's sync requests.
-    pool = inference_pool(config.stt.max_concurrency, config.stt.max_waiting)
+    pool = capacity.transcription_pool(config)
     return pool.submit(lambda: _run_on_inference_thread(request, config)).result()
 
 
 def submit_batch(
     request: ConsoleRequest, config: Config, upload: StagedUpload | None = None
 ) -> Job:
-    """Submit ``request`` (a URL, or ``upload`` staged from the console's file) through the
-    batch job API's own submission path."""
+    """Submit ``request`` (a URL, or ``upload`` staged from the console's file) as a batch job."""
+    source: UrlSource | UploadSource
+    if upload is not None:
+        source, name = UploadSource(str(upload.pk)), upload.filename
+    else:
+        source, name = UrlSource(request.url), _url_name(request.url)
+    return submit_request(
+        request.producer,
+        _job_request(request, source, config),
+        config,
+        context=_context(request, name),
+    ).job
+
+
+def _job_request(
+    request: ConsoleRequest, source: UrlSource | UploadSource, config: Config
+) -> JobRequest:
     options = request.options
-    data: dict[str, Any] = {
-        "job_type": "transcribe",
-        "model": options.model,
-        "language": options.language or None,
-        "input": (
-            {"kind": "upload", "upload_id": str(upload.pk)}
-            if upload is not None
-            else {"kind": "url", "url": request.url}
-        ),
-        "output": {"formats": options.formats},
-        "context": {
-            "submission_type": request.kind,
-            "source_name": upload.filename if upload is not None else _url_name(request.url),
-        },
-    }
-    if request.diarization:
-        data["diarization"] = {"enabled": True}
-    return submit(request.producer, parse(JobSubmission, data), config).job
+    diarization = normalize_diarization(
+        {"enabled": request.diarization}, backend=config.diarization.backend
+    )
+    outputs = JobOutputs(tuple(options.formats), diarization)
+    return JobRequest(source, outputs, options.model, options.language or None)
+
+
+def _context(request: ConsoleRequest, source_name: str) -> dict[str, str]:
+    return {"submission_type": request.kind, "source_name": source_name}
 
 
 def _run_on_inference_thread(request: ConsoleRequest, config: Config) -> Routed:
@@ -101,43 +121,43 @@ def _run_on_inference_thread(request: ConsoleRequest, config: Config) -> Routed:
 
 
 def _run(request: ConsoleRequest, config: Config, workdir: Path) -> Routed:
-    source_path, source_args = _materialize(request, config, workdir)
-    if source_path is None:
-        return Routed(submit_batch(request, config), "batch")
-    decoded, has_video = (None, False)
-    if not request.diarization:
-        decoded, has_video = _decode_short(source_path, config)
+    fetched = _materialize(request, config, workdir)
+    if fetched is None:
+        return Routed(submit_batch(request, config), DispatchMode.BATCH)
+    decoded = None if request.diarization else _decode_short(fetched.path, config)
     if decoded is None:
         if request.kind == AUDIO_URL:
-            return Routed(submit_batch(request, config), "batch")
+            return Routed(submit_batch(request, config), DispatchMode.BATCH)
         # A long upload (or one to label with speakers) is staged and becomes a batch job.
         staged = stage_file(
-            request.producer,
-            source_path,
-            source_args["name"],
-            source_args["content_type"],
-            config,
+            request.producer, fetched.path, fetched.filename, fetched.content_type, config
         )
-        return Routed(submit_batch(request, config, staged), "batch")
-    source = Source(path=source_path, decoded=decoded, has_video=has_video, **source_args)
-    job = start_job(request.producer, source, request.options, config)
-    return Routed(run(job, source, config), "sync")
+        return Routed(submit_batch(request, config, staged), DispatchMode.BATCH)
+    source: UrlSource | UploadSource = (
+        UrlSource(request.url)
+        if request.kind == AUDIO_URL
+        else UploadSource(filename=fetched.filename, content_type=fetched.content_type)
+    )
+    job = submit_request(
+        request.producer,
+        _job_request(request, source, config),
+        config,
+        context=_context(request, fetched.filename),
+        dispatch=DispatchMode.SYNC,
+        worker=worker_identity(),
+    ).job
+    # The page waits: a window waits for its lane only as long as a sync request would.
+    job = run_now(job, fetched, config, workdir, decoded=decoded, admission=capacity.SYNC)
+    return Routed(job, DispatchMode.SYNC)
 
 
-def _materialize(
-    request: ConsoleRequest, config: Config, workdir: Path
-) -> tuple[Path | None, dict[str, Any]]:
-    """The input as a local file (None: too large for a sync download) and how to name it."""
+def _materialize(request: ConsoleRequest, config: Config, workdir: Path) -> FetchedFile | None:
+    """The input as a local file (None: too large for a sync download)."""
     if request.kind == AUDIO_URL:
         try:
-            fetched = fetch_to_file(request.url, sync_fetch_policy(config), workdir)
+            return fetch_to_file(request.url, sync_fetch_policy(config), workdir)
         except DownloadTooLarge:
-            return None, {}
-        return fetched.path, {
-            "name": fetched.filename,
-            "content_type": fetched.content_type,
-            "input_data": {"kind": "url", "url": request.url},
-        }
+            return None
     upload = request.upload
     assert upload is not None
     name = PurePath(upload.name or "upload").name
@@ -146,24 +166,21 @@ def _materialize(
     with path.open("wb") as out:
         shutil.copyfileobj(upload, out)
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
-    return path, {
-        "name": name,
-        "content_type": content_type,
-        "input_data": {"kind": "upload", "filename": name, "content_type": content_type},
-    }
+    size = path.stat().st_size
+    return FetchedFile(path=path, filename=name, content_type=content_type, size=size, final_url="")
 
 
-def _decode_short(path: Path, config: Config) -> tuple[audio.Audio | None, bool]:
-    """The decoded audio if it is short enough to run at once (else None), and whether the
-    file holds video. A declared duration over the limit is trusted without decoding."""
+def _decode_short(path: Path, config: Config) -> audio.Audio | None:
+    """The decoded audio if it is short enough to run at once, else None. A declared
+    duration over the limit is trusted without decoding."""
     limit = min(config.operator.console_sync_max_seconds, config.limits.max_audio_seconds)
     info = audio.probe(path)
     if info.duration is not None and info.duration > limit:
-        return None, info.has_video
+        return None
     try:
-        return audio.decode(path, max_seconds=limit), info.has_video
+        return audio.decode(path, max_seconds=limit)
     except MediaTooLong:
-        return None, info.has_video
+        return None
 
 
 def _safe_suffix(name: str) -> str:
@@ -172,6 +189,4 @@ def _safe_suffix(name: str) -> str:
 
 
 def _url_name(url: str) -> str:
-    from urllib.parse import unquote, urlsplit
-
     return PurePath(unquote(urlsplit(url).path)).name or "input"

@@ -37,8 +37,7 @@ from voxhelm.console.forms import LoginForm, SubmitForm
 from voxhelm.console.lockout import current_lockouts, lift_lockouts
 from voxhelm.console.operators import producer_for
 from voxhelm.console.playback import stream_response
-from voxhelm.console.routing import ConsoleRequest, route
-from voxhelm.console.transcription import Options
+from voxhelm.console.routing import ConsoleRequest, Options, route
 from voxhelm.edge.rules import BodyRule, declare_body
 from voxhelm.errors import VoxhelmError
 from voxhelm.jobs.models import Job

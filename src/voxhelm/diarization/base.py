@@ -36,6 +36,12 @@ class Turn:
         return max(0.0, self.end - self.start)
 
 
+# A diarization request's vocabulary (``voxhelm.batch.request`` stores it in jobs).
+COUNTS = ("num_speakers", "min_speakers", "max_speakers")
+ANONYMOUS_STRATEGY = "pyannote"
+KNOWN_STRATEGY = "pyannote_known_speaker"
+
+
 @dataclass(frozen=True)
 class SpeakerHints:
     """What the caller knows about the number of speakers (all optional, all positive).

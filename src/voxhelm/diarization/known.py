@@ -22,7 +22,7 @@ import numpy as np
 
 from voxhelm.audio import SAMPLE_RATE, Audio
 from voxhelm.diarization.align import speaker_at
-from voxhelm.diarization.base import DiarizationError, Turn
+from voxhelm.diarization.base import KNOWN_STRATEGY, DiarizationError, Turn
 from voxhelm.diarization.embedding import (
     MIN_FRAMES,
     MODEL_NAME,
@@ -35,7 +35,6 @@ from voxhelm.diarization.embedding import (
 from voxhelm.diarization.onnx import speech_regions, windows_of
 from voxhelm.transcript import Transcript
 
-STRATEGY = "pyannote_known_speaker"
 SPEAKER_SOURCE = "known_speaker_voiceprint"
 MIN_EMBED_SECONDS = 0.25
 NO_REFERENCES = "Known-speaker diarization requires at least one speaker reference."
@@ -241,7 +240,7 @@ def sidecar(
         )
     confident = sum(1 for s in segments if s["speaker"] is not None)
     summary = {
-        "strategy": STRATEGY,
+        "strategy": KNOWN_STRATEGY,
         "embedding_model": options.embedding_model,
         "embedding_version": model_version(),
         "known_speakers": sorted(set(names)),

@@ -10,6 +10,7 @@ not involved) and the caller's count hints as keyword arguments.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from typing import Any, ClassVar
@@ -100,8 +101,6 @@ class PyannoteDiarizer(Diarizer):
         self._lock = threading.Lock()
 
     def check(self) -> list[str]:
-        import importlib.util
-
         problems = []
         if not self.token:
             problems.append(f"{MISSING_TOKEN_MESSAGE} (HF_TOKEN is read when it is unset)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 
 from voxhelm.config import DiarizationConfig
 from voxhelm.diarization.base import DiarizationUnavailable, Diarizer
@@ -12,10 +11,6 @@ NOT_CONFIGURED = (
     "Diarization was requested, but no diarization backend is configured. "
     "Submit the job without diarization."
 )
-
-# Diarization holds a whole recording's embeddings or a pyannote pipeline: one at a time per
-# process, as the reference did, so two jobs never double the peak memory.
-diarization_mutex = threading.Lock()
 
 
 def diarizer(config: DiarizationConfig) -> Diarizer:

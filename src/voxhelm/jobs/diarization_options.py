@@ -1,23 +1,33 @@
-"""The ``diarization`` object of a transcription job: validation with the reference's messages,
-the normalized stored form, and the sanitized copy for job metadata.
+"""The ``diarization`` object of a transcription job: validation with the reference's messages
+into a :class:`~voxhelm.batch.request.DiarizationRequest` (which owns the stored form).
 
-Stored form (key order as the reference): ``enabled``, the given count hints, then for the
-known-speaker strategy ``strategy``, ``known_speakers`` and ``known_speaker`` (if any option
-was given). ``strategy: "pyannote"`` (anonymous, the default) is never stored, so an explicit
-``pyannote`` equals an omitted strategy.
+``strategy: "pyannote"`` (anonymous, the default) is never stored, so an explicit ``pyannote``
+equals an omitted strategy.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, model_serializer
+from django.conf import settings
+from pydantic import BaseModel, Field
 
 from voxhelm.api.validation import exact
+from voxhelm.batch.inputs import batch_fetch_policy
+from voxhelm.batch.request import (
+    DiarizationRequest,
+    KnownSpeaker,
+    Reference,
+    ReferenceAudio,
+)
+from voxhelm.diarization.base import ANONYMOUS_STRATEGY, COUNTS, KNOWN_STRATEGY
 from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
+from voxhelm.diarization.registry import NOT_CONFIGURED
+from voxhelm.fetch import UrlNotAllowed, check_url
 
 OPTIONS = frozenset(
     {
@@ -30,13 +40,13 @@ OPTIONS = frozenset(
         "known_speaker",
     }
 )
-COUNTS = ("num_speakers", "min_speakers", "max_speakers")
-KNOWN = "pyannote_known_speaker"
-STRATEGIES = ("pyannote", KNOWN)
+STRATEGIES = (ANONYMOUS_STRATEGY, KNOWN_STRATEGY)
 MATCH_NUMBERS = ("min_segment_duration", "auto_accept_margin", "min_top_similarity")
 MATCH_OPTIONS = ("embedding_model", *MATCH_NUMBERS)
 
 
+# The documented shape (its docstring is the OpenAPI description); validate_diarization
+# parses the value itself, into a DiarizationRequest.
 class Diarization(BaseModel):
     """Speaker labels for the transcript (``VOXHELM_DIARIZATION_BACKEND`` must not be none).
 
@@ -63,47 +73,29 @@ class Diarization(BaseModel):
         "min_top_similarity.",
     )
 
-    @model_serializer
-    def _normalized(self) -> dict[str, Any]:
-        stored: dict[str, Any] = {"enabled": self.enabled}
-        for key in COUNTS:
-            if getattr(self, key) is not None:
-                stored[key] = getattr(self, key)
-        if self.strategy == KNOWN:
-            stored["strategy"] = KNOWN
-            stored["known_speakers"] = self.known_speakers or []
-            if self.known_speaker:
-                stored["known_speaker"] = self.known_speaker
-        return stored
 
-
-def validate_diarization(value: object) -> dict[str, Any]:
+def validate_diarization(value: object) -> DiarizationRequest:
     """:func:`normalize_diarization` under the server's settings, with every reference URL
     checked against the URL allowlist (a 400 at submission, as the reference)."""
-    from django.conf import settings
-
-    from voxhelm.fetch import UrlNotAllowed, check_url
-    from voxhelm.jobs.inputs import batch_fetch_policy
-
     config = settings.VOXHELM
-    stored = normalize_diarization(value, backend=config.diarization.backend)
+    request = normalize_diarization(value, backend=config.diarization.backend)
     policy = batch_fetch_policy(config)
-    for url in reference_urls(stored):
+    for url in request.reference_urls():
         try:
             check_url(url, policy)
         except UrlNotAllowed as exc:
             raise exact(f"Known-speaker reference audio: {exc.message}") from None
-    return stored
+    return request
 
 
-def normalize_diarization(value: object, *, backend: str) -> dict[str, Any]:
-    """The stored form of a request's ``diarization`` value; raises ``exact`` 400 errors.
+def normalize_diarization(value: object, *, backend: str) -> DiarizationRequest:
+    """The request's ``diarization`` value, parsed; raises ``exact`` 400 errors.
 
     ``backend`` is ``VOXHELM_DIARIZATION_BACKEND``: with ``none`` an enabled request is
     refused here rather than failing later.
     """
     if value is None:
-        return {"enabled": False}
+        return DiarizationRequest()
     if not isinstance(value, dict):
         raise exact("diarization must be an object.")
     unknown = sorted(set(value) - OPTIONS)
@@ -117,53 +109,24 @@ def normalize_diarization(value: object, *, backend: str) -> dict[str, Any]:
     if not enabled:
         if len(value) > 1:
             raise exact("diarization options require diarization.enabled=true.")
-        return {"enabled": False}
-    stored: dict[str, Any] = {"enabled": True, **_counts(value), **_known_strategy(value)}
+        return DiarizationRequest()
+    request = replace(DiarizationRequest(enabled=True), **_counts(value), **_known_strategy(value))
     if backend == "none":
-        from voxhelm.diarization.registry import NOT_CONFIGURED
-
         raise exact(NOT_CONFIGURED)
-    return stored
+    return request
 
 
 def _known_strategy(value: dict[str, Any]) -> dict[str, Any]:
-    if _strategy(value.get("strategy")) != KNOWN:
+    if _strategy(value.get("strategy")) != KNOWN_STRATEGY:
         for key in ("known_speakers", "known_speaker"):
             if key in value:
-                raise exact(f"diarization.{key} require strategy={KNOWN}.")
+                raise exact(f"diarization.{key} require strategy={KNOWN_STRATEGY}.")
         return {}
-    stored: dict[str, Any] = {
-        "strategy": KNOWN,
+    return {
+        "strategy": KNOWN_STRATEGY,
         "known_speakers": _known_speakers(value.get("known_speakers")),
+        "match": _match_options(value.get("known_speaker")),
     }
-    options = _match_options(value.get("known_speaker"))
-    if options:
-        stored["known_speaker"] = options
-    return stored
-
-
-def reference_urls(stored: dict[str, Any]) -> list[str]:
-    """Every reference URL of a stored known-speaker request (for the allowlist check)."""
-    return [
-        str(reference["audio"]["url"])
-        for speaker in stored.get("known_speakers", [])
-        for reference in speaker["references"]
-        if reference["audio"]["kind"] == "url"
-    ]
-
-
-def public_diarization(stored: dict[str, Any]) -> dict[str, Any]:
-    """The stored request without reference audio: what job metadata may show."""
-    shown = {key: stored[key] for key in ("enabled", *COUNTS) if key in stored}
-    if stored.get("strategy") == KNOWN:
-        shown["strategy"] = KNOWN
-        shown["known_speakers"] = [
-            {"id": s["id"], "name": s["name"], "reference_count": len(s["references"])}
-            for s in stored["known_speakers"]
-        ]
-        if stored.get("known_speaker"):
-            shown["known_speaker"] = dict(stored["known_speaker"])
-    return shown
 
 
 def _positive_count(value: object, key: str) -> int:
@@ -172,7 +135,7 @@ def _positive_count(value: object, key: str) -> int:
     return value
 
 
-def _counts(value: dict[str, Any]) -> dict[str, int]:
+def _counts(value: dict[str, Any]) -> dict[str, Any]:
     counts = {key: _positive_count(value[key], key) for key in COUNTS if key in value}
     if "num_speakers" in counts and ("min_speakers" in counts or "max_speakers" in counts):
         raise exact(
@@ -203,7 +166,7 @@ def _text(value: object, field: str) -> str:
     return value.strip()
 
 
-def _known_speakers(value: object) -> list[dict[str, Any]]:
+def _known_speakers(value: object) -> tuple[KnownSpeaker, ...]:
     if not isinstance(value, list) or not value:
         raise exact("diarization.known_speakers must be a non-empty list.")
     speakers = []
@@ -219,34 +182,32 @@ def _known_speakers(value: object) -> list[dict[str, Any]]:
         references = entry.get("references")
         if not isinstance(references, list) or not references:
             raise exact("diarization.known_speakers[].references must be a non-empty list.")
-        speakers.append(
-            {"id": speaker_id, "name": name, "references": [_reference(r) for r in references]}
-        )
-    return speakers
+        speakers.append(KnownSpeaker(speaker_id, name, tuple(_reference(r) for r in references)))
+    return tuple(speakers)
 
 
-def _reference(value: object) -> dict[str, Any]:
+def _reference(value: object) -> Reference:
     if not isinstance(value, dict):
         raise exact("A known-speaker reference must be an object.")
     kind = value.get("kind")
     if kind not in ("clip_artifact", "source_range"):
         raise exact("A known-speaker reference kind must be 'clip_artifact' or 'source_range'.")
-    reference: dict[str, Any] = {"kind": kind, "audio": _reference_audio(value.get("audio"))}
-    if kind == "source_range":
-        start, end = value.get("start"), value.get("end")
-        for bound in (start, end):
-            if isinstance(bound, bool) or not isinstance(bound, int | float) or bound < 0:
-                raise exact("A source_range reference needs non-negative numbers start and end.")
-            if not math.isfinite(bound):
-                raise exact("A source_range reference needs non-negative numbers start and end.")
-        assert isinstance(start, int | float) and isinstance(end, int | float)
-        if start >= end:
-            raise exact("A source_range reference needs start before end.")
-        reference["start"], reference["end"] = float(start), float(end)
-    return reference
+    audio = _reference_audio(value.get("audio"))
+    if kind != "source_range":
+        return Reference(kind, audio)
+    start, end = value.get("start"), value.get("end")
+    for bound in (start, end):
+        if isinstance(bound, bool) or not isinstance(bound, int | float) or bound < 0:
+            raise exact("A source_range reference needs non-negative numbers start and end.")
+        if not math.isfinite(bound):
+            raise exact("A source_range reference needs non-negative numbers start and end.")
+    assert isinstance(start, int | float) and isinstance(end, int | float)
+    if start >= end:
+        raise exact("A source_range reference needs start before end.")
+    return Reference(kind, audio, float(start), float(end))
 
 
-def _reference_audio(value: object) -> dict[str, str]:
+def _reference_audio(value: object) -> ReferenceAudio:
     """A reference's audio: an absolute URL, or a staged upload's id (checked against the
     producer's uploads at submission, see :mod:`voxhelm.jobs.reference_uploads`)."""
     if not isinstance(value, dict):
@@ -260,13 +221,13 @@ def _reference_audio(value: object) -> dict[str, str]:
             parts = None
         if parts is None or not parts.scheme or not parts.netloc:
             raise exact("A known-speaker reference audio.url must be an absolute URL.")
-        return {"kind": "url", "url": url.strip() if isinstance(url, str) else ""}
+        return ReferenceAudio("url", url=url.strip() if isinstance(url, str) else "")
     if kind == "upload":
         upload_id = value.get("upload_id")
         try:
             if not isinstance(upload_id, str):
                 raise ValueError(upload_id)
-            return {"kind": "upload", "upload_id": str(uuid.UUID(upload_id.strip()))}
+            return ReferenceAudio("upload", upload_id=str(uuid.UUID(upload_id.strip())))
         except ValueError:
             raise exact(
                 "A known-speaker reference audio.upload_id must be a UUID string."

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import socket
 import threading
 from types import TracebackType
 
@@ -18,6 +20,11 @@ from django.db import DatabaseError, connection
 from voxhelm.jobs.models import Job
 
 logger = logging.getLogger("voxhelm.jobs")
+
+
+def worker_identity() -> str:
+    """``hostname:pid``: who runs an attempt (shown in logs, stored on the job)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Heartbeat:

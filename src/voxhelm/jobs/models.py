@@ -5,7 +5,9 @@ A job belongs to the producer (token label) that submitted it. Its states run
 silent goes back to ``queued`` (attempts left) or to ``failed``. Each running attempt is
 identified by ``attempt_count`` and ``worker_identity``: every write of the attempt restates
 both (and ``state=running``), so a canceled, re-queued or taken-over job refuses writes from
-an attempt that no longer owns it, and the attempt learns that it must stop.
+an attempt that no longer owns it, and the attempt learns that it must stop. A remote
+attempt is identified by its lease (worker, token, expiry) instead; see docs/architecture.md
+for the whole state machine.
 """
 
 from __future__ import annotations
@@ -15,69 +17,40 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from voxhelm.batch.request import JobOutputs, JobRequest, SynthesisRequest, source_from_stored
+from voxhelm.jobs.choices import (
+    LEASE_EXHAUSTED,
+    LEASE_RESET,
+    NOT_REUSABLE_STATES,
+    TERMINAL_STATES,
+    DispatchMode,
+    ExecutionMode,
+    JobPhase,
+    JobPriority,
+    JobState,
+    JobType,
+)
+from voxhelm.jobs.querysets import JobQuerySet, hash_token
 
-class JobState(models.TextChoices):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED)
-NOT_REUSABLE_STATES = (JobState.FAILED, JobState.CANCELED)
-"""States a task_ref resubmission never maps to: the producer asks for a fresh run."""
-
-
-class JobPhase(models.TextChoices):
-    NONE = ""
-    DOWNLOADING = "downloading"
-    DECODING = "decoding"
-    TRANSCRIBING = "transcribing"
-    DIARIZING = "diarizing"
-    RENDERING = "rendering"
-    SYNTHESIZING = "synthesizing"
-    ENCODING = "encoding"
-
-
-class JobPriority(models.TextChoices):
-    HIGH = "high"
-    NORMAL = "normal"
-    LOW = "low"
-
-
-class JobQuerySet(models.QuerySet["Job"]):
-    def for_producer(self, producer: str) -> JobQuerySet:
-        return self.filter(producer=producer)
-
-    def claimable(self) -> JobQuerySet:
-        """Queued jobs with attempts left."""
-        return self.filter(state=JobState.QUEUED, attempt_count__lt=models.F("max_attempts"))
-
-    def reusable(self, producer: str, task_ref: str, fingerprint: str) -> JobQuerySet:
-        """Jobs a resubmission with this task_ref and request fingerprint maps to, newest first."""
-        return (
-            self.filter(producer=producer, task_ref=task_ref, request_fingerprint=fingerprint)
-            .exclude(task_ref="")
-            .exclude(state__in=NOT_REUSABLE_STATES)
-            .order_by("-created_at")
-        )
-
-    def stale(self, cutoff: datetime) -> JobQuerySet:
-        """Running local jobs whose worker has not beaten since ``cutoff`` (it likely died).
-
-        Remote pull jobs are left out: their leases expire instead (voxhelm.workers.leases).
-        """
-        return self.filter(
-            state=JobState.RUNNING, heartbeat_at__lt=cutoff, execution_mode="django_tasks"
-        )
-
-    def waiting_since(self, cutoff: datetime) -> JobQuerySet:
-        """Claimable jobs untouched since ``cutoff`` (the sweeper checks their task is alive)."""
-        return self.claimable().filter(updated_at__lt=cutoff)
+__all__ = [
+    "LEASE_EXHAUSTED",
+    "LEASE_RESET",
+    "NOT_REUSABLE_STATES",
+    "TERMINAL_STATES",
+    "DispatchMode",
+    "ExecutionMode",
+    "Job",
+    "JobPhase",
+    "JobPriority",
+    "JobQuerySet",
+    "JobState",
+    "JobType",
+    "hash_token",
+]
 
 
 class Job(models.Model):
@@ -86,10 +59,14 @@ class Job(models.Model):
     producer = models.CharField(max_length=255)
     task_ref = models.CharField(max_length=255, blank=True)
     request_fingerprint = models.CharField(max_length=64)
-    job_type = models.CharField(max_length=16, default="transcribe")
+    job_type = models.CharField(max_length=16, choices=JobType.choices, default=JobType.TRANSCRIBE)
     lane = models.CharField(max_length=16, default="batch")
-    dispatch_mode = models.CharField(max_length=16, default="batch")
-    execution_mode = models.CharField(max_length=16, default="django_tasks")
+    dispatch_mode = models.CharField(
+        max_length=16, choices=DispatchMode.choices, default=DispatchMode.BATCH
+    )
+    execution_mode = models.CharField(
+        max_length=16, choices=ExecutionMode.choices, default=ExecutionMode.LOCAL
+    )
     priority = models.CharField(
         max_length=8, choices=JobPriority.choices, default=JobPriority.NORMAL
     )
@@ -165,6 +142,22 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    @property
+    def request(self) -> JobRequest:
+        """What this transcription job asks for (parsed from its stored request)."""
+        return JobRequest(
+            source=source_from_stored(self.input_data),
+            outputs=JobOutputs.from_stored(self.output_data),
+            model=self.model,
+            language=self.language or None,
+            prompt=self.prompt or None,
+            callback_url=self.callback_url,
+        )
+
+    @property
+    def synthesis_request(self) -> SynthesisRequest:
+        return SynthesisRequest.from_stored(self.input_data, self.output_data)
 
     # -- conditional updates -------------------------------------------------------------
     def _update_if(self, condition: Q, **fields: Any) -> bool:
@@ -307,3 +300,119 @@ class Job(models.Model):
             error_detail=message,
             finished_at=timezone.now(),
         )
+
+    # -- remote attempts (voxhelm.workers.leases, voxhelm.workers.completion) ------------
+    def lease(
+        self,
+        worker_id: str,
+        token: str,
+        now: datetime,
+        *,
+        expires_at: datetime,
+        prefix: str,
+        store: dict[str, Any],
+    ) -> bool:
+        """Start the next remote attempt under a fresh lease: ``queued → running``, or a
+        running job whose lease expired to its next attempt. False if the job is no longer
+        as seen (another claim took it). Only the token's hash is stored."""
+        attempt = self.attempt_count + 1
+        changed = (
+            Job.objects.remote()
+            .claimable(now)
+            .filter(pk=self.pk, state=self.state, attempt_count=self.attempt_count)
+            .update(
+                state=JobState.RUNNING,
+                assigned_worker_id=worker_id,
+                worker_identity=f"remote:{worker_id}"[:128],
+                lease_token_hash=hash_token(token),
+                lease_expires_at=expires_at,
+                attempt_count=attempt,
+                leased_artifact_prefix=prefix,
+                leased_artifact_store=store,
+                started_at=Coalesce(F("started_at"), Value(now)),
+                heartbeat_at=now,
+                worker_progress={},
+                progress=0,
+                phase=JobPhase.DOWNLOADING,
+                error_code="",
+                error_detail="",
+                updated_at=now,
+            )
+        )
+        if changed:
+            self.refresh_from_db()
+        return bool(changed)
+
+    def fail_unclaimable(self, code: str, message: str, now: datetime) -> bool:
+        """Fail a job a claim may not start (its URL is no longer allowed): from the state
+        and attempt the claim saw."""
+        return self._update_if(
+            Q(state=self.state, attempt_count=self.attempt_count),
+            state=JobState.FAILED,
+            error_code=code,
+            error_detail=message,
+            finished_at=now,
+            **LEASE_RESET,
+        )
+
+    def expire_lease(self, now: datetime) -> JobState | None:
+        """Re-queue (attempts left) or fail (none left) the attempt whose lease expired
+        before ``now``; None if the lease was extended or the job moved on meanwhile."""
+        seen = Q(state=JobState.RUNNING, attempt_count=self.attempt_count, lease_expires_at__lt=now)
+        if self.attempt_count < self.max_attempts:
+            if self._update_if(seen, state=JobState.QUEUED, **LEASE_RESET):
+                return JobState.QUEUED
+            return None
+        if self._update_if(
+            seen,
+            state=JobState.FAILED,
+            error_code="lease_expired",
+            error_detail=LEASE_EXHAUSTED,
+            finished_at=now,
+            worker_progress={},
+            progress=0,
+            phase=JobPhase.NONE,
+        ):
+            return JobState.FAILED
+        return None
+
+    def succeed_lease(
+        self, worker_id: str, token: str, now: datetime, *, text: str, metadata: dict[str, Any]
+    ) -> bool:
+        """``running → succeeded`` under the caller's live lease (inside the transaction that
+        writes the attempt's artifact rows, which a False rolls back)."""
+        changed = Job.objects.leased(self.pk, worker_id, token, now).update(
+            state=JobState.SUCCEEDED,
+            result_text=text,
+            result_metadata=metadata,
+            finished_at=now,
+            progress=100,
+            phase=JobPhase.NONE,
+            worker_progress={},
+            updated_at=now,
+        )
+        return bool(changed)
+
+    def fail_lease(
+        self,
+        worker_id: str,
+        token: str,
+        now: datetime,
+        *,
+        requeue: bool,
+        code: str,
+        detail: str,
+    ) -> bool:
+        """End the caller's leased attempt: back to the queue (``requeue``) or failed."""
+        leased = Job.objects.leased(self.pk, worker_id, token, now)
+        if requeue:
+            fields: dict[str, Any] = {"state": JobState.QUEUED, **LEASE_RESET}
+        else:
+            fields = {
+                "state": JobState.FAILED,
+                "finished_at": now,
+                "progress": 0,
+                "phase": JobPhase.NONE,
+                "worker_progress": {},
+            }
+        return bool(leased.update(error_code=code, error_detail=detail, updated_at=now, **fields))

@@ -13,95 +13,66 @@ that is logged with the traceback.
 from __future__ import annotations
 
 import logging
-import secrets
-import shutil
 import time
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound, StoreError
-from voxhelm.artifacts.checkpoints import StoreCheckpoints
-from voxhelm.artifacts.keys import checkpoint_prefix
+from voxhelm import audio, capacity
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.artifacts.stores import active_store, store_for_identity
+from voxhelm.batch.failures import classify
+from voxhelm.batch.inputs import batch_fetch_policy
+from voxhelm.batch.request import UploadSource, UrlSource
+from voxhelm.batch.sink import Artifact, Sink
+from voxhelm.batch.transcribe import transcribe_media
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
-from voxhelm.jobs.diarization import job_metadata
 from voxhelm.jobs.heartbeat import Heartbeat
-from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.jobs.joblog import log_outcome
-from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.models import Job, JobType
+from voxhelm.jobs.staged import checkpoints_of, materialize_upload, settle_upload
 from voxhelm.jobs.synthesis import synthesize_text
-from voxhelm.transcription import EXTRACTED_AUDIO, OCTET_STREAM, Plan, transcribe_media
 from voxhelm.workdirs import Workdir, sweep
 
 logger = logging.getLogger("voxhelm.jobs")
 
-# The core's constants, kept importable from here (the console's transcription uses them).
 __all__ = [
-    "EXTRACTED_AUDIO",
-    "OCTET_STREAM",
     "Attempt",
     "JobAbandoned",
-    "UploadGone",
     "finish",
     "run",
-    "settle_upload",
+    "run_now",
     "transcribe_input",
 ]
-
-
-class UploadGone(VoxhelmError):
-    """The staged upload a job names cannot be read (deleted or damaged in the store)."""
-
-    code = "upload_gone"
 
 
 class JobAbandoned(Exception):
     """The attempt no longer owns its job (canceled, re-queued, taken over): stop quietly."""
 
 
-class Attempt:
+class Attempt(Sink):
     """One run of a job by this worker: checkpoints and artifact writes."""
 
     def __init__(self, job: Job, heartbeat: Heartbeat, config: Config) -> None:
+        super().__init__(checkpoints_of(job, config))
         self.job = job
         self.heartbeat = heartbeat
         self.config = config
-        self.checkpoints = checkpoints_of(job, config)
 
     def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None:
         """Report progress; raise :class:`JobAbandoned` if the job is no longer ours."""
         if self.heartbeat.lost or not self.job.set_progress(percent, phase, eta_seconds):
             raise JobAbandoned
 
-    def load_checkpoint(self, name: str) -> bytes | None:
-        return self.checkpoints.load_checkpoint(name)
-
-    def save_checkpoint(self, name: str, data: bytes) -> None:
-        self.checkpoints.save_checkpoint(name, data)
-
-    def put(
-        self,
-        name: str,
-        data: bytes | Path,
-        *,
-        kind: str,
-        format: str,
-        content_type: str,
-        exposed: bool,
-        phase: str,
-        percent: int,
-    ) -> None:
-        self.checkpoint(phase, percent)
+    def keep(self, artifact: Artifact, data: bytes | Path) -> None:
         JobArtifact.objects.put(
             self.job,
-            name,
-            kind=kind,
-            format=format,
-            content_type=content_type,
-            exposed=exposed,
+            artifact.name,
+            kind=artifact.kind,
+            format=artifact.format,
+            content_type=artifact.content_type,
+            exposed=artifact.exposed,
             data=data,
             config=self.config.artifacts,
         )
@@ -126,148 +97,104 @@ def run(job_id: str, *, task_id: str | None, worker: str, config: Config) -> Non
         Heartbeat(job, config.execution.job_heartbeat_seconds) as heartbeat,
         Workdir("job") as workdir,
     ):
-        finish(job, Attempt(job, heartbeat, config), workdir)
+        attempt = Attempt(job, heartbeat, config)
+        if job.job_type == JobType.SYNTHESIZE:
+            finish(job, lambda: synthesize_text(attempt))
+        else:
+            finish(job, lambda: transcribe_input(attempt, workdir))
     settle_upload(job, config)
     job.refresh_from_db()
     log_outcome(job)  # one structured line per attempt: ids, producer, state, timings
 
 
-def settle_upload(job: Job, config: Config) -> None:
-    """Tidy up after ``job`` ended, wherever it ran (no-op while it has not): delete or
-    release its staged upload, drop its chunk checkpoints.
-
-    A failure here only delays the settlement to the next retention sweep."""
-    from voxhelm.uploads.lifecycle import settle
-
+def finish(job: Job, steps: Callable[[], tuple[str, dict[str, Any]]]) -> bool:
+    """Run the attempt's ``steps`` and record how it ended; True if it succeeded."""
     try:
-        settle(job, config)
-    except Exception:
-        logger.exception("job %s: settling its staged upload failed; the sweep will retry", job.pk)
-    state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
-    if state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED):
-        checkpoints_of(job, config).drop()
-
-
-def checkpoints_of(job: Job, config: Config) -> StoreCheckpoints:
-    """Where the chunks of ``job`` are checkpointed: beside its artifacts in the active store."""
-    folder = checkpoint_prefix(config.artifacts.prefix, job.pk)
-    return StoreCheckpoints(active_store(config.artifacts), folder)
-
-
-def finish(job: Job, attempt: Attempt, workdir: Path) -> None:
-    """Run the attempt's steps and record how it ended."""
-    try:
-        if job.job_type == "synthesize":
-            text, metadata = synthesize_text(attempt)
-        else:
-            text, metadata = transcribe_input(attempt, workdir)
+        text, metadata = steps()
     except JobAbandoned:
         logger.info(
             "job %s: attempt %d stopped; the job is %s", job.pk, job.attempt_count, _state(job)
         )
-        return
-    except VoxhelmError as exc:
-        logger.info("job %s: failed: %s", job.pk, exc.code)
-        job.mark_failed(exc.code, exc.message)
-        return
-    except (StoreError, OSError) as exc:
-        # The artifact store is down or full: the same code as a remote worker's (no path,
-        # no endpoint in the message; the log has them).
-        error_id = secrets.token_hex(6)
-        logger.error("job %s: storage error id=%s: %s", job.pk, error_id, exc)
-        job.mark_failed(
-            "worker_io_error", f"The worker could not store or fetch data (error id {error_id})."
-        )
-        return
-    except Exception:
-        error_id = secrets.token_hex(6)
-        logger.exception("job %s: internal error id=%s", job.pk, error_id)
-        job.mark_failed(
-            "internal_error", f"The job failed because of an internal error (error id {error_id})."
-        )
-        return
+        return False
+    except Exception as exc:
+        failure = classify(exc, log=logger, job=str(job.pk))
+        job.mark_failed(failure.code, failure.message)
+        return False
     if job.mark_succeeded(text, metadata):
         logger.info("job %s: succeeded in %.1fs", job.pk, metadata["processing_seconds"])
-    else:
-        logger.info("job %s: finished, but the job is %s; result dropped", job.pk, _state(job))
+        return True
+    logger.info("job %s: finished, but the job is %s; result dropped", job.pk, _state(job))
+    return False
 
 
-def transcribe_input(attempt: Attempt, workdir: Path) -> tuple[str, dict[str, Any]]:
-    """Materialize the job's input, run the core steps (``voxhelm.transcription``, shared
-    with the remote worker) with this attempt as their sink; returns text and metadata."""
+def transcribe_input(
+    attempt: Attempt,
+    workdir: Path,
+    *,
+    fetched: FetchedFile | None = None,
+    decoded: audio.Audio | None = None,
+    admission: capacity.Admission = capacity.BATCH,
+) -> tuple[str, dict[str, Any]]:
+    """Materialize the job's input (unless the caller hands over ``fetched``, and maybe its
+    ``decoded`` audio), run the batch core with this attempt as its sink; returns text and
+    metadata."""
     job, config = attempt.job, attempt.config
     started = time.monotonic()
     # A previous attempt (a worker that died) may have left artifacts: start clean.
     JobArtifact.objects.purge(job, config.artifacts)
-    if job.input_data.get("kind") == "upload":
-        fetched = _materialize_upload(job, config, workdir)
-        url = ""
-    else:
-        url = str(job.input_data["url"])
-        policy = batch_fetch_policy(config)
-        check_url(url, policy)  # the allowlist may have changed since the job was submitted
-        fetched = fetch_to_file(url, policy, workdir)
-    diarization: dict[str, Any] = job.output_data.get("diarization") or {}
-    plan = Plan(
-        model=job.model,
-        language=job.language or None,
-        prompt=job.prompt or None,
-        formats=tuple(job.output_data["formats"]),
-        diarization=diarization,
+    request = job.request
+    source = request.source
+    url = source.url if isinstance(source, UrlSource) else ""
+    if fetched is None:
+        if isinstance(source, UploadSource):
+            fetched = materialize_upload(job, config, workdir)
+        else:
+            policy = batch_fetch_policy(config)
+            check_url(url, policy)  # the allowlist may have changed since the job was submitted
+            fetched = fetch_to_file(url, policy, workdir)
+    outcome = transcribe_media(
+        fetched, request, attempt, config, workdir, admission=admission, decoded=decoded
     )
-    outcome = transcribe_media(fetched, plan, attempt, config, workdir)
-    transcript = outcome.transcript
-    metadata = {
-        "backend": transcript.backend,
-        "requested_model": job.model,
-        "model": transcript.model,
-        "language": transcript.language or job.language or None,
-        "duration_seconds": outcome.duration_seconds,
-        "processing_seconds": round(time.monotonic() - started, 3),
-        "source_kind": job.input_data.get("kind", "url"),
-        "source_name": fetched.filename,
-        "source_url": url,
-        "source_content_type": outcome.source_content_type,
-        **job_metadata(diarization, outcome.known_speaker_summary),
-    }
-    return transcript.text, metadata
+    metadata = outcome.metadata(job.model, job.language, since=started)
+    metadata.update(
+        source_kind=source.kind,
+        source_name=outcome.source_name,
+        source_url=url,
+        source_content_type=outcome.source_content_type,
+    )
+    diarization = request.outputs.diarization
+    if diarization.enabled:
+        metadata["diarization"] = diarization.public(outcome.known_speaker_summary)
+    return outcome.text, metadata
 
 
-def _materialize_upload(job: Job, config: Config, workdir: Path) -> FetchedFile:
-    """Copy the job's staged upload to a local file, verifying its size and SHA-256."""
-    from voxhelm.uploads.models import StagedUpload
-
-    upload = StagedUpload.objects.filter(claimed_by_job=job).first()
-    if upload is None:
-        raise UploadGone(
-            "The staged upload of this job no longer exists. Stage the media again.",
-            code="upload_gone",
+def run_now(
+    job: Job,
+    fetched: FetchedFile,
+    config: Config,
+    workdir: Path,
+    *,
+    decoded: audio.Audio | None,
+    admission: capacity.Admission,
+) -> Job:
+    """Run the caller's own ``SYNC`` job (``submit_request`` started it) here and now: the
+    same attempt, steps and records as a batch job's. Raises the job's error as a
+    :class:`VoxhelmError` if it did not succeed."""
+    with Heartbeat(job, config.execution.job_heartbeat_seconds) as heartbeat:
+        attempt = Attempt(job, heartbeat, config)
+        succeeded = finish(
+            job,
+            lambda: transcribe_input(
+                attempt, workdir, fetched=fetched, decoded=decoded, admission=admission
+            ),
         )
-    store = store_for_identity(upload.storage_identity, config.artifacts)
-    path = workdir / f"upload{PurePosixPath(upload.filename).suffix.lower()[:16]}"
-    try:
-        with (
-            store.open_verified(upload.storage_key, upload.sha256, upload.size_bytes) as src,
-            path.open("wb") as out,
-        ):
-            shutil.copyfileobj(src, out, CHUNK_BYTES)
-    except ObjectNotFound:
-        raise UploadGone(
-            "The staged upload of this job no longer exists. Stage the media again.",
-            code="upload_gone",
-        ) from None
-    except IntegrityError:
-        raise UploadGone(
-            "The staged upload was damaged in storage. Stage the media again.",
-            code="upload_damaged",
-        ) from None
-    return FetchedFile(
-        path=path,
-        filename=upload.filename,
-        content_type=upload.content_type,
-        size=upload.size_bytes,
-        final_url="",
-    )
+    settle_upload(job, config)
+    job.refresh_from_db()
+    log_outcome(job)
+    if not succeeded:
+        message = job.error_detail or "The transcription was stopped."
+        raise VoxhelmError(message, code=job.error_code or "job_abandoned")
+    return job
 
 
 def _state(job: Job) -> str:

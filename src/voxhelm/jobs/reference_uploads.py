@@ -15,69 +15,70 @@ reference clip may serve many jobs. Instead:
 The stored reference audio ``{"kind": "stored", "upload_id", "storage_key",
 "storage_identity", "sha256", "size_bytes"}`` never leaves the server except to a worker:
 job metadata shows known speakers without their references
-(:func:`voxhelm.jobs.diarization_options.public_diarization`), and the request fingerprint
+(:meth:`voxhelm.batch.request.DiarizationRequest.public`), and the request fingerprint
 is computed from the producer's form (``{"kind": "upload", "upload_id"}``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 from django.utils import timezone
 
 from voxhelm.artifacts.stores import active_store, same_store
+from voxhelm.batch.request import DiarizationRequest, JobOutputs, ReferenceAudio
 from voxhelm.config import Config
+from voxhelm.diarization.base import KNOWN_STRATEGY
 from voxhelm.errors import InvalidInput
-from voxhelm.jobs.diarization_options import KNOWN
 from voxhelm.jobs.models import Job
+from voxhelm.uploads.models import StagedUpload
 
 PARAM = "diarization.known_speakers[].references[].audio.upload_id"
 
 
 def resolve_reference_uploads(
-    producer: str, diarization: dict[str, Any], config: Config
-) -> dict[str, Any]:
-    """``diarization`` (the stored form) with every upload reference of ``producer`` replaced
-    by its store object; raises :class:`InvalidInput` (400) for an unusable upload. Call
-    inside the transaction that creates the job."""
-    if diarization.get("strategy") != KNOWN:
+    producer: str, diarization: DiarizationRequest, config: Config
+) -> DiarizationRequest:
+    """``diarization`` with every upload reference of ``producer`` replaced by its store
+    object; raises :class:`InvalidInput` (400) for an unusable upload. Call inside the
+    transaction that creates the job."""
+    if not diarization.known:
         return diarization
-    resolved: dict[str, dict[str, Any]] = {}
-    speakers = []
-    for speaker in diarization["known_speakers"]:
-        references = []
-        for reference in speaker["references"]:
-            source = reference["audio"]
-            if source["kind"] != "upload":
-                references.append(reference)
-                continue
-            upload_id = str(source["upload_id"])
-            if upload_id not in resolved:
-                resolved[upload_id] = _stored_reference(producer, UUID(upload_id), config)
-            references.append({**reference, "audio": resolved[upload_id]})
-        speakers.append({**speaker, "references": references})
-    return {**diarization, "known_speakers": speakers}
+    resolved: dict[str, ReferenceAudio] = {}
+
+    def stored(audio: ReferenceAudio) -> ReferenceAudio:
+        if audio.kind != "upload":
+            return audio
+        if audio.upload_id not in resolved:
+            resolved[audio.upload_id] = _stored_reference(producer, UUID(audio.upload_id), config)
+        return resolved[audio.upload_id]
+
+    speakers = tuple(
+        replace(
+            speaker, references=tuple(replace(r, audio=stored(r.audio)) for r in speaker.references)
+        )
+        for speaker in diarization.known_speakers
+    )
+    return replace(diarization, known_speakers=speakers)
 
 
 def referenced_upload_ids() -> set[str]:
     """Ids of the staged uploads that unfinished known-speaker jobs still read."""
     requests = Job.objects.filter(
-        finished_at__isnull=True, output_data__diarization__strategy=KNOWN
+        finished_at__isnull=True, output_data__diarization__strategy=KNOWN_STRATEGY
     ).values_list("output_data", flat=True)
     return {
-        str(reference["audio"]["upload_id"])
+        reference.audio.upload_id
         for output in requests.iterator()
-        for speaker in output["diarization"].get("known_speakers", [])
-        for reference in speaker["references"]
-        if reference["audio"].get("kind") == "stored"
+        for speaker in JobOutputs.from_stored(output).diarization.known_speakers
+        for reference in speaker.references
+        if reference.audio.kind == "stored"
     }
 
 
-def _stored_reference(producer: str, upload_id: UUID, config: Config) -> dict[str, Any]:
-    from voxhelm.uploads.models import StagedUpload
-
+def _stored_reference(producer: str, upload_id: UUID, config: Config) -> ReferenceAudio:
     upload = StagedUpload.objects.for_producer(producer).filter(pk=upload_id).first()
     if upload is None or upload.deleting_at is not None:
         raise InvalidInput(f"Unknown {PARAM}.", param=PARAM, code="upload_not_found")
@@ -98,14 +99,14 @@ def _stored_reference(producer: str, upload_id: UUID, config: Config) -> dict[st
     ).update(expires_at=keep_until)
     if not kept:  # lost to the retention sweep: it expired meanwhile
         raise _expired()
-    return {
-        "kind": "stored",
-        "upload_id": str(upload.pk),
-        "storage_key": upload.storage_key,
-        "storage_identity": upload.storage_identity,
-        "sha256": upload.sha256,
-        "size_bytes": upload.size_bytes,
-    }
+    return ReferenceAudio(
+        "stored",
+        upload_id=str(upload.pk),
+        storage_key=upload.storage_key,
+        storage_identity=upload.storage_identity,
+        sha256=upload.sha256,
+        size_bytes=upload.size_bytes,
+    )
 
 
 def _expired() -> InvalidInput:

@@ -4,22 +4,37 @@ and the job representation. They are also the OpenAPI document's schemas."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from voxhelm.api.schemas import isoformat
 from voxhelm.api.validation import exact
+from voxhelm.batch.request import (
+    DiarizationRequest,
+    JobOutputs,
+    JobRequest,
+    UploadSource,
+    UrlSource,
+)
 from voxhelm.formats import ARTIFACT_FORMATS, normalize_format_key
 from voxhelm.jobs.diarization_options import Diarization, validate_diarization
-from voxhelm.jobs.models import JobState
+from voxhelm.jobs.models import JobState, JobType
 
 if TYPE_CHECKING:
     from voxhelm.jobs.models import Job
 
-JOB_TYPES = frozenset({"transcribe", "synthesize"})
+JOB_TYPES = frozenset(JobType.values)
 DEFAULT_FORMATS = ("text", "json")
 UNSUPPORTED_FORMAT = "Unsupported output format. Use text, json, vtt, srt, dote, or podlove."
 
@@ -73,6 +88,15 @@ class JobCommon(BaseModel):
         default=None,
         description="POSTed the job (signed) when it ends; see the webhook documentation.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_input(cls, data: object) -> object:
+        # Every job type requires ``input``; a missing one reaches its validator as None,
+        # which answers with the reference's message instead of pydantic's.
+        if isinstance(data, dict) and "input" not in data:
+            return {**data, "input": None}
+        return data
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -173,9 +197,12 @@ class JobSubmission(JobCommon):
 
     job_type: Literal["transcribe"]
     model: str = Field(default="auto", description="auto, an alias, or a configured model.")
-    input: UrlInput | UploadInput = Field(default=None, validate_default=True, discriminator="kind")
+    input: UrlInput | UploadInput = Field(discriminator="kind")
     output: JobOutput = Field(default_factory=JobOutput)
-    diarization: Diarization = Field(default_factory=Diarization)
+    diarization: Annotated[
+        DiarizationRequest,
+        PlainValidator(validate_diarization, json_schema_input_type=Diarization),
+    ] = Field(default_factory=DiarizationRequest)
 
     @field_validator("job_type", mode="before")
     @classmethod
@@ -222,10 +249,18 @@ class JobSubmission(JobCommon):
             unsupported=UNSUPPORTED_FORMAT,
         )
 
-    @field_validator("diarization", mode="before")
-    @classmethod
-    def _diarization(cls, value: object) -> object:
-        return validate_diarization(value)
+    def to_request(self) -> JobRequest:
+        """The typed request (``voxhelm.jobs.submit.submit_request`` checks the model and
+        normalizes the language)."""
+        source: UrlSource | UploadSource
+        if isinstance(self.input, UrlInput):
+            source = UrlSource(self.input.url)
+        else:
+            source = UploadSource(upload_id=self.input.upload_id)
+        outputs = JobOutputs(tuple(self.output.formats), self.diarization)
+        return JobRequest(
+            source, outputs, self.model, self.language, self.prompt, self.callback_url or ""
+        )
 
 
 def _upload_id(value: object) -> str:
@@ -302,13 +337,6 @@ class JobOut(BaseModel):
     result: JobResult | None = None
     error: JobError | None = None
     webhook: JobWebhook | None = None
-
-
-def isoformat(moment: datetime | None) -> str | None:
-    """ISO-8601 in UTC with a ``Z`` suffix; microseconds only when non-zero."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def represent(job: Job) -> dict[str, Any]:

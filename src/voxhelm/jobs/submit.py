@@ -14,17 +14,20 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
+from voxhelm.batch.inputs import batch_fetch_policy
+from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource, UrlSource
 from voxhelm.config import Config
 from voxhelm.fetch import check_url
-from voxhelm.jobs.inputs import batch_fetch_policy
-from voxhelm.jobs.models import Job
-from voxhelm.jobs.schemas import JobSubmission, UploadInput, UrlInput
+from voxhelm.jobs.models import DispatchMode, ExecutionMode, Job, JobPriority, JobType
+from voxhelm.jobs.reference_uploads import resolve_reference_uploads
+from voxhelm.jobs.schemas import JobSubmission
+from voxhelm.jobs.staged import attach_upload
 from voxhelm.jobs.synthesis import SynthesisSubmission, check_synthesis, synthesis_fields
 from voxhelm.jobs.tasks import enqueue
 from voxhelm.jobs.webhooks import check_callback
@@ -46,60 +49,79 @@ def request_fingerprint(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def submit(producer: str, request: JobSubmission, config: Config) -> Submitted:
-    """Create (or find) the job for ``request``; raises InvalidInput/UrlNotAllowed for 400s."""
-    model = request.model if request.model == "auto" else validate_model(request.model, config.stt)
-    language = normalize_language(request.language) or ""
-    formats = list(request.output.formats)
-    diarization = request.diarization.model_dump()
-    job_input = request.input.model_dump()
-    fingerprint = request_fingerprint(
-        {
-            "job_type": request.job_type,
-            "backend": request.backend,
-            "model": model,
-            "language": language,
-            "input": job_input,
-            "formats": sorted(formats),
-            "diarization": diarization,
-        }
+def submit(producer: str, submission: JobSubmission, config: Config) -> Submitted:
+    """Create (or find) the job for ``submission``; raises InvalidInput/UrlNotAllowed (400s)."""
+    return submit_request(
+        producer,
+        submission.to_request(),
+        config,
+        task_ref=submission.task_ref or "",
+        priority=submission.priority,
+        context=submission.context,
     )
-    task_ref = request.task_ref or ""
+
+
+def submit_request(
+    producer: str,
+    request: JobRequest,
+    config: Config,
+    *,
+    task_ref: str = "",
+    priority: str = JobPriority.NORMAL,
+    context: dict[str, Any] | None = None,
+    dispatch: DispatchMode = DispatchMode.BATCH,
+    worker: str = "",
+) -> Submitted:
+    """Create (or find) the transcription job for ``request``: the only place job rows are
+    made (the API, the console's batch jobs and its runs at once come here).
+
+    A ``SYNC`` job is the caller's own attempt: it runs locally, once, and its row is
+    inserted already ``running`` on ``worker`` (the caller then runs it, see
+    ``voxhelm.jobs.pipeline.run_now``); a ``BATCH`` job is queued for a worker.
+    """
+    if request.model != "auto":
+        request = replace(request, model=validate_model(request.model, config.stt))
+    request = replace(request, language=normalize_language(request.language) or None)
+    fingerprint = request_fingerprint(request.fingerprint_fields(JobType.TRANSCRIBE, "auto"))
     if task_ref:
         # Before the URL check: a retry still finds its job after the allowlist changed.
         existing = Job.objects.reusable(producer, task_ref, fingerprint).first()
         if existing is not None:
             return Submitted(existing, created=False)
-    if isinstance(request.input, UrlInput):
-        check_url(request.input.url, batch_fetch_policy(config))
+    source = request.source
+    if isinstance(source, UrlSource):
+        check_url(source.url, batch_fetch_policy(config))
     callback_url = check_callback(request.callback_url, config) if request.callback_url else ""
 
     def attach(job: Job) -> None:
-        if isinstance(request.input, UploadInput):
-            _attach_upload(job, producer, request.input, config)
-        _attach_reference_uploads(job, producer, config)
+        if isinstance(source, UploadSource) and source.upload_id:
+            attach_upload(job, producer, UUID(source.upload_id), config)
+        _attach_reference_uploads(job, producer, request.outputs, config)
 
+    sync = dispatch == DispatchMode.SYNC
     return _create(
         producer,
         task_ref,
         fingerprint,
         {
-            "job_type": request.job_type,
-            "lane": request.lane,
-            "priority": request.priority,
-            "backend": request.backend,
-            "model": model,
-            "language": language,
+            "job_type": JobType.TRANSCRIBE,
+            "priority": priority,
+            "dispatch_mode": dispatch,
+            "model": request.model,
+            "language": request.language or "",
             "prompt": request.prompt or "",
-            "input_data": job_input,
-            "output_data": {"formats": formats, "diarization": diarization},
-            "context_data": request.context or {},
+            "input_data": source.to_stored(),
+            "output_data": request.outputs.to_stored(),
+            "context_data": context or {},
             # Per job, so switching VOXHELM_TRANSCRIPTION_EXECUTION_MODE needs no migration.
-            "execution_mode": config.execution.transcription_mode,
+            # A run at once is local (the sweeper then fails it if this process dies; with
+            # one attempt it is never re-queued, since no task could run it).
+            "execution_mode": ExecutionMode.LOCAL if sync else config.execution.transcription_mode,
+            "max_attempts": 1 if sync else config.execution.max_attempts,
             "callback_url": callback_url,
         },
-        config,
         attach=attach,
+        worker=worker if sync else "",
     )
 
 
@@ -120,11 +142,12 @@ def submit_synthesis(producer: str, request: SynthesisSubmission, config: Config
     fields.update(
         lane=request.lane,
         priority=request.priority,
+        max_attempts=config.execution.max_attempts,
         context_data=request.context or {},
         callback_url=check_callback(request.callback_url, config) if request.callback_url else "",
-        execution_mode="django_tasks",  # synthesis always runs on the local workers
+        execution_mode=ExecutionMode.LOCAL,  # synthesis always runs on the local workers
     )
-    return _create(producer, task_ref, fingerprint, fields, config)
+    return _create(producer, task_ref, fingerprint, fields)
 
 
 def _create(
@@ -132,24 +155,25 @@ def _create(
     task_ref: str,
     fingerprint: str,
     fields: dict[str, Any],
-    config: Config,
     *,
     attach: Callable[[Job], None] | None = None,
+    worker: str = "",
 ) -> Submitted:
-    """Insert the job (``attach`` runs in the same transaction) and queue it; a concurrent
-    identical submission that won the unique index answers instead."""
+    """Insert the job (``attach`` runs in the same transaction) and queue it, or start it on
+    ``worker``; a concurrent identical submission that won the unique index answers instead."""
     try:
         with transaction.atomic():
             job = Job.objects.create(
                 producer=producer,
                 task_ref=task_ref,
                 request_fingerprint=fingerprint,
-                max_attempts=config.execution.max_attempts,
                 **fields,
             )
             if attach is not None:
                 attach(job)
-            if job.execution_mode == "django_tasks":
+            if worker:
+                job.mark_running(worker)  # the caller's own attempt, under way at once
+            elif job.execution_mode == ExecutionMode.LOCAL:
                 enqueue(job)  # remote_pull jobs wait in the table for a worker's claim
     except IntegrityError:
         winner = Job.objects.reusable(producer, task_ref, fingerprint).first()
@@ -162,28 +186,10 @@ def _create(
     return Submitted(job, created=True)
 
 
-def _attach_upload(job: Job, producer: str, upload_input: UploadInput, config: Config) -> None:
-    """Claim the staged upload and describe it in the job's input (no storage keys)."""
-    from voxhelm.uploads.lifecycle import attach
-
-    upload = attach(job, producer, UUID(upload_input.upload_id), config)
-    job.input_data = {
-        "kind": "upload",
-        "upload_id": str(upload.pk),
-        "filename": upload.filename,
-        "content_type": upload.content_type,
-        "size_bytes": upload.size_bytes,
-    }
-    job.save(update_fields=["input_data"])
-
-
-def _attach_reference_uploads(job: Job, producer: str, config: Config) -> None:
+def _attach_reference_uploads(job: Job, producer: str, outputs: JobOutputs, config: Config) -> None:
     """Name known-speaker reference uploads by their store objects in the stored request
     (the fingerprint keeps the producer's ``upload_id`` form)."""
-    from voxhelm.jobs.reference_uploads import resolve_reference_uploads
-
-    diarization = job.output_data["diarization"]
-    resolved = resolve_reference_uploads(producer, diarization, config)
-    if resolved is not diarization:
-        job.output_data = {**job.output_data, "diarization": resolved}
+    resolved = resolve_reference_uploads(producer, outputs.diarization, config)
+    if resolved is not outputs.diarization:
+        job.output_data = replace(outputs, diarization=resolved).to_stored()
         job.save(update_fields=["output_data"])

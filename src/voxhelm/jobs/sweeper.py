@@ -20,12 +20,14 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task_backends
 from django_tasks.exceptions import TaskResultDoesNotExist
+from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
 
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job
 from voxhelm.jobs.periodic import start_periodic
+from voxhelm.jobs.staged import sweep_uploads
 from voxhelm.jobs.tasks import enqueue
-from voxhelm.uploads.lifecycle import sweep as sweep_uploads
 
 logger = logging.getLogger("voxhelm.jobs")
 
@@ -90,9 +92,6 @@ def _task_lost(job: Job, cutoff: datetime) -> bool:
 
 def _retire_task(task_id: str) -> None:
     """Mark the dead worker's task failed, so the task table does not show it running."""
-    from django_tasks_db import DatabaseBackend
-    from django_tasks_db.models import DBTaskResult
-
     if task_id and isinstance(task_backends["default"], DatabaseBackend):
         DBTaskResult.objects.filter(id=task_id, status=TaskResultStatus.RUNNING).update(
             status=TaskResultStatus.FAILED,

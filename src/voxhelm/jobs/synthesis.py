@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from voxhelm import lanes, tts
+from voxhelm import capacity, tts
 from voxhelm.api.validation import exact
+from voxhelm.batch.request import SynthesisRequest
 from voxhelm.config import Config
 from voxhelm.encode import MIME_TYPES, encode
 from voxhelm.jobs.models import Job, JobPhase
@@ -27,7 +28,6 @@ UNSUPPORTED_SPEECH_FORMAT = (
 )
 SYNTHESIZE = 10  # percent when synthesis starts
 ENCODE = 80  # percent when encoding starts
-BATCH_LANE_WAIT_SECONDS = 3600.0
 
 
 class TextInput(BaseModel):
@@ -49,7 +49,7 @@ class SynthesisSubmission(JobCommon):
     model: str = Field(default="auto", description="auto, piper, tts-1, tts-1-hd, ...")
     voice: str | None = Field(default=None, description="A Piper voice or an OpenAI voice name.")
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
-    input: TextInput = Field(default=None, validate_default=True)
+    input: TextInput
     output: SpeechOutput = Field(default_factory=SpeechOutput)
 
     @field_validator("job_type", mode="before")
@@ -110,17 +110,16 @@ def check_synthesis(request: SynthesisSubmission, config: Config) -> str:
 
 def synthesis_fields(request: SynthesisSubmission, voice: str) -> dict[str, Any]:
     """The job row's fields for a synthesis request (also its idempotency fingerprint)."""
+    synthesis = SynthesisRequest(
+        request.input.text, voice, request.speed, tuple(request.output.formats)
+    )
     return {
         "job_type": "synthesize",
         "backend": request.backend,
         "model": request.model,
         "language": (request.language or "").strip(),
-        "input_data": request.input.model_dump(),
-        "output_data": {
-            "formats": list(request.output.formats),
-            "voice": voice,
-            "speed": request.speed,
-        },
+        "input_data": synthesis.input_data(),
+        "output_data": synthesis.output_data(),
     }
 
 
@@ -130,18 +129,16 @@ def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
     config: Config = attempt.config
     started = time.monotonic()
     attempt.checkpoint(JobPhase.SYNTHESIZING, SYNTHESIZE)
-    output = job.output_data
+    request = job.synthesis_request
     speech = tts.synthesize(
-        str(job.input_data["text"]),
+        request.text,
         config=config,
-        voice=str(output.get("voice") or "") or None,
-        speed=float(output.get("speed", 1.0)),
+        voice=request.voice,
+        speed=request.speed,
         language=job.language or None,
-        lane=lanes.NON_INTERACTIVE,
-        timeout=BATCH_LANE_WAIT_SECONDS,
+        admission=capacity.BATCH,
     )
-    formats: list[str] = list(output["formats"])
-    for index, fmt in enumerate(formats):
+    for index, fmt in enumerate(request.formats):
         attempt.put(
             f"speech.{fmt}",
             encode(speech.audio.samples, speech.audio.sample_rate, fmt),
@@ -150,7 +147,7 @@ def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
             content_type=MIME_TYPES[fmt],
             exposed=True,
             phase=JobPhase.ENCODING,
-            percent=ENCODE + index * (99 - ENCODE) // len(formats),
+            percent=ENCODE + index * (99 - ENCODE) // len(request.formats),
         )
     metadata = {
         "backend": "piper",

@@ -6,8 +6,8 @@ from django.conf import settings
 from django_tasks import TaskContext, task
 
 from voxhelm.jobs import pipeline
+from voxhelm.jobs.heartbeat import worker_identity
 from voxhelm.jobs.models import Job
-from voxhelm.jobs.worker import worker_identity
 
 TASK_PRIORITIES = {"high": 10, "normal": 0, "low": -10}
 

@@ -23,9 +23,9 @@ from voxhelm.api.validation import json_object, parse
 from voxhelm.artifacts.base import CHUNK_BYTES
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.errors import Conflict, NotFound
-from voxhelm.jobs.models import Job, JobState
-from voxhelm.jobs.pipeline import settle_upload
+from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.schemas import JobOut, JobSubmission, check_job_type, represent
+from voxhelm.jobs.staged import settle_upload
 from voxhelm.jobs.submit import Submitted, submit, submit_synthesis
 from voxhelm.jobs.synthesis import SynthesisSubmission
 
@@ -101,7 +101,7 @@ async def create_job(request: HttpRequest) -> JsonResponse:
         )
     data = json_object(request.body, not_object="Request body must be a JSON object.")
     submission: JobSubmission | SynthesisSubmission
-    if job_type_of(data) == "synthesize":
+    if job_type_of(data) == JobType.SYNTHESIZE:
         submission = parse(SynthesisSubmission, data)
     else:
         submission = parse(JobSubmission, data)
@@ -175,7 +175,7 @@ async def _chunks(stream: BinaryIO) -> AsyncIterator[bytes]:
         "get",
         "Download an artifact of a succeeded job",
         "jobs",
-        responses={200: {"application/octet-stream": {"schema": {"type": "string"}}}},
+        responses={200: {"application/octet-stream": {"type": "string"}}},
         errors=(401, 404, 500),
         parameters=[JOB_ID, ARTIFACT_NAME],
     )

@@ -37,6 +37,7 @@ from voxhelm.errors import InvalidInput, VoxhelmError
 from voxhelm.fetch import FetchPolicy, check_url, post_json
 from voxhelm.jobs.models import Job
 from voxhelm.jobs.periodic import start_periodic
+from voxhelm.jobs.schemas import represent
 from voxhelm.netpolicy import UrlNotAllowed
 
 logger = logging.getLogger("voxhelm.webhooks")
@@ -109,8 +110,6 @@ def deliver_due(config: Config, now: datetime | None = None) -> int:
 
 def deliver(job: Job, config: Config) -> bool:
     """One delivery attempt for ``job``; records it and schedules the next if it failed."""
-    from voxhelm.jobs.schemas import represent
-
     attempt = len(job.webhook_attempts) + 1
     body = json.dumps(represent(job), separators=(",", ":"), ensure_ascii=False).encode()
     timestamp = int(time.time())

@@ -7,16 +7,17 @@ configured queue, and a sweeper that recovers jobs of workers that died.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+
+from django_tasks_db.management.commands.db_worker import Worker
 
 from voxhelm.config import Config
+from voxhelm.jobs.heartbeat import worker_identity
+from voxhelm.jobs.sweeper import start_sweeper
+from voxhelm.jobs.webhooks import start_dispatcher
 
-if TYPE_CHECKING:
-    from django_tasks_db.management.commands.db_worker import Worker
+__all__ = ["run_worker", "start_embedded_worker"]
 
 logger = logging.getLogger("voxhelm.jobs")
 
@@ -24,14 +25,7 @@ POLL_SECONDS = 1.0  # how often an idle worker looks for a task
 RESTART_SECONDS = 5.0  # pause before the embedded worker loop restarts after a crash
 
 
-def worker_identity() -> str:
-    """``hostname:pid``: who runs an attempt (shown in logs, stored on the job)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _build_worker(config: Config) -> Worker:
-    from django_tasks_db.management.commands.db_worker import Worker
-
     return Worker(
         queue_names=[config.execution.task_queue],
         interval=POLL_SECONDS,
@@ -46,9 +40,6 @@ def _build_worker(config: Config) -> Worker:
 
 def run_worker(config: Config) -> None:
     """Run the worker in this (main) thread until SIGINT/SIGTERM; used by ``voxhelm worker``."""
-    from voxhelm.jobs.sweeper import start_sweeper
-    from voxhelm.jobs.webhooks import start_dispatcher
-
     start_sweeper(config)
     start_dispatcher(config)
     worker = _build_worker(config)
@@ -62,9 +53,6 @@ def run_worker(config: Config) -> None:
 
 def start_embedded_worker(config: Config) -> threading.Thread:
     """Run the worker in a daemon thread of this process; used by ``voxhelm serve``."""
-    from voxhelm.jobs.sweeper import start_sweeper
-    from voxhelm.jobs.webhooks import start_dispatcher
-
     start_sweeper(config)
     start_dispatcher(config)
     worker = _build_worker(config)

@@ -37,7 +37,7 @@ from voxhelm.modelstore.pull import PullFailed
 from voxhelm.modelstore.startup import pull_missing_default
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
-from voxhelm.stt.lifecycle import warm_up_default
+from voxhelm.stt.registry import warm_up_default
 from voxhelm.workdirs import sweep
 from voxhelm.workers.protocol import WorkerHeartbeat
 
@@ -204,7 +204,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    client = WorkerClient(base_url, token, args.http_timeout_seconds)
+    try:
+        client = WorkerClient(base_url, token, args.http_timeout_seconds)
+    except ValueError as exc:
+        raise SystemExit(f"voxhelm-remote-worker: {exc}") from None
     runner = Runner(config, client, settings, stop)
     try:  # engines never download a model on their own: a missing default is pulled now
         pull_missing_default(config)

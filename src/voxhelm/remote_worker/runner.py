@@ -1,6 +1,6 @@
 """One iteration of the remote worker: heartbeat, claim, run the leased job, report it.
 
-A leased job runs the core steps (``voxhelm.transcription``) with an :class:`UploadSink`:
+A leased job runs the batch core (``voxhelm.batch.transcribe``) with an :class:`UploadSink`:
 each artifact is written to the shared store under the claim's attempt prefix and recorded
 in the manifest; each checkpoint tells the :class:`LeaseKeeper` the phase (its thread beats
 the lease while inference runs) and stops the run when the lease was lost or the worker is
@@ -17,7 +17,6 @@ instead of waiting for its lease to expire.
 from __future__ import annotations
 
 import logging
-import secrets
 import shutil
 import socket
 import threading
@@ -25,15 +24,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from voxhelm.artifacts.base import CHUNK_BYTES, ArtifactStore, StoreError
+from voxhelm.artifacts.base import CHUNK_BYTES, ArtifactStore
 from voxhelm.artifacts.checkpoints import StoreCheckpoints
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.failures import classify
+from voxhelm.batch.inputs import batch_fetch_policy
+from voxhelm.batch.request import (
+    DiarizationRequest,
+    JobOutputs,
+    JobRequest,
+    UploadSource,
+    UrlSource,
+)
+from voxhelm.batch.sink import DOWNLOADING, LAST, RENDERING, Artifact, Sink
+from voxhelm.batch.transcribe import Outcome, transcribe_media
 from voxhelm.config import Config
-from voxhelm.errors import Busy, ServiceUnavailable, VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
-from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
-from voxhelm.transcription import Outcome, Plan, transcribe_media
 from voxhelm.workdirs import Workdir, sweep
 from voxhelm.workers.capabilities import advertised
 from voxhelm.workers.limits import MAX_ERROR_CHARS
@@ -133,21 +140,21 @@ class LeaseKeeper:
             logger.warning("job %s: lease heartbeat failed: %s", self._job.id, exc)
 
 
-class UploadSink:
+class UploadSink(Sink):
     """The core's sink on a worker: artifacts go to the shared store under the attempt
     prefix, progress goes to the lease keeper."""
 
     def __init__(
         self, job: ClaimedJob, store: ArtifactStore, keeper: LeaseKeeper, stop: threading.Event
     ) -> None:
+        # Chunk checkpoints go to the shared store where the server says, so that the next
+        # attempt finds them whichever worker runs it.
+        super().__init__(StoreCheckpoints(store, job.checkpoint_prefix))
         self._job = job
         self._store = store
         self._keeper = keeper
         self._stop = stop
         self.manifest: list[ManifestArtifact] = []
-        # Chunk checkpoints go to the shared store where the server says, so that the next
-        # attempt finds them whichever worker runs it.
-        self._checkpoints = StoreCheckpoints(store, job.checkpoint_prefix)
 
     def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None:
         if self._keeper.lost:
@@ -156,42 +163,24 @@ class UploadSink:
             raise Stopping
         self._keeper.report(phase, percent, eta_seconds)
 
-    def load_checkpoint(self, name: str) -> bytes | None:
-        return self._checkpoints.load_checkpoint(name)
-
-    def save_checkpoint(self, name: str, data: bytes) -> None:
-        self._checkpoints.save_checkpoint(name, data)
-
-    def put(
-        self,
-        name: str,
-        data: bytes | Path,
-        *,
-        kind: str,
-        format: str,
-        content_type: str,
-        exposed: bool,
-        phase: str,
-        percent: int,
-    ) -> None:
-        self.checkpoint(phase, percent)
-        key = f"{self._job.artifact_prefix}{name}"
+    def keep(self, artifact: Artifact, data: bytes | Path) -> None:
+        key = f"{self._job.artifact_prefix}{artifact.name}"
         if isinstance(data, Path):
-            stored = self._store.put_file(key, data, content_type)
+            stored = self._store.put_file(key, data, artifact.content_type)
         else:
-            stored = self._store.put_bytes(key, data, content_type)
-        self.manifest = [entry for entry in self.manifest if entry.name != name]
+            stored = self._store.put_bytes(key, data, artifact.content_type)
+        self.manifest = [entry for entry in self.manifest if entry.name != artifact.name]
         self.manifest.append(
             ManifestArtifact(
-                name=name,
-                kind=kind,
-                format=format,
+                name=artifact.name,
+                kind=artifact.kind,
+                format=artifact.format,
                 storage_backend=str(self._job.artifact_store.get("backend", "")),
                 storage_key=key,
-                content_type=content_type,
+                content_type=artifact.content_type,
                 size_bytes=stored.size,
                 sha256=stored.sha256,
-                exposed=exposed,
+                exposed=artifact.exposed,
             )
         )
 
@@ -221,18 +210,24 @@ def materialize(job: ClaimedJob, config: Config, workdir: Path) -> FetchedFile:
     return fetch_to_file(job.input.url, policy, workdir)
 
 
-def result_metadata(outcome: Outcome, fetched: FetchedFile, job: ClaimedJob) -> dict[str, object]:
-    transcript = outcome.transcript
-    metadata: dict[str, object] = {
-        "backend": transcript.backend,
-        "requested_model": job.requested_model,
-        "model": transcript.model,
-        "language": transcript.language or job.language,
-        "duration_seconds": outcome.duration_seconds,
-        "processing_seconds": outcome.processing_seconds,
-        "source_name": fetched.filename,
-        "source_content_type": outcome.source_content_type,
-    }
+def _request_of(job: ClaimedJob) -> JobRequest:
+    """The claimed job's request, with the concrete model the server resolved."""
+    source: UrlSource | UploadSource
+    if isinstance(job.input, ClaimedUploadInput):
+        upload = job.input
+        source = UploadSource(None, upload.filename, upload.content_type, upload.size_bytes)
+    else:
+        source = UrlSource(job.input.url)
+    diarization = DiarizationRequest.from_stored(job.output.diarization)
+    outputs = JobOutputs(tuple(job.output.formats), diarization)
+    return JobRequest(source, outputs, job.model, job.language, job.prompt)
+
+
+def result_metadata(outcome: Outcome, job: ClaimedJob) -> dict[str, object]:
+    metadata: dict[str, object] = outcome.metadata(job.requested_model, job.language)
+    metadata.update(
+        source_name=outcome.source_name, source_content_type=outcome.source_content_type
+    )
     if outcome.known_speaker_summary is not None:
         metadata["diarization"] = {"known_speaker_summary": outcome.known_speaker_summary}
     return metadata
@@ -309,23 +304,11 @@ class Runner:
                     job, "The worker was stopped before the job finished.", True, "worker_stopped"
                 )
                 return
-            except (ServiceUnavailable, Busy) as exc:
-                self._fail(job, exc.message, True, exc.code)
-                return
-            except VoxhelmError as exc:
-                self._fail(job, exc.message, False, exc.code)
-                return
-            except (StoreError, Unreachable, OSError) as exc:
-                error_id = secrets.token_hex(6)
-                logger.error("job %s: error id=%s: %s", job.id, error_id, exc)
-                message = f"The worker could not store or fetch data (error id {error_id})."
-                self._fail(job, message, True, "worker_io_error")
-                return
-            except Exception:
-                error_id = secrets.token_hex(6)
-                logger.exception("job %s: internal error id=%s", job.id, error_id)
-                message = f"The worker failed because of an internal error (error id {error_id})."
-                self._fail(job, message, True, "internal_error")
+            except Exception as exc:
+                failure = classify(
+                    exc, log=logger, job=job.id, subject="worker", io_errors=(Unreachable,)
+                )
+                self._fail(job, failure.message, failure.retryable, failure.code)
                 return
             if keeper.lost:
                 logger.warning("job %s: finished, but the lease was lost; result dropped", job.id)
@@ -336,22 +319,15 @@ class Runner:
     def _run(self, job: ClaimedJob, keeper: LeaseKeeper, workdir: Path) -> CompleteRequest:
         store = store_for_identity(job.artifact_store, self.config.artifacts)
         sink = UploadSink(job, store, keeper, self.stop)
-        sink.checkpoint("downloading", 0)
+        sink.checkpoint(DOWNLOADING, 0)
         fetched = materialize(job, self.config, workdir)
-        plan = Plan(
-            model=job.model,
-            language=job.language,
-            prompt=job.prompt,
-            formats=tuple(job.output.formats),
-            diarization=job.output.diarization,
-        )
-        outcome = transcribe_media(fetched, plan, sink, self.config, workdir)
-        sink.checkpoint("rendering", 99)
+        outcome = transcribe_media(fetched, _request_of(job), sink, self.config, workdir)
+        sink.checkpoint(RENDERING, LAST)
         return CompleteRequest(
             worker_id=self.settings.worker_id,
             lease_token=job.lease_token,
             result_text=outcome.text,
-            result_metadata=result_metadata(outcome, fetched, job),
+            result_metadata=result_metadata(outcome, job),
             artifacts=sink.manifest,
         )
 

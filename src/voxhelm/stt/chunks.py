@@ -32,6 +32,7 @@ import numpy as np
 
 from voxhelm import boundedjson
 from voxhelm.audio import Audio
+from voxhelm.capacity import Admission
 from voxhelm.config import Config
 from voxhelm.stt import vad, windows
 from voxhelm.stt.base import TranscriptionRequest
@@ -111,8 +112,7 @@ def transcribe(
     request: TranscriptionRequest,
     config: Config,
     *,
-    lane: str,
-    timeout: float | None,
+    admission: Admission,
     checkpoints: Checkpoints,
     report: Callable[[Progress], None],
 ) -> Transcript:
@@ -127,9 +127,9 @@ def transcribe(
             report(Progress(done, total, _eta(done, 0.0, total, started)))
 
         return windows.transcribe(
-            audio, model, request, config, lane=lane, timeout=timeout, on_window=on_window
+            audio, model, request, config, admission=admission, on_window=on_window
         )
-    run = _Run(audio, model, request, config, lane=lane, timeout=timeout, bounds=bounds)
+    run = _Run(audio, model, request, config, admission=admission, bounds=bounds)
     return run.execute(checkpoints, report)
 
 
@@ -143,16 +143,14 @@ class _Run:
         request: TranscriptionRequest,
         config: Config,
         *,
-        lane: str,
-        timeout: float | None,
+        admission: Admission,
         bounds: Sequence[tuple[int, int]],
     ) -> None:
         self.audio = audio
         self.model = model
         self.request = request
         self.config = config
-        self.lane = lane
-        self.timeout = timeout
+        self.admission = admission
         self.bounds = list(bounds)
         self.stop = threading.Event()
         self.done_seconds = [0.0] * len(self.bounds)  # written by the chunks' threads
@@ -226,8 +224,7 @@ class _Run:
             self.model,
             request,
             self.config,
-            lane=self.lane,
-            timeout=self.timeout,
+            admission=self.admission,
             on_window=on_window,
         )
         return piece.shifted(offset)

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from voxhelm.config import SttConfig
     from voxhelm.stt.registry import Engines
 
 logger = logging.getLogger("voxhelm.stt")
@@ -130,32 +129,3 @@ def start_idle_sweeper(engines: Engines) -> None:
             time.sleep(sweep_interval(idle or MAX_INTERVAL_SECONDS))
 
     threading.Thread(target=run, name="voxhelm-model-sweeper", daemon=True).start()
-
-
-def warm_up_default(config: SttConfig) -> threading.Thread:
-    """Load the default model on a daemon thread, so that the first request or job does
-    not wait for it (``voxhelm serve``, ``voxhelm worker``, ``voxhelm-remote-worker``).
-
-    An engine that cannot load is not reported here: health, the system check and the
-    first request that needs it do that.
-    """
-    from voxhelm.stt.base import BackendUnavailable
-    from voxhelm.stt.registry import ENGINES, resolve
-
-    def load() -> None:
-        started = time.monotonic()
-        invocation = resolve("auto", config)[0]
-        try:
-            ENGINES.get(invocation, config).load()
-        except BackendUnavailable:
-            return
-        logger.info(
-            "default STT model %s (%s) loaded in %.1f s",
-            invocation.model,
-            invocation.backend,
-            time.monotonic() - started,
-        )
-
-    thread = threading.Thread(target=load, name="voxhelm-warm-up", daemon=True)
-    thread.start()
-    return thread

@@ -17,17 +17,17 @@ Rules (the reference's, with ``fasterwhisper`` added):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import SttConfig
 from voxhelm.errors import InvalidInput, ServiceUnavailable
+from voxhelm.stt import lifecycle, multilingual
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
@@ -72,8 +72,6 @@ def concrete_models(config: SttConfig) -> dict[str, str]:
     # The configured default backend claims its model name first.
     for backend in sorted(backends, key=lambda b: b != config.backend):
         models.setdefault(default_model(backend, config), backend)
-    from voxhelm.stt import multilingual
-
     if multilingual.is_installed():  # the multilingual extra: served offline by faster-whisper
         models.setdefault(multilingual.MODEL_NAME, "fasterwhisper")
     from voxhelm.modelstore.inventory import stt_models
@@ -162,8 +160,6 @@ BackendFactory = Callable[[str, str, SttConfig], Backend]
 
 def _build_backend(name: str, model: str, config: SttConfig) -> Backend:
     if name == "fasterwhisper":
-        from dataclasses import replace
-
         from voxhelm.stt.faster_whisper import FasterWhisperBackend, public_model_name
 
         fw = config.fasterwhisper
@@ -171,22 +167,16 @@ def _build_backend(name: str, model: str, config: SttConfig) -> Backend:
             fw = replace(fw, model=model)
         return FasterWhisperBackend(fw, config.model_cache_dir, auto_pull=config.model_auto_pull)
     if name == "mlx":
-        from dataclasses import replace
-
         from voxhelm.stt.mlx import MlxBackend
 
         return MlxBackend(replace(config.mlx, model=model))
     if name == "whisperkit":
-        from dataclasses import replace
-
         from voxhelm.stt.whisperkit import WhisperKitBackend
 
         return WhisperKitBackend(
             replace(config.whisperkit, model=model), api_key=config.whisperkit.api_key
         )
     if name == "whispercpp":
-        from dataclasses import replace
-
         from voxhelm.stt.whisper_cpp import WhisperCppBackend
 
         return WhisperCppBackend(replace(config.whispercpp, model=model), config.model_cache_dir)
@@ -221,10 +211,10 @@ def with_hotwords(
     if not words:
         return request
     if backend.supports_hotwords:
-        return dataclasses.replace(request, hotwords=words)
+        return replace(request, hotwords=words)
     vocabulary = f"Vocabulary: {', '.join(words)}."
     prompt = f"{request.prompt} {vocabulary}" if request.prompt else vocabulary
-    return dataclasses.replace(request, prompt=prompt, hotwords=())
+    return replace(request, prompt=prompt, hotwords=())
 
 
 @dataclass
@@ -290,8 +280,6 @@ class Engines:
         """
         self._config = config
         if config.model_idle_seconds > 0:
-            from voxhelm.stt import lifecycle
-
             lifecycle.start_idle_sweeper(self)
         reasons: list[str] = []
         for invocation in resolve(model, config):
@@ -385,3 +373,30 @@ class Engines:
 
 
 ENGINES = Engines()
+
+
+def warm_up_default(config: SttConfig) -> threading.Thread:
+    """Load the default model on a daemon thread, so that the first request or job does
+    not wait for it (``voxhelm serve``, ``voxhelm worker``, ``voxhelm-remote-worker``).
+
+    An engine that cannot load is not reported here: health, the system check and the
+    first request that needs it do that.
+    """
+
+    def load() -> None:
+        started = time.monotonic()
+        invocation = resolve("auto", config)[0]
+        try:
+            ENGINES.get(invocation, config).load()
+        except BackendUnavailable:
+            return
+        logger.info(
+            "default STT model %s (%s) loaded in %.1f s",
+            invocation.model,
+            invocation.backend,
+            time.monotonic() - started,
+        )
+
+    thread = threading.Thread(target=load, name="voxhelm-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -21,8 +21,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from voxhelm import lanes
+from voxhelm import capacity
 from voxhelm.audio import Audio
+from voxhelm.capacity import Admission
 from voxhelm.config import Config
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.stt.registry import ENGINES, resolve
@@ -83,19 +84,18 @@ def transcribe(
     request: TranscriptionRequest,
     config: Config,
     *,
-    lane: str,
-    timeout: float | None = None,
+    admission: Admission,
     window_seconds: float = WINDOW_SECONDS,
     on_window: Callable[[float, float], None] | None = None,
 ) -> Transcript:
-    """Transcribe ``audio`` on ``model``, holding a ``lane`` slot for one window at a time.
+    """Transcribe ``audio`` on ``model``, holding a lane slot for one window at a time.
 
-    ``timeout`` bounds each wait for a slot (default ``VOXHELM_LANE_WAIT_SECONDS``); a wait
-    that runs out raises :class:`~voxhelm.errors.Busy`. With no language requested, the
-    language detected in the first window is kept for the rest, as Whisper does; the prompt
-    is given to the first window only, as faster-whisper does without
-    ``condition_on_previous_text``. Digital silence (:func:`is_silent`) is not transcribed:
-    it takes no slot and has no segments (nor a prompt or a language).
+    ``admission`` names the lane and bounds each wait for a slot
+    (:mod:`voxhelm.capacity`); a wait that runs out raises :class:`~voxhelm.errors.Busy`.
+    With no language requested, the language detected in the first window is kept for the
+    rest, as Whisper does; the prompt is given to the first window only, as faster-whisper
+    does without ``condition_on_previous_text``. Digital silence (:func:`is_silent`) is not
+    transcribed: it takes no slot and has no segments (nor a prompt or a language).
 
     ``on_window(done_seconds, total_seconds)`` is called after each window, with the slot
     already given back: a batch job reports progress there, and may raise to stop.
@@ -104,7 +104,7 @@ def transcribe(
         if is_silent(audio):
             whole = _nothing_heard(audio, model, request, config)
         else:
-            with lanes.admit(config.lanes, lane, timeout):
+            with capacity.slot(config.lanes, admission):
                 whole = ENGINES.transcribe(audio, model, request, config.stt)
         if on_window is not None:
             on_window(audio.duration, audio.duration)
@@ -116,7 +116,7 @@ def transcribe(
         if is_silent(window):
             piece = _nothing_heard(window, model, window_request, config)
         else:
-            with lanes.admit(config.lanes, lane, timeout):
+            with capacity.slot(config.lanes, admission):
                 piece = ENGINES.transcribe(window, model, window_request, config.stt)
             window_request = dataclasses.replace(
                 window_request, prompt=None, language=window_request.language or piece.language

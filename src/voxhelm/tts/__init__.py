@@ -8,7 +8,7 @@ The API every surface uses (HTTP, Wyoming, batch jobs)::
     speech = tts.synthesize(text, config=config, voice="alloy", speed=1.0, language="en")
     wav = encode(speech.audio.samples, speech.audio.sample_rate, "wav")
 
-    for chunk in tts.stream(text, config=config, lane=lanes.INTERACTIVE):  # one sentence each
+    for chunk in tts.stream(text, config=config, admission=capacity.VOICE):  # a sentence each
         ...
 
 Both run the engine in the calling thread and hold a lane slot per sentence. Errors are

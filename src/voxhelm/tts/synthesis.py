@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voxhelm import lanes
+from voxhelm import capacity
 from voxhelm.audio import Audio
+from voxhelm.capacity import Admission
 from voxhelm.config import Config, LanesConfig
 from voxhelm.errors import InvalidInput, ServiceUnavailable
 from voxhelm.tts import registry
@@ -86,15 +87,13 @@ class SpeechStream(Iterator[SpeechChunk]):
         language: str,
         *,
         lanes_config: LanesConfig,
-        lane: str,
-        timeout: float | None = None,
+        admission: Admission,
     ) -> None:
         self.voice = voice
         self.language = language
         self._chunks = chunks
         self._lanes = lanes_config
-        self._lane = lane
-        self._timeout = timeout
+        self._admission = admission
         self._step = threading.Lock()
         self._closed = False
 
@@ -107,7 +106,7 @@ class SpeechStream(Iterator[SpeechChunk]):
             if self._closed:
                 raise StopIteration
             try:
-                with lanes.admit(self._lanes, self._lane, self._timeout):
+                with capacity.slot(self._lanes, self._admission):
                     chunk = next(self._chunks, None)
             except VoiceUnavailable as exc:
                 logger.error("tts: %s", exc)
@@ -146,15 +145,14 @@ def stream(
     speed: float = 1.0,
     language: str | None = None,
     speaker: str | None = None,
-    lane: str = lanes.NON_INTERACTIVE,
-    timeout: float | None = None,
+    admission: Admission = capacity.SYNC,
 ) -> SpeechStream:
     """Prepare the speech for ``text``; nothing is synthesized until the first ``next()``.
 
     ``voice`` and ``language`` choose the voice (see :mod:`voxhelm.tts.voices`); ``speed``
     is 0.25-4.0. Raises :class:`InvalidInput` (``param`` ``input``, ``speed`` or ``voice``)
-    at once; ``next()`` may raise :class:`~voxhelm.errors.Busy` (no lane slot within
-    ``timeout``, default ``VOXHELM_LANE_WAIT_SECONDS``) or ServiceUnavailable.
+    at once; ``next()`` may raise :class:`~voxhelm.errors.Busy` (no lane slot within the
+    ``admission``'s wait, :mod:`voxhelm.capacity`) or ServiceUnavailable.
     """
     text = validate_text(text, config.limits.tts_max_input_chars)
     options = SynthesisOptions(speed=validate_speed(speed), speaker=speaker)
@@ -165,8 +163,7 @@ def stream(
         chosen,
         language or chosen.family,
         lanes_config=config.lanes,
-        lane=lane,
-        timeout=timeout,
+        admission=admission,
     )
 
 
@@ -178,8 +175,7 @@ def synthesize(
     speed: float = 1.0,
     language: str | None = None,
     speaker: str | None = None,
-    lane: str = lanes.NON_INTERACTIVE,
-    timeout: float | None = None,
+    admission: Admission = capacity.SYNC,
 ) -> Speech:
     """Speak ``text`` completely: the arguments and errors of :func:`stream`.
 
@@ -192,8 +188,7 @@ def synthesize(
         speed=speed,
         language=language,
         speaker=speaker,
-        lane=lane,
-        timeout=timeout,
+        admission=admission,
     )
     with contextlib.closing(speech):
         pieces = [chunk.samples for chunk in speech]

@@ -1,25 +1,20 @@
-"""What happens to a staged upload: attached to a job, settled when the job ends, swept
-when it expires.
+"""A staged upload's own steps: claimed by a job, deleted with its object, expired.
 
 * :func:`attach` runs inside the submission's transaction: the reference's checks in its
   order (unknown or foreign, already attached, expired, staged in another store), then the
   claim, a conditional UPDATE that loses cleanly to a concurrent deletion or claim.
-* :func:`settle` runs when a job ends: a succeeded job used the upload up (deleted: the job
-  keeps its own ``source`` copy); a failed or canceled job releases it for a new job.
-* :func:`sweep` runs periodically in every worker process: it settles the uploads of jobs
-  that ended elsewhere (canceled, abandoned by the job sweeper) and deletes expired
-  unclaimed uploads with their objects.
+* :func:`delete` removes the object, then the row.
+* :func:`delete_expired` removes expired unclaimed uploads.
 
-An upload that an unfinished job uses as a known-speaker reference clip (see
-:mod:`voxhelm.jobs.reference_uploads`) is neither deleted by the sweep nor by :func:`settle`
-until that job has ended.
+What a job does with its upload (settling it when the job ends, the periodic sweep) is in
+``voxhelm.jobs.staged``: this module knows no job beyond the one it is handed.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db.models import Q
@@ -29,9 +24,10 @@ from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.stores import active_store, same_store, store_for_identity
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, InvalidInput
-from voxhelm.jobs.models import Job, JobState
-from voxhelm.jobs.reference_uploads import referenced_upload_ids
 from voxhelm.uploads.models import StagedUpload
+
+if TYPE_CHECKING:
+    from voxhelm.jobs.models import Job
 
 logger = logging.getLogger("voxhelm.uploads")
 
@@ -78,49 +74,20 @@ def _expired() -> InvalidInput:
     )
 
 
-def settle(job: Job, config: Config) -> None:
-    """After ``job`` ended: delete its upload if it succeeded, else release it."""
-    upload = StagedUpload.objects.filter(claimed_by_job=job).first()
-    if upload is None:
-        return
-    state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
-    if state == JobState.SUCCEEDED:
-        if str(upload.pk) in referenced_upload_ids():
-            # Also a known-speaker reference of an unfinished job: kept until it expires.
-            upload.release(job)
-        elif upload.mark_deleting(Q(claimed_by_job=job)):
-            _delete(upload, config)
-    elif state in (JobState.FAILED, JobState.CANCELED) and upload.release(job):
-        logger.info("upload %s: released by job %s (%s)", upload.pk, job.pk, state)
-
-
-@dataclass
-class SweepReport:
-    deleted: list[UUID] = field(default_factory=list)
-    settled: list[UUID] = field(default_factory=list)
-
-
-def sweep(config: Config, now: datetime | None = None) -> SweepReport:
-    """Settle uploads of ended jobs, then delete expired unclaimed uploads."""
-    now = now or timezone.now()
-    report = SweepReport()
-    for upload in StagedUpload.objects.claimed_by_finished_jobs().select_related("claimed_by_job"):
-        job = upload.claimed_by_job
-        if job is not None:
-            settle(job, config)
-            report.settled.append(upload.pk)
-    referenced = referenced_upload_ids()  # known-speaker references of unfinished jobs
+def delete_expired(config: Config, now: datetime, *, keep: set[str]) -> list[UUID]:
+    """Delete expired unclaimed uploads (but those in ``keep``) with their objects."""
+    deleted = []
     for upload in StagedUpload.objects.expired_unclaimed(now):
-        if str(upload.pk) in referenced:
+        if str(upload.pk) in keep:
             continue
         # The conditional mark is what makes a concurrent claim and this deletion exclusive.
         unclaimed = Q(claimed_by_job__isnull=True, expires_at__lte=now)
-        if upload.mark_deleting(unclaimed, now) and _delete(upload, config):
-            report.deleted.append(upload.pk)
-    return report
+        if upload.mark_deleting(unclaimed, now) and delete(upload, config):
+            deleted.append(upload.pk)
+    return deleted
 
 
-def _delete(upload: StagedUpload, config: Config) -> bool:
+def delete(upload: StagedUpload, config: Config) -> bool:
     """Delete the object, then the row; a store failure keeps the row for the next sweep."""
     try:
         store_for_identity(upload.storage_identity, config.artifacts).delete(upload.storage_key)

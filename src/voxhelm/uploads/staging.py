@@ -26,15 +26,15 @@ from django.utils import timezone
 from voxhelm.artifacts.base import ObjectWriter, StoredObject
 from voxhelm.artifacts.keys import validate_key
 from voxhelm.artifacts.stores import active_store
+from voxhelm.batch.inputs import MEDIA_SUFFIXES, SUFFIXES_BY_TYPE
+from voxhelm.batch.sink import OCTET_STREAM
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
-from voxhelm.jobs.inputs import MEDIA_SUFFIXES, SUFFIXES_BY_TYPE
 from voxhelm.units import human_bytes
 from voxhelm.uploads.models import StagedUpload
 
 FIELD = "file"
 DEFAULT_FILENAME = "upload"
-OCTET_STREAM = "application/octet-stream"
 MAX_FILENAME_CHARS = 200
 SNIFF_BYTES = 512
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation, operation
-from voxhelm.jobs.schemas import isoformat
+from voxhelm.api.openapi import Content, Operation, operation
+from voxhelm.api.schemas import isoformat
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage
 
@@ -31,15 +31,13 @@ class StagedMediaOut(BaseModel):
     expires_at: str = Field(description="After this the upload is deleted unless a job uses it.")
 
 
-UPLOAD_FORM = {
+UPLOAD_FORM: Content = {
     "multipart/form-data": {
-        "schema": {
-            "type": "object",
-            "required": ["file"],
-            "properties": {
-                "file": {"type": "string", "format": "binary", "description": "Audio or video."}
-            },
-        }
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "Audio or video."}
+        },
     }
 }
 

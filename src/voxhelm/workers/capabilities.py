@@ -11,11 +11,15 @@ and for diarization ``diarization.anonymous``, or for known speakers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from voxhelm.batch.request import DiarizationRequest
 from voxhelm.config import Config, SttConfig
+from voxhelm.diarization.base import KNOWN_STRATEGY
+from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
 from voxhelm.formats import ARTIFACT_FORMATS
+from voxhelm.stt.registry import concrete_models, resolve
 from voxhelm.workers.protocol import (
     SPEAKERS_FORMAT,
     SPEAKERS_KIND,
@@ -24,8 +28,6 @@ from voxhelm.workers.protocol import (
 )
 
 TRANSCRIBE = "transcribe"
-KNOWN_STRATEGY = "pyannote_known_speaker"  # = jobs.diarization_options.KNOWN
-ANONYMOUS_STRATEGY = "pyannote"
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,6 @@ class Requirements:
 
 def resolve_backend(model: str, stt: SttConfig) -> tuple[str, str] | None:
     """The concrete (backend, model) a job's model names on this server, or None."""
-    from voxhelm.stt.registry import resolve
-
     try:
         invocations = resolve(model, stt)
     except ValueError:
@@ -53,26 +53,17 @@ def resolve_backend(model: str, stt: SttConfig) -> tuple[str, str] | None:
 
 
 def requirements(
-    model: str, formats: list[str], diarization: dict[str, Any], stt: SttConfig
+    model: str, formats: Sequence[str], diarization: DiarizationRequest, stt: SttConfig
 ) -> Requirements | None:
     """The requirements of a job, or None when its model does not resolve here."""
     resolved = resolve_backend(model, stt)
     if resolved is None:
         return None
-    strategy: str | None = None
+    strategy = diarization.strategy if diarization.enabled else None
     embedding = ""
-    if diarization.get("enabled"):
-        strategy = str(diarization.get("strategy") or ANONYMOUS_STRATEGY)
-        if strategy == KNOWN_STRATEGY:
-            embedding = str((diarization.get("known_speaker") or {}).get("embedding_model") or "")
-            embedding = embedding or default_embedding_model()
+    if diarization.known:
+        embedding = str(diarization.match.get("embedding_model") or EMBEDDING_MODEL)
     return Requirements(resolved[0], resolved[1], tuple(formats), strategy, embedding)
-
-
-def default_embedding_model() -> str:
-    from voxhelm.diarization.embedding import MODEL_NAME
-
-    return MODEL_NAME
 
 
 def matches(capabilities: Capabilities, needs: Requirements) -> bool:
@@ -98,8 +89,6 @@ def matches(capabilities: Capabilities, needs: Requirements) -> bool:
 def advertised(config: Config) -> Capabilities:
     """A worker's capabilities, from its own configuration: its STT backend (and fallback),
     the concrete models they serve, every transcript format, and diarization when configured."""
-    from voxhelm.stt.registry import concrete_models
-
     stt = config.stt
     backends = [stt.backend]
     if stt.fallback_backend and stt.fallback_backend != stt.backend:
@@ -119,6 +108,6 @@ def advertised(config: Config) -> Capabilities:
         diarization=DiarizationCapabilities(
             anonymous=diarizes,
             known_speaker=diarizes,
-            embedding_models=[default_embedding_model()] if diarizes else [],
+            embedding_models=[EMBEDDING_MODEL] if diarizes else [],
         ),
     )

@@ -6,7 +6,7 @@ store, *before* its short settlement transaction, so a slow store never holds th
 write lock. The transaction then re-checks the lease, replaces the job's artifact rows with
 the manifest's and moves the job to ``succeeded`` under the same lease condition; losing
 the lease meanwhile rolls everything back (409). After the commit the staged upload is
-deleted (``uploads.lifecycle.settle``) and older attempts' objects are removed.
+deleted (``jobs.staged.settle_upload``) and older attempts' objects are removed.
 
 A worker that repeats its own committed completion (its answer was lost) gets 200 if the
 text, metadata and manifest are the same, else 409.
@@ -24,11 +24,11 @@ from django.utils import timezone
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.request import UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound
-from voxhelm.jobs.diarization_options import KNOWN, public_diarization
-from voxhelm.jobs.models import Job, JobPhase, JobState
-from voxhelm.workers.leases import CLEARED_LEASE, REMOTE, active_lease, hash_token
+from voxhelm.jobs.models import ExecutionMode, Job, JobState, hash_token
+from voxhelm.jobs.staged import settle_upload
 from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
 from voxhelm.workers.metadata import known_speaker_summary, worker_fields
 from voxhelm.workers.protocol import CompleteRequest, FailRequest, ManifestArtifact
@@ -47,17 +47,17 @@ def not_leased() -> Conflict:
 
 
 def remote_job(job_id: UUID) -> Job:
-    job = Job.objects.filter(pk=job_id, execution_mode=REMOTE).first()
+    job = Job.objects.filter(pk=job_id, execution_mode=ExecutionMode.REMOTE).first()
     if job is None:
         raise NotFound("Job not found.", code="job_not_found")
     return job
 
 
 def lease_of(job: Job) -> Lease:
-    diarization = job.output_data.get("diarization") or {}
+    outputs = job.request.outputs
     return Lease(
-        formats=tuple(job.output_data.get("formats", [])),
-        known_speakers=bool(diarization.get("enabled")) and diarization.get("strategy") == KNOWN,
+        formats=outputs.formats,
+        known_speakers=outputs.diarization.known,
         prefix=job.leased_artifact_prefix,
         store=job.leased_artifact_store,
     )
@@ -68,21 +68,23 @@ def build_metadata(job: Job, request: CompleteRequest, worker_id: str) -> dict[s
     request, source, diarization and attempt fields."""
     metadata = worker_fields(request.result_metadata)
     metadata["requested_model"] = job.model
-    kind = job.input_data.get("kind", "url")
-    metadata["source_kind"] = kind
-    if kind == "url":
-        metadata["source_url"] = str(job.input_data.get("url", ""))  # submitted, not redirected
+    job_request = job.request
+    source = job_request.source
+    metadata["source_kind"] = source.kind
+    if isinstance(source, UrlSource):
+        metadata["source_url"] = source.url  # submitted, not redirected
     else:
-        metadata["source_name"] = str(job.input_data.get("filename", ""))
-        metadata["source_content_type"] = str(job.input_data.get("content_type", ""))
-    diarization = job.output_data.get("diarization") or {}
-    if diarization.get("enabled"):
-        shown = public_diarization(diarization)
-        if diarization.get("strategy") == KNOWN:
-            names = [str(s["name"]) for s in diarization.get("known_speakers", [])]
-            shown["known_speaker_summary"] = known_speaker_summary(request.result_metadata, names)
-        metadata["diarization"] = shown
-    metadata.update(worker_id=worker_id, attempt=job.attempt_count, execution_mode=REMOTE)
+        metadata["source_name"] = source.filename or ""
+        metadata["source_content_type"] = source.content_type or ""
+    diarization = job_request.outputs.diarization
+    if diarization.enabled:
+        summary = None
+        if diarization.known:
+            summary = known_speaker_summary(request.result_metadata, diarization.names)
+        metadata["diarization"] = diarization.public(summary)
+    metadata.update(
+        worker_id=worker_id, attempt=job.attempt_count, execution_mode=ExecutionMode.REMOTE.value
+    )
     return metadata
 
 
@@ -91,9 +93,7 @@ def complete(job_id: UUID, worker_id: str, request: CompleteRequest, config: Con
     job = remote_job(job_id)
     if _is_own_success(job, worker_id, request.lease_token):
         return _repeat_completion(job, worker_id, request)
-    if not Job.objects.filter(
-        active_lease(job_id, worker_id, request.lease_token, timezone.now())
-    ).exists():
+    if not Job.objects.leased(job_id, worker_id, request.lease_token, timezone.now()).exists():
         raise not_leased()
     lease = lease_of(job)
     check_structure(request.artifacts, lease)
@@ -101,24 +101,15 @@ def complete(job_id: UUID, worker_id: str, request: CompleteRequest, config: Con
     check_objects(request.artifacts, lease, config.artifacts)  # outside the transaction
     with transaction.atomic():
         now = timezone.now()
-        current = Job.objects.select_for_update().filter(
-            active_lease(job_id, worker_id, request.lease_token, now)
-        )
-        if not current.exists():
+        current = Job.objects.leased(job_id, worker_id, request.lease_token, now)
+        if not current.select_for_update().exists():
             raise not_leased()
         JobArtifact.objects.filter(job_id=job_id).delete()
         JobArtifact.objects.bulk_create(
             [_artifact_row(job, entry, lease) for entry in request.artifacts]
         )
-        if not current.update(
-            state=JobState.SUCCEEDED,
-            result_text=request.result_text,
-            result_metadata=metadata,
-            finished_at=now,
-            progress=100,
-            phase=JobPhase.NONE,
-            worker_progress={},
-            updated_at=now,
+        if not job.succeed_lease(
+            worker_id, request.lease_token, now, text=request.result_text, metadata=metadata
         ):
             raise not_leased()  # rolls back the artifact rows too
     job.refresh_from_db()
@@ -182,13 +173,6 @@ def _repeat_completion(job: Job, worker_id: str, request: CompleteRequest) -> Jo
     return job
 
 
-def settle_upload(job: Job, config: Config) -> None:
-    """Tidy up after the job ended (see ``voxhelm.jobs.pipeline.settle_upload``)."""
-    from voxhelm.jobs.pipeline import settle_upload as settle
-
-    settle(job, config)
-
-
 def _after_success(job: Job, config: Config) -> None:
     """Delete the staged upload, and the objects of earlier (lost) attempts of this job."""
     settle_upload(job, config)
@@ -206,8 +190,6 @@ def _after_success(job: Job, config: Config) -> None:
 def fail(job_id: UUID, worker_id: str, request: FailRequest, config: Config) -> Job:
     """Record a failed attempt: re-queued when retryable with attempts left, else failed."""
     job = remote_job(job_id)
-    now = timezone.now()
-    current = Job.objects.filter(active_lease(job_id, worker_id, request.lease_token, now))
     # The worker's text is logged for operators; producers see it only after the reference's
     # terminal message (a worker sends client-safe messages: domain errors or an error id).
     logger.info(
@@ -218,26 +200,16 @@ def fail(job_id: UUID, worker_id: str, request: FailRequest, config: Config) -> 
         request.error_code or "-",
         request.error_detail,
     )
-    if request.retryable and job.attempt_count < job.max_attempts:
-        changed = current.update(
-            state=JobState.QUEUED,
-            error_code=request.error_code or "remote_retryable",
-            error_detail=RETRYABLE_FAILURE,
-            updated_at=now,
-            **CLEARED_LEASE,
-        )
+    requeue = request.retryable and job.attempt_count < job.max_attempts
+    if requeue:
+        code, detail = request.error_code or "remote_retryable", RETRYABLE_FAILURE
     else:
         shown = f"{TERMINAL_FAILURE} {request.error_detail}"[:MAX_SHOWN_ERROR]
-        changed = current.update(
-            state=JobState.FAILED,
-            error_code=request.error_code or "remote_worker_failed",
-            error_detail=shown if not request.retryable else TERMINAL_FAILURE,
-            finished_at=now,
-            progress=0,
-            phase=JobPhase.NONE,
-            worker_progress={},
-            updated_at=now,
-        )
+        code = request.error_code or "remote_worker_failed"
+        detail = shown if not request.retryable else TERMINAL_FAILURE
+    changed = job.fail_lease(
+        worker_id, request.lease_token, timezone.now(), requeue=requeue, code=code, detail=detail
+    )
     if not changed:
         raise not_leased()
     job.refresh_from_db()

@@ -20,7 +20,6 @@ periodically (:func:`start_lease_sweeper`), not only when a request touches the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import secrets
 import threading
@@ -30,26 +29,25 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Case, F, IntegerField, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from voxhelm.artifacts.keys import job_prefix
 from voxhelm.artifacts.stores import active_store
+from voxhelm.batch.inputs import batch_fetch_policy
+from voxhelm.batch.request import JobOutputs, UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import check_url
-from voxhelm.jobs.inputs import batch_fetch_policy
-from voxhelm.jobs.models import Job, JobPhase, JobQuerySet, JobState
+from voxhelm.jobs.models import Job, JobPhase, JobState
 from voxhelm.jobs.periodic import start_periodic
+from voxhelm.jobs.staged import settle_upload
 from voxhelm.workers.capabilities import Requirements, matches, requirements
 from voxhelm.workers.models import Worker
 from voxhelm.workers.protocol import Capabilities, Progress
 
 logger = logging.getLogger("voxhelm.workers")
 
-REMOTE = "remote_pull"
-LEASE_EXHAUSTED = "Remote worker lease expired after maximum attempts."
 SCAN_BATCH = 25  # candidate rows read per scan step
 PRIORITIES = ("high", "normal", "low")  # claim order
 ELIGIBLE_LIMIT = 10  # eligible candidates collected before trying to lease one
@@ -61,45 +59,6 @@ PRIORITY_ORDER = Case(
     output_field=IntegerField(),
 )
 _SQLITE_CLAIMS = threading.Lock()
-CLEARED_LEASE: dict[str, Any] = {
-    "assigned_worker_id": "",
-    "worker_identity": "",
-    "lease_token_hash": "",
-    "lease_expires_at": None,
-    "leased_artifact_prefix": "",
-    "leased_artifact_store": {},
-    "heartbeat_at": None,
-    "worker_progress": {},
-    "progress": 0,
-    "phase": JobPhase.NONE,
-}
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def remote_jobs() -> JobQuerySet:
-    return Job.objects.filter(execution_mode=REMOTE, job_type="transcribe")
-
-
-def claimable(now: datetime) -> Q:
-    """Remote jobs a claim may take at ``now``."""
-    return Q(execution_mode=REMOTE, job_type="transcribe", attempt_count__lt=F("max_attempts")) & (
-        Q(state=JobState.QUEUED) | Q(state=JobState.RUNNING, lease_expires_at__lt=now)
-    )
-
-
-def active_lease(job_id: UUID | str, worker_id: str, token: str, now: datetime) -> Q:
-    """The job is leased to ``worker_id`` with ``token``, and the lease has not expired."""
-    return Q(
-        pk=job_id,
-        execution_mode=REMOTE,
-        state=JobState.RUNNING,
-        assigned_worker_id=worker_id,
-        lease_token_hash=hash_token(token),
-        lease_expires_at__gt=now,
-    )
 
 
 @dataclass(frozen=True)
@@ -167,7 +126,9 @@ def _scan(capabilities: Capabilities, config: Config, now: datetime) -> dict[UUI
     """
     expired: list[tuple[int, datetime, UUID, Requirements]] = []
     _collect(
-        Job.objects.filter(claimable(now), state=JobState.RUNNING, lease_expires_at__lt=now)
+        Job.objects.remote()
+        .claimable(now)
+        .filter(state=JobState.RUNNING)
         .order_by("lease_expires_at")
         .values_list("pk", "priority", "created_at", "model", "output_data")[:SCAN_BATCH],
         capabilities,
@@ -177,12 +138,9 @@ def _scan(capabilities: Capabilities, config: Config, now: datetime) -> dict[UUI
     queued: list[tuple[int, datetime, UUID, Requirements]] = []
     for priority in PRIORITIES:
         rows = (
-            remote_jobs()
-            .filter(
-                state=JobState.QUEUED,
-                priority=priority,
-                attempt_count__lt=F("max_attempts"),
-            )
+            Job.objects.remote()
+            .claimable()
+            .filter(priority=priority)
             .order_by("created_at")
             .values_list("pk", "priority", "created_at", "model", "output_data")
         )
@@ -204,9 +162,8 @@ def _collect(
     found: list[tuple[int, datetime, UUID, Requirements]],
 ) -> None:
     for pk, priority, created_at, model, output in rows:
-        needs = requirements(
-            model, list(output.get("formats", [])), output.get("diarization") or {}, config.stt
-        )
+        outputs = JobOutputs.from_stored(output)
+        needs = requirements(model, outputs.formats, outputs.diarization, config.stt)
         if needs is not None and matches(capabilities, needs):
             found.append((PRIORITIES.index(priority), created_at, pk, needs))
             if len(found) >= ELIGIBLE_LIMIT:
@@ -220,9 +177,7 @@ def _has_capacity(worker: Worker, max_jobs: int, now: datetime) -> bool:
     """
     locked = Worker.objects.select_for_update().filter(pk=worker.pk).first()
     concurrency = locked.concurrency if locked is not None else worker.concurrency
-    held = remote_jobs().filter(
-        state=JobState.RUNNING, assigned_worker_id=worker.pk, lease_expires_at__gt=now
-    )
+    held = Job.objects.leases_held(worker.pk, now)
     return held.count() < min(max_jobs, concurrency)
 
 
@@ -230,8 +185,11 @@ def _lease_first(
     worker: Worker, eligible: dict[UUID, Requirements], config: Config, outcome: ClaimOutcome
 ) -> Claim | None:
     now = timezone.now()
-    candidates = Job.objects.filter(claimable(now), pk__in=list(eligible)).order_by(
-        PRIORITY_ORDER, "created_at"
+    candidates = (
+        Job.objects.remote()
+        .claimable(now)
+        .filter(pk__in=list(eligible))
+        .order_by(PRIORITY_ORDER, "created_at")
     )
     if connection.features.has_select_for_update_skip_locked:
         candidates = candidates.select_for_update(skip_locked=True)
@@ -251,15 +209,10 @@ def url_problem(job: Job, config: Config) -> VoxhelmError | None:
     """Why the job's input URL or a reference URL is no longer allowed (the allowlist may
     have changed since submission), checked before a lease is committed."""
     policy = batch_fetch_policy(config)
-    urls = []
-    if job.input_data.get("kind", "url") == "url":
-        urls.append(str(job.input_data.get("url", "")))
-    diarization = job.output_data.get("diarization") or {}
-    for speaker in diarization.get("known_speakers", []):
-        for reference in speaker.get("references", []):
-            audio = reference.get("audio") or {}
-            if audio.get("kind") == "url":
-                urls.append(str(audio.get("url", "")))
+    request = job.request
+    urls = request.outputs.diarization.reference_urls()
+    if isinstance(request.source, UrlSource):
+        urls.insert(0, request.source.url)
     for url in urls:
         try:
             check_url(url, policy)
@@ -269,50 +222,25 @@ def url_problem(job: Job, config: Config) -> VoxhelmError | None:
 
 
 def _fail_disallowed(job: Job, problem: VoxhelmError, now: datetime) -> bool:
-    changed = Job.objects.filter(
-        pk=job.pk, state=job.state, attempt_count=job.attempt_count
-    ).update(
-        state=JobState.FAILED,
-        error_code=problem.code,
-        error_detail=problem.message,
-        finished_at=now,
-        updated_at=now,
-        **CLEARED_LEASE,
-    )
+    changed = job.fail_unclaimable(problem.code, problem.message, now)
     if changed:
         logger.info("job %s: failed at claim time: %s", job.pk, problem.code)
-    return bool(changed)
+    return changed
 
 
 def _lease(job: Job, worker_id: str, token: str, config: Config, now: datetime) -> bool:
     attempt = job.attempt_count + 1
-    prefix = f"{job_prefix(config.artifacts.prefix, job.pk)}/attempt-{attempt}/"
-    changed = (
-        Job.objects.filter(claimable(now))
-        .filter(pk=job.pk, state=job.state, attempt_count=job.attempt_count)
-        .update(
-            state=JobState.RUNNING,
-            assigned_worker_id=worker_id,
-            worker_identity=f"remote:{worker_id}"[:128],
-            lease_token_hash=hash_token(token),
-            lease_expires_at=now + timedelta(seconds=config.execution.lease_seconds),
-            attempt_count=attempt,
-            leased_artifact_prefix=prefix,
-            leased_artifact_store=active_store(config.artifacts).identity(),
-            started_at=Coalesce(F("started_at"), Value(now)),
-            heartbeat_at=now,
-            worker_progress={},
-            progress=0,
-            phase=JobPhase.DOWNLOADING,
-            error_code="",
-            error_detail="",
-            updated_at=now,
-        )
+    changed = job.lease(
+        worker_id,
+        token,
+        now,
+        expires_at=now + timedelta(seconds=config.execution.lease_seconds),
+        prefix=f"{job_prefix(config.artifacts.prefix, job.pk)}/attempt-{attempt}/",
+        store=active_store(config.artifacts).identity(),
     )
     if changed:
-        job.refresh_from_db()
         logger.info("job %s: attempt %d leased to worker %s", job.pk, attempt, worker_id)
-    return bool(changed)
+    return changed
 
 
 def beat(
@@ -321,18 +249,18 @@ def beat(
     """Extend an active lease and record progress; None when the lease is not (or no longer)
     the caller's (expired leases are never revived)."""
     now = timezone.now()
-    fields: dict[str, Any] = {
-        "lease_expires_at": now + timedelta(seconds=config.execution.lease_seconds),
-        "heartbeat_at": now,
+    report: dict[str, Any] = {
         "worker_progress": progress.model_dump(exclude_none=True),
-        "updated_at": now,
+        "eta_seconds": progress.eta_seconds,
     }
     if progress.phase in JobPhase.values and progress.phase:
-        fields["phase"] = progress.phase
+        report["phase"] = progress.phase
     if progress.percent is not None:
-        fields["progress"] = progress.percent
-    fields["eta_seconds"] = progress.eta_seconds
-    if not Job.objects.filter(active_lease(job_id, worker_id, token, now)).update(**fields):
+        report["progress"] = progress.percent
+    expires_at = now + timedelta(seconds=config.execution.lease_seconds)
+    if not Job.objects.renew_lease(
+        job_id, worker_id, token, now, expires_at=expires_at, report=report
+    ):
         return None
     return Job.objects.get(pk=job_id)
 
@@ -348,32 +276,13 @@ def expire_leases(now: datetime | None = None) -> ExpiryReport:
     expired. Each UPDATE restates the expiry it saw, so a lease extended meanwhile is kept."""
     now = now or timezone.now()
     report = ExpiryReport()
-    expired = remote_jobs().filter(state=JobState.RUNNING, lease_expires_at__lt=now)
-    for job in expired:
-        seen = Q(
-            pk=job.pk,
-            state=JobState.RUNNING,
-            attempt_count=job.attempt_count,
-            lease_expires_at__lt=now,
-        )
-        if job.attempt_count < job.max_attempts:
-            if Job.objects.filter(seen).update(
-                state=JobState.QUEUED, updated_at=now, **CLEARED_LEASE
-            ):
-                logger.warning(
-                    "job %s: lease of attempt %d expired; re-queued", job.pk, job.attempt_count
-                )
-                report.requeued.append(job.pk)
-        elif Job.objects.filter(seen).update(
-            state=JobState.FAILED,
-            error_code="lease_expired",
-            error_detail=LEASE_EXHAUSTED,
-            finished_at=now,
-            updated_at=now,
-            worker_progress={},
-            progress=0,
-            phase=JobPhase.NONE,
-        ):
+    for job in Job.objects.lease_expired(now):
+        attempt = job.attempt_count
+        outcome = job.expire_lease(now)
+        if outcome == JobState.QUEUED:
+            logger.warning("job %s: lease of attempt %d expired; re-queued", job.pk, attempt)
+            report.requeued.append(job.pk)
+        elif outcome == JobState.FAILED:
             logger.error("job %s: lease expired on its last attempt; failed", job.pk)
             report.failed.append(job)
     return report
@@ -381,11 +290,9 @@ def expire_leases(now: datetime | None = None) -> ExpiryReport:
 
 def sweep(config: Config) -> ExpiryReport:
     """Expire leases, then release the staged uploads of jobs that failed."""
-    from voxhelm.jobs.pipeline import settle_upload as settle
-
     report = expire_leases()
     for job in report.failed:
-        settle(job, config)
+        settle_upload(job, config)
     return report
 
 
@@ -400,8 +307,3 @@ def start_lease_sweeper(config: Config, stop: threading.Event | None = None) -> 
             )
 
     return start_periodic("voxhelm-lease-sweeper", config.execution.job_sweep_seconds, work, stop)
-
-
-def clear_lease_fields() -> dict[str, Any]:
-    """The fields a re-queue resets (a copy: callers may add to it)."""
-    return dict(CLEARED_LEASE)

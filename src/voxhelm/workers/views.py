@@ -22,9 +22,13 @@ from pydantic import BaseModel
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import ApiError, invalid_request
+from voxhelm.api.schemas import isoformat
 from voxhelm.api.validation import json_object, parse
 from voxhelm.artifacts.keys import checkpoint_prefix
-from voxhelm.jobs.schemas import isoformat, represent
+from voxhelm.batch.request import UploadSource
+from voxhelm.jobs.schemas import represent
+from voxhelm.jobs.staged import settle_upload
+from voxhelm.uploads.models import StagedUpload
 from voxhelm.workers import completion, leases
 from voxhelm.workers.models import Worker
 from voxhelm.workers.protocol import (
@@ -113,7 +117,7 @@ def _claim(worker_id: str, claim: ClaimRequest) -> dict[str, Any] | None:
     worker = _enabled_worker(worker_id)
     outcome = leases.claim(worker, claim.capabilities, claim.max_jobs, config)
     for job in outcome.failed:
-        completion.settle_upload(job, config)
+        settle_upload(job, config)
     if outcome.claim is None:
         return None
     return ClaimResponse(
@@ -123,11 +127,9 @@ def _claim(worker_id: str, claim: ClaimRequest) -> dict[str, Any] | None:
 
 def _claimed(claim: leases.Claim) -> ClaimedJob:
     job = claim.job
-    data = job.input_data
+    request = job.request
     job_input: ClaimedUrlInput | ClaimedUploadInput
-    if data.get("kind") == "upload":
-        from voxhelm.uploads.models import StagedUpload
-
+    if isinstance(request.source, UploadSource):
         upload = StagedUpload.objects.get(claimed_by_job=job)
         job_input = ClaimedUploadInput(
             filename=upload.filename,
@@ -141,10 +143,7 @@ def _claimed(claim: leases.Claim) -> ClaimedJob:
             ),
         )
     else:
-        job_input = ClaimedUrlInput(url=str(data["url"]))
-    diarization = dict(job.output_data.get("diarization") or {"enabled": False})
-    if diarization.get("enabled"):
-        diarization.setdefault("strategy", "pyannote")
+        job_input = ClaimedUrlInput(url=request.source.url)
     return ClaimedJob(
         id=str(job.pk),
         attempt=job.attempt_count,
@@ -158,7 +157,8 @@ def _claimed(claim: leases.Claim) -> ClaimedJob:
         prompt=job.prompt or None,
         input=job_input,
         output=ClaimedOutput(
-            formats=list(job.output_data.get("formats", [])), diarization=diarization
+            formats=list(request.outputs.formats),
+            diarization=request.outputs.diarization.to_claim(),
         ),
         artifact_prefix=job.leased_artifact_prefix,
         artifact_store=job.leased_artifact_store,

@@ -26,7 +26,7 @@ from wyoming.asr import Transcript as TranscriptEvent
 from wyoming.error import Error
 from wyoming.event import Event
 
-from voxhelm import lanes, metrics
+from voxhelm import capacity, metrics
 from voxhelm.audio import Audio
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, VoxhelmError
@@ -119,7 +119,7 @@ class SttService:
 
     def decode(self, audio: Audio, command: Command) -> Transcript:
         """Run the engine on ``audio`` under interactive admission (in a worker thread)."""
-        with lanes.admit(self.config.lanes, lanes.INTERACTIVE):
+        with capacity.slot(self.config.lanes, capacity.VOICE):
             return ENGINES.transcribe(audio, command.model, command.request, self.config.stt)
 
     def run(

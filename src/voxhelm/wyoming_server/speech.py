@@ -31,7 +31,7 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.tts import SynthesizeStopped
 
-from voxhelm import lanes, tts
+from voxhelm import capacity, tts
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, VoxhelmError
 from voxhelm.tts.sentences import SentenceBuffer
@@ -196,7 +196,7 @@ class SpeechSession:
                 voice=name,
                 language=choice.language,
                 speaker=choice.speaker,
-                lane=lanes.INTERACTIVE,
+                admission=capacity.VOICE,
             )
 
         try:

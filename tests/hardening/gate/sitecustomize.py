@@ -6,7 +6,7 @@ this module makes the worker stop *at* the step instead and wait there, so the t
 kill it (or, for the S3 and database faults, break something and let it go on). Nothing is
 faked: the job runs the real pipeline, and the pause sits between two of its real steps.
 
-It wraps ``voxhelm.transcription.transcribe_media`` (the steps the server's pipeline and
+It wraps ``voxhelm.batch.transcribe.transcribe_media`` (the steps the server's pipeline and
 ``voxhelm-remote-worker`` share; both import it after this module ran) and, for a media file
 named ``gate-<step>-<anything>``, pauses at ``<step>``:
 
@@ -74,7 +74,7 @@ class _GatedSink:
 
 
 def _install(folder: Path) -> None:
-    import voxhelm.transcription as core
+    import voxhelm.batch.transcribe as core
 
     original = core.transcribe_media
 

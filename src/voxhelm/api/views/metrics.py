@@ -15,18 +15,16 @@ import os
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from voxhelm import __version__
+from voxhelm import __version__, capacity
 from voxhelm.edge.rules import BodyRule, declare_body
-from voxhelm.jobs.models import Job, JobState
-from voxhelm.stt import pool
+from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.stt.registry import ENGINES
 from voxhelm.tokens import bearer_from_header
 
@@ -55,19 +53,17 @@ def collect_runtime() -> Iterator[Metric]:
     yield idle
     yield GaugeMetricFamily(
         "voxhelm_inference_in_flight",
-        "Synchronous transcriptions running or queued on this process's inference threads.",
-        value=pool.in_flight(),
+        "Synchronous transcriptions and speech responses running or queued on this "
+        "process's inference threads.",
+        value=capacity.in_flight(),
     )
 
 
 def collect_jobs() -> Iterator[Metric]:
     """Batch jobs by state and type, counted in the database at scrape time."""
-    counts = {
-        (row["state"], row["job_type"]): row["n"]
-        for row in Job.objects.values("state", "job_type").annotate(n=Count("id"))
-    }
+    counts = Job.objects.count_by_state()
     jobs = GaugeMetricFamily("voxhelm_jobs", "Batch jobs by state.", labels=["state", "job_type"])
-    types = sorted({job_type for _, job_type in counts} | {"transcribe"})
+    types = sorted({job_type for _, job_type in counts} | {JobType.TRANSCRIBE.value})
     for state in JobState.values:
         for job_type in types:
             jobs.add_metric([state, job_type], counts.get((state, job_type), 0))
@@ -79,8 +75,6 @@ class _Scrape:
 
     def collect(self) -> Iterable[Metric]:
         if os.environ.get(MULTIPROCESS_ENV):
-            from prometheus_client import multiprocess
-
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             yield from merged.collect()

@@ -7,25 +7,23 @@ the next is computed. ``wav`` (the default, as in the reference) is sent whole, 
 sizes in its header, because clients read the length from it; ask for ``pcm`` to stream
 uncompressed audio. ``pcm`` is raw 16-bit little-endian mono at 24 kHz, as OpenAI's.
 
-Each step runs on a small thread pool of its own and holds a ``non-interactive`` lane slot
-only while it synthesizes, so a Wyoming command waits for at most one sentence.
+Each step runs on the speech pool (:mod:`voxhelm.capacity`) and holds a ``non-interactive``
+lane slot only while it synthesizes, so a Wyoming command waits for at most one sentence.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, TypeVar, cast
+from collections.abc import AsyncIterator
+from typing import Literal, cast
 
 import numpy as np
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from pydantic import BaseModel, Field, field_validator
 
-from voxhelm import lanes, tts
+from voxhelm import capacity, tts
 from voxhelm.api.decorators import api_view
 from voxhelm.api.errors import invalid_request
 from voxhelm.api.openapi import Operation, operation
@@ -36,7 +34,6 @@ from voxhelm.errors import Busy, InvalidInput
 
 logger = logging.getLogger("voxhelm.api")
 
-T = TypeVar("T")
 
 SPEECH_FORMATS = ("aac", "flac", "mp3", "ogg", "opus", "pcm", "wav")
 PCM_RATE = 24000  # OpenAI's pcm contract: 24 kHz, 16-bit signed little-endian, mono
@@ -147,50 +144,6 @@ class VoiceList(BaseModel):
     data: list[VoiceObject]
 
 
-class _SpeechPool:
-    """Threads for synthesis steps, and how many responses may be in progress at once.
-
-    A response is admitted (or refused with 429) before it starts; once admitted it is
-    never refused halfway, which would cut the audio off.
-    """
-
-    def __init__(self, workers: int, limit: int) -> None:
-        self.limit = limit
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="voxhelm-speech")
-        self._lock = threading.Lock()
-        self._active = 0
-
-    def admit(self) -> None:
-        with self._lock:
-            if self._active >= self.limit:
-                raise Busy(
-                    "The server is busy with other speech work; retry shortly.",
-                    retry_after=2,
-                    code="server_busy",
-                )
-            self._active += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._active -= 1
-
-    async def run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.wrap_future(self._executor.submit(fn))
-
-
-_pools: dict[tuple[int, int], _SpeechPool] = {}
-_pools_lock = threading.Lock()
-
-
-def _pool(config: Config) -> _SpeechPool:
-    # Speech shares the STT limits: concurrent engine calls and queue length per process.
-    key = (config.stt.max_concurrency, config.stt.max_concurrency + config.stt.max_waiting)
-    with _pools_lock:
-        if key not in _pools:
-            _pools[key] = _SpeechPool(*key)
-        return _pools[key]
-
-
 class _SpeechJob:
     """One response: synthesis step by step, each sentence encoded as it comes (in threads)."""
 
@@ -270,10 +223,7 @@ def _headers(response: HttpResponse | StreamingHttpResponse, job: _SpeechJob) ->
         "audio",
         request_body=SpeechRequest,
         responses={
-            200: {
-                MIME_TYPES[fmt]: {"schema": {"type": "string", "format": "binary"}}
-                for fmt in SPEECH_FORMATS
-            }
+            200: {MIME_TYPES[fmt]: {"type": "string", "format": "binary"} for fmt in SPEECH_FORMATS}
         },
         errors=(400, 401, 429, 500, 503),
     )
@@ -294,20 +244,19 @@ async def create_speech(request: HttpRequest) -> HttpResponse | StreamingHttpRes
         voice=params.voice,
         speed=params.speed,
         language=params.language,
-        lane=lanes.NON_INTERACTIVE,
     )
     job = _SpeechJob(speech, params.response_format)
-    pool = _pool(config)
+    pool = capacity.speech_pool(config)
     try:
         pool.admit()
     except Busy:
         job.close()
         raise
     try:
-        first = await pool.run(job.step)
+        first = await pool.run_step(job.step)
         if params.response_format == "wav":
             pieces = [first or b""]
-            while (piece := await pool.run(job.step)) is not None:
+            while (piece := await pool.run_step(job.step)) is not None:
                 pieces.append(piece)
     except BaseException:
         job.close()
@@ -327,12 +276,14 @@ async def create_speech(request: HttpRequest) -> HttpResponse | StreamingHttpRes
     return response
 
 
-async def _rest(first: bytes, job: _SpeechJob, pool: _SpeechPool) -> AsyncIterator[bytes]:
+async def _rest(
+    first: bytes, job: _SpeechJob, pool: capacity.InferencePool
+) -> AsyncIterator[bytes]:
     """The streamed body: the first sentence, then each one as it is synthesized."""
     try:
         if first:
             yield first
-        while (piece := await pool.run(job.step)) is not None:
+        while (piece := await pool.run_step(job.step)) is not None:
             if piece:
                 yield piece
     except Exception:

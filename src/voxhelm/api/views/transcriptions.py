@@ -19,11 +19,11 @@ from typing import IO, Any, BinaryIO, cast
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from voxhelm import audio, lanes
+from voxhelm import audio, capacity
 from voxhelm.api import sse
 from voxhelm.api.decorators import api_view
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Content, OneOf, Operation, operation
 from voxhelm.api.schemas import (
     AudioParams,
     TranscriptionMultipart,
@@ -35,20 +35,19 @@ from voxhelm.api.schemas import (
     TranscriptTextDone,
 )
 from voxhelm.api.validation import json_object, parse
+from voxhelm.batch.inputs import sync_fetch_policy
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, PayloadTooLarge
-from voxhelm.fetch import FetchPolicy, check_url, configured_policy, fetch_to_file
+from voxhelm.fetch import check_url, fetch_to_file
 from voxhelm.formats import render
 from voxhelm.stt import debuglog, windows
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.stt.languages import normalize_language
-from voxhelm.stt.pool import inference_pool
 from voxhelm.stt.registry import validate_model
 from voxhelm.transcript import Transcript
 from voxhelm.units import human_bytes
 from voxhelm.workdirs import Workdir
 
-SYNC_ACCEPT = "audio/*;q=1.0,video/*;q=0.5,*/*;q=0.1"
 STREAM_FORMATS = ("json", "text")
 DEBUG_SOURCES = {"transcribe": "http.audio_transcriptions", "translate": "http.audio_translations"}
 
@@ -60,12 +59,6 @@ class SyncRequest:
     params: AudioParams
     upload: IO[bytes] | None = None
     url: str | None = None
-
-
-def sync_fetch_policy(config: Config) -> FetchPolicy:
-    return configured_policy(
-        config, max_bytes=config.limits.max_url_download_bytes, accept=SYNC_ACCEPT
-    )
 
 
 def _list_field(request: HttpRequest, name: str) -> list[str]:
@@ -186,7 +179,7 @@ def transcribe_sync(
         sync.params.model,
         stt_request,
         config,
-        lane=lanes.NON_INTERACTIVE,
+        admission=capacity.SYNC,
         on_window=on_window,
     )
     if shape is not None:
@@ -203,7 +196,7 @@ def transcribe_sync(
 
 async def run_sync(sync: SyncRequest, stt_request: TranscriptionRequest, config: Config) -> Any:
     """Transcribe on the inference pool (429 when it is full) and await the transcript."""
-    pool = inference_pool(config.stt.max_concurrency, config.stt.max_waiting)
+    pool = capacity.transcription_pool(config)
     return await pool.run(lambda: transcribe_sync(sync, stt_request, config))
 
 
@@ -229,18 +222,11 @@ STREAM_DESCRIPTION = (
 )
 
 
-TRANSCRIPT_RESPONSES: dict[str, Any] = {
-    "application/json": {
-        "schema": {
-            "oneOf": [
-                TranscriptionText.model_json_schema(),
-                TranscriptionVerbose.model_json_schema(),
-            ]
-        }
-    },
-    "text/plain": {"schema": {"type": "string"}},
-    "text/vtt": {"schema": {"type": "string"}},
-    "application/x-subrip": {"schema": {"type": "string"}},
+TRANSCRIPT_RESPONSES: Content = {
+    "application/json": OneOf((TranscriptionText, TranscriptionVerbose)),
+    "text/plain": {"type": "string"},
+    "text/vtt": {"type": "string"},
+    "application/x-subrip": {"type": "string"},
 }
 """The 200 bodies of a transcription (and a translation), by ``response_format``."""
 
@@ -252,21 +238,15 @@ TRANSCRIPT_RESPONSES: dict[str, Any] = {
         "Transcribe audio (OpenAI-compatible; stream=true for server-sent events)",
         "audio",
         request_body={
-            "multipart/form-data": {"schema": TranscriptionMultipart.model_json_schema()},
-            "application/json": {"schema": TranscriptionUrlRequest.model_json_schema()},
+            "multipart/form-data": TranscriptionMultipart,
+            "application/json": TranscriptionUrlRequest,
         },
         responses={
             200: {
                 **TRANSCRIPT_RESPONSES,
-                "text/event-stream": {
-                    "schema": {
-                        "description": STREAM_DESCRIPTION,
-                        "oneOf": [
-                            TranscriptTextDelta.model_json_schema(),
-                            TranscriptTextDone.model_json_schema(),
-                        ],
-                    }
-                },
+                "text/event-stream": OneOf(
+                    (TranscriptTextDelta, TranscriptTextDone), STREAM_DESCRIPTION
+                ),
             }
         },
         errors=(400, 401, 413, 429, 500, 503),

@@ -67,8 +67,8 @@ def _validate(sync: SyncRequest, config: Config) -> TranscriptionRequest:
         "Translate speech into English text (OpenAI-compatible; multilingual models only)",
         "audio",
         request_body={
-            "multipart/form-data": {"schema": TranslationMultipart.model_json_schema()},
-            "application/json": {"schema": TranslationUrlRequest.model_json_schema()},
+            "multipart/form-data": TranslationMultipart,
+            "application/json": TranslationUrlRequest,
         },
         responses={200: TRANSCRIPT_RESPONSES},
         errors=(400, 401, 413, 429, 500, 503),

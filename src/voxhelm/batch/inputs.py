@@ -1,4 +1,5 @@
-"""Batch URL inputs: the fetch policy jobs download with, and how the source copy is named."""
+"""Media inputs: the fetch policies jobs and sync requests download with, and how a job's
+source copy is named."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from voxhelm.config import Config
 from voxhelm.fetch import FetchedFile, FetchPolicy, configured_policy
 
 BATCH_ACCEPT = "audio/*;q=1.0,video/*;q=0.9,*/*;q=0.1"
+SYNC_ACCEPT = "audio/*;q=1.0,video/*;q=0.5,*/*;q=0.1"
 
 SUFFIXES_BY_TYPE = {
     "audio/mpeg": ".mp3",
@@ -40,6 +42,13 @@ def batch_fetch_policy(config: Config) -> FetchPolicy:
     """The guarded fetcher's policy for job inputs: batch size cap, audio and video."""
     return configured_policy(
         config, max_bytes=config.limits.batch_max_download_bytes, accept=BATCH_ACCEPT
+    )
+
+
+def sync_fetch_policy(config: Config) -> FetchPolicy:
+    """The policy for a URL transcribed at once (the API's sync endpoints, the console)."""
+    return configured_policy(
+        config, max_bytes=config.limits.max_url_download_bytes, accept=SYNC_ACCEPT
     )
 
 

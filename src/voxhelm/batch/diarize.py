@@ -1,4 +1,4 @@
-"""The diarization step of a batch transcription: speaker labels on the transcript, or for
+"""The diarization step of the batch core: speaker labels on the transcript, or for
 known speakers the ``transcript.speakers.json`` sidecar. Framework-free: the server's
 pipeline and ``voxhelm-remote-worker`` both run it.
 
@@ -11,17 +11,18 @@ storage keys appear in artifacts, metadata or error messages.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from voxhelm import audio, lanes
+from voxhelm import audio, capacity
 from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.inputs import batch_fetch_policy
+from voxhelm.batch.request import DiarizationRequest, KnownSpeaker, ReferenceAudio
+from voxhelm.batch.sink import DIARIZE, DIARIZING, Sink
 from voxhelm.config import Config
 from voxhelm.diarization.align import label_transcript, normalize_turns
 from voxhelm.diarization.base import DiarizationError, SpeakerHints, Turn
@@ -33,47 +34,16 @@ from voxhelm.diarization.known import (
     reference_voiceprints,
     sidecar,
 )
-from voxhelm.diarization.registry import diarization_mutex, diarizer
+from voxhelm.diarization.registry import diarizer
 from voxhelm.errors import InvalidInput
 from voxhelm.fetch import FetchPolicy, fetch_to_file
 from voxhelm.formats.encoding import dump_artifact_json
-from voxhelm.jobs.inputs import batch_fetch_policy
 from voxhelm.transcript import Transcript
 from voxhelm.workdirs import Workdir
 
 logger = logging.getLogger("voxhelm.diarization")
 
-# The stored request's vocabulary (as voxhelm.jobs.diarization_options writes it).
-COUNTS = ("num_speakers", "min_speakers", "max_speakers")
-KNOWN = "pyannote_known_speaker"
-STORED = "stored"  # reference audio in the artifact store (voxhelm.jobs.reference_uploads)
-DIARIZING = "diarizing"  # the job phase
-DIARIZE = 90  # percent: transcription has just reached it
-LANE_WAIT_SECONDS = 3600.0
 SPEAKERS_ARTIFACT = "transcript.speakers.json"
-
-
-class Sink(Protocol):
-    """Where a step reports progress and stores artifacts (see ``voxhelm.transcription``)."""
-
-    def checkpoint(self, phase: str, percent: int, eta_seconds: float | None = None) -> None: ...
-
-    def load_checkpoint(self, name: str) -> bytes | None: ...
-
-    def save_checkpoint(self, name: str, data: bytes) -> None: ...
-
-    def put(
-        self,
-        name: str,
-        data: bytes | Path,
-        *,
-        kind: str,
-        format: str,
-        content_type: str,
-        exposed: bool,
-        phase: str,
-        percent: int,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -84,29 +54,23 @@ class Diarized:
     known_speaker_summary: dict[str, Any] | None = None
 
 
-def wants_word_timestamps(request: Mapping[str, Any]) -> bool:
-    """Whether transcription should time its words: anonymous diarization cuts segments at
-    the word boundary nearest a speaker change."""
-    return bool(request.get("enabled")) and request.get("strategy") != KNOWN
-
-
 def diarize(
-    request: Mapping[str, Any],
+    request: DiarizationRequest,
     sink: Sink,
     decoded: audio.Audio,
     transcript: Transcript,
     config: Config,
 ) -> Diarized:
-    """Apply a stored ``diarization`` request to ``transcript`` (a no-op when disabled).
+    """Apply a job's ``diarization`` request to ``transcript`` (a no-op when disabled).
 
     Raises :class:`DiarizationError` when anonymous diarization fails or the known-speaker
     references cannot be used.
     """
-    if not request.get("enabled"):
+    if not request.enabled:
         return Diarized(transcript)
     sink.checkpoint(DIARIZING, DIARIZE)
-    hints = SpeakerHints(**{key: request[key] for key in COUNTS if key in request})
-    if request.get("strategy") == KNOWN:
+    hints = SpeakerHints(request.num_speakers, request.min_speakers, request.max_speakers)
+    if request.known:
         document = _known_speakers(decoded, transcript, request, hints, config)
         sink.put(
             SPEAKERS_ARTIFACT,
@@ -125,17 +89,10 @@ def diarize(
     return Diarized(label_transcript(transcript, turns))
 
 
-@contextlib.contextmanager
-def admitted(config: Config) -> Iterator[None]:
-    """Hold a non-interactive lane slot and the process's diarization mutex (model work)."""
-    with lanes.admit(config.lanes, lanes.NON_INTERACTIVE, LANE_WAIT_SECONDS), diarization_mutex:
-        yield
-
-
 def speaker_turns(decoded: audio.Audio, hints: SpeakerHints, config: Config) -> list[Turn]:
     """Normalized turns from the configured engine, admitted like other batch work."""
     engine = diarizer(config.diarization)
-    with admitted(config):
+    with capacity.model_work(config):
         turns = engine.diarize(decoded, hints)
     return normalize_turns(turns)
 
@@ -143,15 +100,15 @@ def speaker_turns(decoded: audio.Audio, hints: SpeakerHints, config: Config) -> 
 def _known_speakers(
     decoded: audio.Audio,
     transcript: Transcript,
-    request: Mapping[str, Any],
+    request: DiarizationRequest,
     hints: SpeakerHints,
     config: Config,
 ) -> dict[str, Any]:
-    options = MatchOptions(**request.get("known_speaker", {}))
+    options = MatchOptions(**request.match)
     embedder = shared_embedder()
-    clips = _reference_clips(request["known_speakers"], config)
+    clips = _reference_clips(request.known_speakers, config)
     # Embeddings are model work too: gated like diarization (the reference did not).
-    with admitted(config):
+    with capacity.model_work(config):
         prints = reference_voiceprints(clips, embedder)
     turns: list[Turn] | None
     try:
@@ -160,7 +117,7 @@ def _known_speakers(
         # Anonymous turns only help here (voiceprints per speaker); segments match alone.
         logger.info("known-speaker job: no anonymous turns (%s)", exc.code)
         turns = None
-    with admitted(config):
+    with capacity.model_work(config):
         matches = identify(
             transcript,
             audio=decoded,
@@ -169,45 +126,42 @@ def _known_speakers(
             embedder=embedder,
             options=options,
         )
-    names = [speaker["name"] for speaker in request["known_speakers"]]
-    return sidecar(matches, names, options, raw_available=turns is not None)
+    return sidecar(matches, request.names, options, raw_available=turns is not None)
 
 
-def _reference_clips(speakers: list[dict[str, Any]], config: Config) -> list[ReferenceClip]:
+def _reference_clips(speakers: tuple[KnownSpeaker, ...], config: Config) -> list[ReferenceClip]:
     """Every reference cut to its range; each URL or staged upload is read once."""
     policy = batch_fetch_policy(config)
     decoded: dict[tuple[str, str], audio.Audio] = {}
     clips = []
     with Workdir("refs") as folder:
         for speaker in speakers:
-            for reference in speaker["references"]:
-                source = reference["audio"]
-                if source["kind"] == STORED:
-                    key = (STORED, str(source["upload_id"]))
-                    if key not in decoded:
-                        decoded[key] = _read_stored_reference(source, folder, config)
-                else:
-                    key = ("url", str(source["url"]))
-                    if key not in decoded:
-                        decoded[key] = _fetch_reference(key[1], policy, folder, config)
+            for reference in speaker.references:
+                source = reference.audio
+                stored = source.kind == "stored"  # a staged upload (jobs.reference_uploads)
+                key = ("stored", source.upload_id) if stored else ("url", source.url)
+                if key not in decoded:
+                    decoded[key] = (
+                        _read_stored_reference(source, folder, config)
+                        if stored
+                        else _fetch_reference(source.url, policy, folder, config)
+                    )
                 clip = decoded[key]
-                if reference["kind"] == "source_range":
-                    first = round(float(reference["start"]) * clip.sample_rate)
-                    last = round(float(reference["end"]) * clip.sample_rate)
+                if reference.kind == "source_range":
+                    first = round((reference.start or 0.0) * clip.sample_rate)
+                    last = round((reference.end or 0.0) * clip.sample_rate)
                     clip = audio.Audio(clip.samples[first:last], clip.sample_rate)
-                clips.append(ReferenceClip(speaker["name"], clip))
+                clips.append(ReferenceClip(speaker.name, clip))
     return clips
 
 
-def _read_stored_reference(source: Mapping[str, Any], folder: Path, config: Config) -> audio.Audio:
+def _read_stored_reference(source: ReferenceAudio, folder: Path, config: Config) -> audio.Audio:
     """A staged upload's clip, read from the store it was staged in and verified."""
     path = folder / "stored-reference"
     try:
-        store = store_for_identity(source["storage_identity"], config.artifacts)
+        store = store_for_identity(source.storage_identity, config.artifacts)
         with (
-            store.open_verified(
-                str(source["storage_key"]), str(source["sha256"]), int(source["size_bytes"])
-            ) as stored,
+            store.open_verified(source.storage_key, source.sha256, source.size_bytes) as stored,
             path.open("wb") as out,
         ):
             shutil.copyfileobj(stored, out, CHUNK_BYTES)
@@ -219,10 +173,10 @@ def _read_stored_reference(source: Mapping[str, Any], folder: Path, config: Conf
         ) from None
     except (StoreError, OSError) as exc:
         # Logged for the operator; the client learns neither the key nor the store's error.
-        logger.warning("reference upload %s unreadable: %s", source.get("upload_id"), exc)
+        logger.warning("reference upload %s unreadable: %s", source.upload_id, exc)
         raise DiarizationError(
             "Known-speaker reference audio could not be used: the uploaded clip "
-            f"{source.get('upload_id')} is no longer available.",
+            f"{source.upload_id} is no longer available.",
             code="reference_audio_failed",
         ) from None
     finally:

@@ -1,0 +1,1 @@
+"""The batch core: what one batch job asks for, framework-free."""
