@@ -20,7 +20,8 @@ from tests.conftest import make_config
 from tests.hardening.disks import fill, small_disk
 from tests.hubserver import COMMIT, PIPER_VOICE, ggml_tiny, tiny_files
 from tests.modelstore.conftest import Cli
-from voxhelm.modelstore.inventory import MANIFEST, STAGING_DIR, Store
+from voxhelm.modelcache.layout import MANIFEST, STAGING_DIR
+from voxhelm.modelstore.inventory import Store
 from voxhelm.tts.base import SynthesisOptions
 from voxhelm.tts.piper import PiperEngine
 

@@ -14,7 +14,7 @@ from tests.conftest import make_config
 from tests.speech import passage, word_error_rate
 from voxhelm import audio
 from voxhelm.errors import InvalidInput
-from voxhelm.modelstore.inventory import MANIFEST
+from voxhelm.modelcache.layout import MANIFEST
 from voxhelm.stt.base import (
     BackendUnavailable,
     EngineState,

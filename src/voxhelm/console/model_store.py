@@ -24,7 +24,7 @@ from django.urls import reverse
 from voxhelm.config import Config
 from voxhelm.console.views import operator_view
 from voxhelm.errors import InvalidInput
-from voxhelm.modelstore import catalogue
+from voxhelm.modelcache import catalogue
 from voxhelm.modelstore.listing import Entry, entries, store_for
 from voxhelm.modelstore.progress import LineProgress, PullState, RecordProgress, megabytes
 from voxhelm.modelstore.pull import PullFailed, pull

@@ -10,7 +10,7 @@ from typing import Any
 
 from voxhelm.config import Config, load_config
 from voxhelm.errors import InvalidInput
-from voxhelm.modelstore import catalogue
+from voxhelm.modelcache import catalogue
 from voxhelm.modelstore.listing import Entry, entries, store_for
 from voxhelm.modelstore.progress import LineProgress, TerminalProgress, megabytes
 from voxhelm.modelstore.pull import Progress, PullFailed, pull

@@ -1,20 +1,12 @@
 """What is installed: pulled models in ``VOXHELM_MODEL_CACHE_DIR``, Piper voices, bundled ones.
 
-Layout of the model cache (the store owns every name in it that starts with these):
-
-* ``fasterwhisper/<name>/``: one pulled CTranslate2 model (``/`` of a repository id becomes
-  ``--``), with ``voxhelm-model.json``, the manifest written last, before the folder is
-  renamed into place: a folder without one is not a model;
-* ``ggml-*.bin``: whisper.cpp files, where whisper.cpp resolves bare names;
-* ``.staging/``: pulls in progress or interrupted (resumed by the next pull), never loaded;
-* ``whisper-base-ct2/``: the multilingual ``base`` assembled from its packages.
-
-Piper voices are pulled into ``VOXHELM_TTS_VOICES_DIR``, where the Piper engine finds them.
+The cache's layout is :mod:`voxhelm.modelcache.layout`; this module reads every model in it,
+asks the engines for the ones that come with installed packages (the bundled ``tiny.en``, the
+packaged ``base``, the bundled Piper voice), and removes pulled ones.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -22,15 +14,25 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from voxhelm.modelstore.catalogue import KNOWN, Kind, Known
+from voxhelm.modelcache.catalogue import KNOWN, Kind, Known
+from voxhelm.modelcache.layout import (
+    FASTERWHISPER_DIR,
+    GGML_GLOB,
+    LAST_USED,
+    MANIFEST,
+    STAGING_DIR,
+    TRASH_PREFIX,
+    fasterwhisper_dir,
+    file_stamp,
+    last_used,
+    pulled_fasterwhisper,
+    read_manifest,
+)
+from voxhelm.stt import multilingual
+from voxhelm.stt.faster_whisper import BUNDLED_MODEL_NAME, bundled_model_path
+from voxhelm.tts.piper import bundled_voice_files, directory_voices, read_voice
 
-MANIFEST = "voxhelm-model.json"
-LAST_USED = ".last-used"
-FASTERWHISPER_DIR = "fasterwhisper"
-STAGING_DIR = ".staging"
-TRASH_PREFIX = ".trash-"
 # Tokens of a multilingual Whisper tokenizer without the 1,501 timestamp tokens (51,865 in
 # all); the English-only tokenizer has one fewer, large-v3's one more.
 MULTILINGUAL_TOKENS = 50364
@@ -65,7 +67,7 @@ class Store:
     voices_dir: Path
 
     def fasterwhisper_dir(self, name: str) -> Path:
-        return self.cache_dir / FASTERWHISPER_DIR / name.replace("/", "--")
+        return fasterwhisper_dir(self.cache_dir, name)
 
     def staging_dir(self, known: Known) -> Path:
         root = self.voices_dir if known.kind == Kind.PIPER else self.cache_dir
@@ -120,15 +122,13 @@ class Store:
                 source="pulled",
                 languages=("en",) if ".en." in path.name else (),
                 repo=KNOWN[path.name].repo if path.name in KNOWN else None,
-                last_used=_last_used(path.parent / f".{path.name}{LAST_USED}"),
+                last_used=last_used(file_stamp(path)),
             )
-            for path in sorted(self.cache_dir.glob("ggml-*.bin"))
+            for path in sorted(self.cache_dir.glob(GGML_GLOB))
             if path.is_file()
         ]
 
     def _voices(self) -> list[Installed]:
-        from voxhelm.tts.piper import bundled_voice_files, directory_voices, read_voice
-
         voices = {}
         files = bundled_voice_files()
         bundled = read_voice(*files, source="bundled") if files is not None else None
@@ -140,7 +140,7 @@ class Store:
         for voice in voices.values():
             assert voice.model_path is not None and voice.config_path is not None
             size = voice.model_path.stat().st_size + voice.config_path.stat().st_size
-            manifest = _manifest(self.voices_dir / f".{voice.name}.{MANIFEST}")
+            manifest = read_manifest(self.voices_dir / f".{voice.name}.{MANIFEST}")
             result.append(
                 Installed(
                     name=voice.name,
@@ -167,7 +167,7 @@ class Store:
             shutil.rmtree(trash, ignore_errors=True)
         elif installed.kind == Kind.GGML:
             installed.path.unlink()
-            (installed.path.parent / f".{installed.path.name}{LAST_USED}").unlink(missing_ok=True)
+            file_stamp(installed.path).unlink(missing_ok=True)
         else:
             # The .onnx first: without it the voice is no longer offered.
             installed.path.unlink()
@@ -175,36 +175,8 @@ class Store:
             (self.voices_dir / f".{installed.name}.{MANIFEST}").unlink(missing_ok=True)
 
 
-def mark_used(model_dir: Path) -> None:
-    """Record that a pulled model was loaded now (the console shows "last use")."""
-    stamp = model_dir / LAST_USED
-    with contextlib.suppress(OSError):  # a read-only model directory still serves
-        stamp.touch()
-
-
-def mark_file_used(model_file: Path) -> None:
-    """Record that a single-file model (a ggml file) was used now."""
-    with contextlib.suppress(OSError):
-        (model_file.parent / f".{model_file.name}{LAST_USED}").touch()
-
-
-def _last_used(stamp: Path) -> float | None:
-    try:
-        return stamp.stat().st_mtime
-    except OSError:
-        return None
-
-
-def _manifest(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _read_fasterwhisper(folder: Path) -> Installed | None:
-    manifest = _manifest(folder / MANIFEST)
+    manifest = read_manifest(folder / MANIFEST)
     if manifest is None or not isinstance(manifest.get("name"), str):
         return None
     return Installed(
@@ -217,7 +189,7 @@ def _read_fasterwhisper(folder: Path) -> Installed | None:
         repo=manifest.get("repo"),
         commit=manifest.get("commit"),
         pulled_at=manifest.get("pulled_at"),
-        last_used=_last_used(folder / LAST_USED),
+        last_used=last_used(folder / LAST_USED),
     )
 
 
@@ -226,8 +198,6 @@ def _folder_size(folder: Path) -> int:
 
 
 def _bundled_tiny() -> Installed | None:
-    from voxhelm.stt.faster_whisper import BUNDLED_MODEL_NAME, bundled_model_path
-
     path = bundled_model_path()
     if path is None:
         return None
@@ -242,8 +212,6 @@ def _bundled_tiny() -> Installed | None:
 
 
 def _packaged_base(cache_dir: Path) -> Installed | None:
-    from voxhelm.stt import multilingual
-
     if not multilingual.is_installed() or multilingual.check():
         return None
     files = multilingual.source_files()
@@ -297,24 +265,3 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def pulled_fasterwhisper(name: str, cache_dir: Path) -> Path | None:
-    """The folder of the faster-whisper model ``name`` pulled into ``cache_dir``, or None."""
-    folder = cache_dir / FASTERWHISPER_DIR / name.replace("/", "--")
-    manifest = _manifest(folder / MANIFEST)
-    return folder if manifest is not None and manifest.get("name") == name else None
-
-
-def stt_models(cache_dir: Path) -> dict[str, str]:
-    """Pulled speech-to-text models by name -> the backend that serves them (cheap: the
-    registry asks on every request)."""
-    models: dict[str, str] = {}
-    root = cache_dir / FASTERWHISPER_DIR
-    for manifest_path in sorted(root.glob(f"*/{MANIFEST}")) if root.is_dir() else ():
-        manifest = _manifest(manifest_path)
-        if manifest is not None and isinstance(manifest.get("name"), str):
-            models[manifest["name"]] = "fasterwhisper"
-    for path in sorted(cache_dir.glob("ggml-*.bin")) if cache_dir.is_dir() else ():
-        models[path.name] = "whispercpp"
-    return models

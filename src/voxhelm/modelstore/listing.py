@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxhelm.config import Config
-from voxhelm.modelstore.catalogue import KNOWN, Kind, Known, pull_command
+from voxhelm.modelcache.catalogue import KNOWN, Kind, Known, pull_command
 from voxhelm.modelstore.inventory import Installed, Store
 
 

@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from voxhelm import metrics
-from voxhelm.modelstore.catalogue import (
+from voxhelm.modelcache.catalogue import (
     FASTERWHISPER_PATTERNS,
     FASTERWHISPER_REQUIRED,
     PIPER_INDEX,
     Kind,
     Known,
 )
-from voxhelm.modelstore.inventory import MANIFEST, Installed, Store, free_bytes, fsync_dir
+from voxhelm.modelcache.layout import MANIFEST
+from voxhelm.modelstore.inventory import Installed, Store, free_bytes, fsync_dir
 
 logger = logging.getLogger("voxhelm.models")
 

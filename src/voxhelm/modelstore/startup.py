@@ -9,12 +9,14 @@ from pathlib import Path
 
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput
-from voxhelm.modelstore import catalogue
-from voxhelm.modelstore.catalogue import Kind
+from voxhelm.modelcache import catalogue
+from voxhelm.modelcache.catalogue import Kind
 from voxhelm.modelstore.inventory import Store
 from voxhelm.modelstore.progress import LineProgress, TerminalProgress
 from voxhelm.modelstore.pull import Progress, PullFailed, pull
 from voxhelm.stt.base import BackendUnavailable
+from voxhelm.stt.faster_whisper import is_installed, is_path
+from voxhelm.stt.registry import resolve
 
 logger = logging.getLogger("voxhelm.models")
 
@@ -38,9 +40,6 @@ def pull_for_engine(name: str, cache_dir: Path) -> Path:
 
 def missing_default(config: Config) -> catalogue.Known | None:
     """The model the aliases resolve to, when it is a pullable model that is not installed."""
-    from voxhelm.stt.faster_whisper import is_installed, is_path
-    from voxhelm.stt.registry import resolve
-
     invocation = resolve("auto", config.stt)[0]
     stt = config.stt
     if invocation.backend == "fasterwhisper":

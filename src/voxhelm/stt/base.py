@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from voxhelm.audio import Audio
+from voxhelm.modelcache.catalogue import pull_command
 from voxhelm.transcript import Segment, Transcript
 
 
@@ -25,7 +26,7 @@ class ModelNotInstalled(BackendUnavailable):
     def __init__(self, model: str) -> None:
         super().__init__(
             f"The model '{model}' is not installed on this server. "
-            f"Install it with: voxhelm models pull {model}"
+            f"Install it with: {pull_command(model)}"
         )
         self.model = model
 

@@ -22,6 +22,7 @@ from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import FasterWhisperConfig
 from voxhelm.errors import InvalidInput
+from voxhelm.modelcache.layout import mark_used, pulled_fasterwhisper
 from voxhelm.stt import lifecycle, multilingual
 from voxhelm.stt.base import (
     Backend,
@@ -64,8 +65,6 @@ def pulled_model_dir(name: str, cache_dir: Path) -> Path | None:
     Also finds a model faster-whisper downloaded itself into the cache before Voxhelm
     managed models (``models--Systran--faster-whisper-small``), so such installs keep working.
     """
-    from voxhelm.modelstore.inventory import mark_used, pulled_fasterwhisper
-
     pulled = pulled_fasterwhisper(name, cache_dir)
     if pulled is not None:
         mark_used(pulled)

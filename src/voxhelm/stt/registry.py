@@ -27,6 +27,8 @@ from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import SttConfig
 from voxhelm.errors import InvalidInput, ServiceUnavailable
+from voxhelm.modelcache import catalogue
+from voxhelm.modelcache.layout import stt_models
 from voxhelm.stt import lifecycle, multilingual
 from voxhelm.stt.base import (
     Backend,
@@ -74,8 +76,6 @@ def concrete_models(config: SttConfig) -> dict[str, str]:
         models.setdefault(default_model(backend, config), backend)
     if multilingual.is_installed():  # the multilingual extra: served offline by faster-whisper
         models.setdefault(multilingual.MODEL_NAME, "fasterwhisper")
-    from voxhelm.modelstore.inventory import stt_models
-
     for name, backend in stt_models(config.model_cache_dir).items():
         models.setdefault(name, backend)
     return models
@@ -91,8 +91,6 @@ def accepted_models(config: SttConfig) -> list[str]:
 
 def pullable_backend(model: str) -> str | None:
     """The backend of a speech-to-text model the store can pull, or None."""
-    from voxhelm.modelstore import catalogue
-
     try:
         known = catalogue.resolve(model)
     except InvalidInput:
@@ -112,11 +110,9 @@ def is_installed(model: str, backend: str, config: SttConfig) -> bool:
 
 
 def not_installed(model: str) -> InvalidInput:
-    from voxhelm.modelstore.catalogue import pull_command
-
     return InvalidInput(
         f"The model '{model}' is not installed on this server. An operator can install it "
-        f"with: {pull_command(model)}",
+        f"with: {catalogue.pull_command(model)}",
         param="model",
         code="model_not_installed",
     )

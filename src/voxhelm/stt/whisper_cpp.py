@@ -23,6 +23,7 @@ from typing import Any, TypeGuard
 
 from voxhelm.audio import Audio, write_wav
 from voxhelm.config import WhisperCppConfig
+from voxhelm.modelcache.layout import mark_file_used
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
@@ -304,8 +305,6 @@ class WhisperCppBackend(Backend):
         binary = self.binary()
         model = self._existing_model()
         if model.parent == self.cache_dir:
-            from voxhelm.modelstore.inventory import mark_file_used
-
             mark_file_used(model)  # the console's "last use"
         with Workdir("whispercpp") as work:
             wav = write_wav(audio, work / "input.wav")

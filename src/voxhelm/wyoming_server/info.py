@@ -18,6 +18,8 @@ from wyoming.info import (
 
 from voxhelm import __version__, tts
 from voxhelm.config import Config
+from voxhelm.modelcache.catalogue import Kind
+from voxhelm.modelstore.listing import store_for
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.registry import default_model
 
@@ -71,9 +73,6 @@ def model_languages(config: Config, backend: str, model: str) -> tuple[str, ...]
     """The languages an installed faster-whisper model transcribes; () when unknown."""
     if backend != "fasterwhisper":
         return ()
-    from voxhelm.modelstore.catalogue import Kind
-    from voxhelm.modelstore.listing import store_for
-
     installed = store_for(config).find(model)
     return installed.languages if installed and installed.kind == Kind.FASTERWHISPER else ()
 

@@ -19,7 +19,7 @@ from voxhelm.api.decorators import api_view
 from voxhelm.api.openapi import Operation, operation
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, NotFound
-from voxhelm.modelstore.catalogue import Kind
+from voxhelm.modelcache.catalogue import Kind
 from voxhelm.modelstore.listing import Entry, entries
 from voxhelm.stt.base import EngineState
 from voxhelm.stt.registry import ENGINES, accepted_models, resolve
