@@ -74,14 +74,16 @@ def migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
-def pull_default_model() -> None:
-    """Pull the default STT model if it is not installed, before saying the server is ready
-    (requests never download one themselves). Exits 1 when the pull fails."""
+def prepare_models() -> None:
+    """Let the engines pull a model a request names (only while VOXHELM_MODEL_AUTO_PULL is
+    on), and pull the default STT model if it is not installed, before saying the server is
+    ready (otherwise requests never download one). Exits 1 when the pull fails."""
     from django.conf import settings
 
     from voxhelm.modelstore.pull import PullFailed
-    from voxhelm.modelstore.startup import pull_missing_default
+    from voxhelm.modelstore.startup import let_engines_pull, pull_missing_default
 
+    let_engines_pull()
     try:
         pull_missing_default(settings.VOXHELM)
     except PullFailed as exc:
@@ -174,7 +176,7 @@ def command_serve(args: argparse.Namespace) -> None:
     sweep_work_folders()
     run_checks_or_exit()
     migrate()
-    pull_default_model()
+    prepare_models()
     warm_up_default_engine()
     start_lease_sweeper()
     if args.command == "serve":
@@ -217,7 +219,7 @@ def command_worker(args: argparse.Namespace) -> None:
     sweep_work_folders()
     run_checks_or_exit()
     migrate()
-    pull_default_model()
+    prepare_models()
     warm_up_default_engine()
     from django.conf import settings
 

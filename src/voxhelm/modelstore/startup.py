@@ -1,5 +1,8 @@
 """Pulls the server makes itself: a missing default model at start, and a model a request
-names when ``VOXHELM_MODEL_AUTO_PULL`` is on. Both report progress as log lines."""
+names when ``VOXHELM_MODEL_AUTO_PULL`` is on. Both report progress as log lines.
+
+The engines never import the store: a process that transcribes hands them the request-time
+pull at start (:func:`let_engines_pull`)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from voxhelm.modelstore.progress import LineProgress, TerminalProgress
 from voxhelm.modelstore.pull import Progress, PullFailed, pull
 from voxhelm.stt.base import BackendUnavailable
 from voxhelm.stt.faster_whisper import is_installed, is_path
-from voxhelm.stt.registry import resolve
+from voxhelm.stt.registry import ENGINES, Engines, resolve
 
 logger = logging.getLogger("voxhelm.models")
 
@@ -36,6 +39,12 @@ def pull_for_engine(name: str, cache_dir: Path) -> Path:
     except PullFailed as exc:
         raise BackendUnavailable(f"Pulling {name} failed: {exc}") from exc
     return installed.path
+
+
+def let_engines_pull(engines: Engines = ENGINES) -> None:
+    """Let ``engines`` pull a model a request names (they do only while
+    ``VOXHELM_MODEL_AUTO_PULL`` is on): every process that transcribes calls this at start."""
+    engines.pull_with(pull_for_engine)
 
 
 def missing_default(config: Config) -> catalogue.Known | None:

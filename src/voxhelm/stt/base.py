@@ -6,11 +6,18 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from voxhelm.audio import Audio
 from voxhelm.modelcache.catalogue import pull_command
 from voxhelm.transcript import Segment, Transcript
+
+ModelPuller = Callable[[str, Path], Path]
+"""Installs the model ``name`` into the model cache ``cache_dir`` and returns its path; raises
+BackendUnavailable when it cannot. Engines never download by themselves: with
+``VOXHELM_MODEL_AUTO_PULL`` on, the model store hands one to the engine registry
+(:meth:`voxhelm.stt.registry.Engines.pull_with`), which gives it to the engines it builds."""
 
 
 class BackendUnavailable(Exception):

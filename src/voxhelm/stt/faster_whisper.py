@@ -30,6 +30,7 @@ from voxhelm.stt.base import (
     EngineState,
     EngineStatus,
     ModelNotInstalled,
+    ModelPuller,
     TranscriptionCanceled,
     TranscriptionFailed,
     TranscriptionRequest,
@@ -124,12 +125,14 @@ class FasterWhisperBackend(Backend):
     supports_hotwords = True
 
     def __init__(
-        self, config: FasterWhisperConfig, cache_dir: Path, *, auto_pull: bool = False
+        self, config: FasterWhisperConfig, cache_dir: Path, *, pull: ModelPuller | None = None
     ) -> None:
+        """``pull``: installs a model that is not installed (``VOXHELM_MODEL_AUTO_PULL``);
+        without one such a model is :class:`ModelNotInstalled`."""
         super().__init__(public_model_name(config.model))
         self.config = config
         self.cache_dir = cache_dir
-        self.auto_pull = auto_pull
+        self.pull = pull
         self._lock = threading.Lock()
         self._model: Any = None
         self._state = EngineState.NOT_LOADED
@@ -144,8 +147,8 @@ class FasterWhisperBackend(Backend):
         """The model directory to hand to ``WhisperModel``; never a name it would download.
 
         For the packaged ``base`` model this assembles it in the model cache on first use. A
-        model that is not installed is pulled when ``VOXHELM_MODEL_AUTO_PULL`` is on, and
-        is otherwise :class:`ModelNotInstalled`.
+        model that is not installed is pulled when the engine was given a ``pull``
+        (``VOXHELM_MODEL_AUTO_PULL``), and is otherwise :class:`ModelNotInstalled`.
         """
         if self.uses_packaged_base():
             return str(multilingual.assemble(self.cache_dir))
@@ -168,11 +171,9 @@ class FasterWhisperBackend(Backend):
         pulled = pulled_model_dir(configured, self.cache_dir)
         if pulled is not None:
             return str(pulled)
-        if not self.auto_pull:
+        if self.pull is None:
             raise ModelNotInstalled(configured)
-        from voxhelm.modelstore.startup import pull_for_engine
-
-        return str(pull_for_engine(configured, self.cache_dir))
+        return str(self.pull(configured, self.cache_dir))
 
     def device(self) -> str:
         if self.config.device != "auto":
@@ -198,7 +199,7 @@ class FasterWhisperBackend(Backend):
             return ["faster-whisper is not installed. Install the project dependencies."]
         if self.uses_packaged_base():
             return multilingual.check()  # without assembling: checks run at every start
-        if self.auto_pull and not is_path(self.config.model):
+        if self.pull is not None and not is_path(self.config.model):
             return []  # pulled on first use; a check must not download
         try:
             self.model_source()

@@ -9,7 +9,8 @@ Rules (the reference's, with ``fasterwhisper`` added):
   cache (``voxhelm models pull``);
 * a model the store could pull but that is not installed is refused with
   ``model_not_installed`` naming the pull command, unless ``VOXHELM_MODEL_AUTO_PULL`` is on
-  (then its engine pulls it on first use);
+  (then its engine pulls it on first use, with the pull the model store handed to
+  :meth:`Engines.pull_with` at start);
 * ``VOXHELM_STT_FALLBACK_BACKEND`` is tried only for alias requests and only when the first
   backend is *unavailable* (an engine that ran and failed is not retried elsewhere).
 """
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from voxhelm import metrics
 from voxhelm.audio import Audio
@@ -33,6 +35,8 @@ from voxhelm.stt import lifecycle, multilingual
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
+    ModelNotInstalled,
+    ModelPuller,
     TranscriptionCanceled,
     TranscriptionRequest,
 )
@@ -151,17 +155,18 @@ def resolve(model: str, config: SttConfig) -> list[Invocation]:
     return [Invocation(backend, model)]
 
 
-BackendFactory = Callable[[str, str, SttConfig], Backend]
+BackendFactory = Callable[[str, str, SttConfig, ModelPuller | None], Backend]
+"""Builds the backend ``name`` for ``model``; the puller is given when auto-pull is on."""
 
 
-def _build_backend(name: str, model: str, config: SttConfig) -> Backend:
+def _build_backend(name: str, model: str, config: SttConfig, pull: ModelPuller | None) -> Backend:
     if name == "fasterwhisper":
         from voxhelm.stt.faster_whisper import FasterWhisperBackend, public_model_name
 
         fw = config.fasterwhisper
         if model != public_model_name(fw.model):
             fw = replace(fw, model=model)
-        return FasterWhisperBackend(fw, config.model_cache_dir, auto_pull=config.model_auto_pull)
+        return FasterWhisperBackend(fw, config.model_cache_dir, pull=pull)
     if name == "mlx":
         from voxhelm.stt.mlx import MlxBackend
 
@@ -246,13 +251,28 @@ class Engines:
         self._usage: dict[tuple[str, str], Usage] = {}
         self._pinned: set[tuple[str, str]] = set()
         self._config: SttConfig | None = None  # the latest seen, for the idle sweeper
+        self._puller: ModelPuller | None = None
+
+    def pull_with(self, puller: ModelPuller) -> None:
+        """Install models that requests name but that are not installed with ``puller``,
+        when ``VOXHELM_MODEL_AUTO_PULL`` is on. The model store hands its pull over at the
+        start of a process: the engines sit below the store and never import it."""
+        self._puller = puller
+
+    def _pull(self, name: str, cache_dir: Path) -> Path:
+        # Looked up at each pull, so that engines built before the hand-over (the start-up
+        # checks build the default one) pull too.
+        if self._puller is None:
+            raise ModelNotInstalled(name)
+        return self._puller(name, cache_dir)
 
     def get(self, invocation: Invocation, config: SttConfig) -> Backend:
         key = (invocation.backend, invocation.model)
+        pull = self._pull if config.model_auto_pull else None
         with self._lock:
             backend = self._backends.get(key)
             if backend is None:
-                backend = self._factory(invocation.backend, invocation.model, config)
+                backend = self._factory(invocation.backend, invocation.model, config, pull)
                 self._backends[key] = backend
                 self._usage[key] = Usage()
             return backend
