@@ -7,8 +7,8 @@ from typing import Any
 from django.test import Client
 
 from voxhelm.config import Config
+from voxhelm.console.default_model import DEFAULT_FILE
 from voxhelm.console.forms import SubmitForm
-from voxhelm.console.model_store import DEFAULT_FILE
 
 
 def test_it_lists_the_installed_models_for_operators_only(

@@ -1,9 +1,9 @@
 """The console's Models page: installed models with size and last use, pulls with a live
-progress bar, removal, and the default model of the console's new jobs.
+progress bar, removal, and the default model of the console's new jobs
+(:mod:`voxhelm.console.default_model`).
 
 A pull runs on a thread of the web process (progress goes to the page and, as plain lines,
-to the log); the page polls ``/models/pulls`` while one runs. The chosen default is kept in
-``$VOXHELM_VAR_DIR/console-default-model`` so that it outlives a restart.
+to the log); the page polls ``/models/pulls`` while one runs.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from voxhelm.config import Config
+from voxhelm.console.default_model import choose_default_model, default_model
 from voxhelm.console.views import operator_view
 from voxhelm.errors import InvalidInput
 from voxhelm.modelcache import catalogue
 from voxhelm.modelstore.listing import Entry, entries, store_for
 from voxhelm.modelstore.progress import LineProgress, PullState, RecordProgress, megabytes
 from voxhelm.modelstore.pull import PullFailed, pull
-from voxhelm.stt.registry import ALIASES, accepted_models, validate_model
+from voxhelm.stt.registry import ALIASES, accepted_models
 
 logger = logging.getLogger("voxhelm.models")
 
-DEFAULT_FILE = "console-default-model"
 SHOWN_SECONDS = 600.0  # a finished pull stays on the page this long
 
 _pulls: dict[str, PullState] = {}
@@ -94,15 +94,6 @@ def current_pulls() -> list[PullState]:
             for p in _pulls.values()
             if p.state in ("starting", "downloading") or p.started >= cutoff
         ]
-
-
-def default_model(config: Config) -> str:
-    """The model the console's form starts with: the operator's choice, else ``auto``."""
-    try:
-        chosen = (config.paths.var_dir / DEFAULT_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return "auto"
-    return chosen if chosen in accepted_models(config.stt) else "auto"
 
 
 @dataclass(frozen=True)
@@ -191,12 +182,9 @@ def choose_default(request: HttpRequest) -> HttpResponse:
     config: Config = settings.VOXHELM
     name = request.POST.get("model", "").strip()
     try:
-        validate_model(name, config.stt)
+        choose_default_model(name, config)
     except InvalidInput as exc:
         messages.error(request, exc.message)
     else:
-        target = config.paths.var_dir / DEFAULT_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(name, encoding="utf-8")
         messages.info(request, f"New jobs from the console now use {name}.")
     return HttpResponseRedirect(reverse("console:models"))
