@@ -32,6 +32,8 @@ CORE = frozenset(
         "formats",
         "lanes",
         "logformat",
+        "modelcache",
+        "modelstore",
         "netpolicy",
         "remote_worker",
         "secretfile",
@@ -222,6 +224,14 @@ def test_no_module_imports_another_in_a_cycle() -> None:
 
 def test_the_core_imports_no_django_app_module() -> None:
     assert not core_leaks(), "the core imports a Django app"
+
+
+def test_the_model_cache_imports_no_engine() -> None:
+    """The engines find pulled models through ``modelcache``; the store above it uses them."""
+    targets = {node_of(i.target) for i in all_imports() if node_of(i.source) == "modelcache"} - {
+        "modelcache"
+    }
+    assert targets <= {"errors"}, targets
 
 
 def test_framework_free_app_modules_import_no_django() -> None:

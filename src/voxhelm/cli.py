@@ -74,6 +74,23 @@ def migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def prepare_models() -> None:
+    """Let the engines pull a model a request names (only while VOXHELM_MODEL_AUTO_PULL is
+    on), and pull the default STT model if it is not installed, before saying the server is
+    ready (otherwise requests never download one). Exits 1 when the pull fails."""
+    from django.conf import settings
+
+    from voxhelm.modelstore.pull import PullFailed
+    from voxhelm.modelstore.startup import let_engines_pull, pull_missing_default
+
+    let_engines_pull()
+    try:
+        pull_missing_default(settings.VOXHELM)
+    except PullFailed as exc:
+        print(f"voxhelm: refusing to start: the default model is missing. {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def warm_up_default_engine() -> None:
     """Load the default STT model in the background so the first request is fast."""
     from django.conf import settings
@@ -159,6 +176,7 @@ def command_serve(args: argparse.Namespace) -> None:
     sweep_work_folders()
     run_checks_or_exit()
     migrate()
+    prepare_models()
     warm_up_default_engine()
     start_lease_sweeper()
     if args.command == "serve":
@@ -201,6 +219,7 @@ def command_worker(args: argparse.Namespace) -> None:
     sweep_work_folders()
     run_checks_or_exit()
     migrate()
+    prepare_models()
     warm_up_default_engine()
     from django.conf import settings
 
@@ -319,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     manage.set_defaults(handler=command_manage)
-    models = sub.add_parser("models", help="manage STT model files")
+    models = sub.add_parser("models", help="list, pull and remove models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     export = models_sub.add_parser(
         "export-ggml", help="convert a faster-whisper (CTranslate2) model for whisper.cpp"
@@ -333,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ggml-tiny.en.bin for the bundled model)",
     )
     export.set_defaults(handler=command_models_export_ggml)
+    from voxhelm.modelstore.commands import register
+
+    register(models_sub)
     bench = sub.add_parser(
         "bench", help="run the benchmarks under bench/ and write docs/benchmarks.md"
     )

@@ -146,6 +146,7 @@ class SttConfig:
     whisperkit: WhisperKitConfig
     hotwords: tuple[str, ...] = ()  # vocabulary given to every transcription
     model_idle_seconds: float = 0.0  # unload models idle this long; 0 = keep them loaded
+    model_auto_pull: bool = False  # a request for a model not installed pulls it (and waits)
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,7 @@ def _stt(env: EnvReader, var_dir: Path, lanes: LanesConfig) -> SttConfig:
         ),
         hotwords=env.items("VOXHELM_STT_HOTWORDS"),
         model_idle_seconds=env.number("VOXHELM_MODEL_IDLE_SECONDS", 0.0, minimum=0.0),
+        model_auto_pull=env.boolean("VOXHELM_MODEL_AUTO_PULL", False),
     )
 
 

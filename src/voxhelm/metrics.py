@@ -91,6 +91,17 @@ loop_repairs = Counter(
     ["outcome"],
 )
 
+model_pulls = Counter(
+    "voxhelm_model_pulls",
+    "Model pulls from the Hub that ended, by kind (fasterwhisper, ggml, piper) and outcome.",
+    ["kind", "outcome"],
+)
+model_pull_bytes = Counter(
+    "voxhelm_model_pull_bytes",
+    "Bytes downloaded by model pulls, by kind.",
+    ["kind"],
+)
+
 
 def observe_transcription(backend: str, model: str, audio_seconds: float, seconds: float) -> None:
     """Record one engine call: its realtime factor and the audio it covered."""

@@ -31,9 +31,13 @@ def details(model: Any) -> dict[str, Any]:
     return dict(model.model_extra["voxhelm"])
 
 
+TINY_BYTES = 78_090_594  # the bundled tiny.en files
+
+
 @pytest.mark.slow
-def test_the_openai_client_lists_the_accepted_model_names(oai: openai.OpenAI) -> None:
+def test_the_openai_client_lists_only_models_that_can_serve(oai: openai.OpenAI) -> None:
     models = {m.id: m for m in oai.models.list()}
+    # Not ggml-large-v3.bin (not installed, no whisper.cpp here) nor the mlx model.
     assert set(models) == {
         "auto",
         "whisper-1",
@@ -41,8 +45,6 @@ def test_the_openai_client_lists_the_accepted_model_names(oai: openai.OpenAI) ->
         "gpt-4o-transcribe",
         "tiny.en",
         "base",  # the multilingual extra, which the dev group installs
-        "ggml-large-v3.bin",
-        MLX_MODEL,
     }
     assert all(m.object == "model" and m.owned_by == "voxhelm" for m in models.values())
     assert all(m.created == 0 for m in models.values())
@@ -50,19 +52,43 @@ def test_the_openai_client_lists_the_accepted_model_names(oai: openai.OpenAI) ->
         "backend": "fasterwhisper",
         "alias_of": "tiny.en",
         "available": True,
+        "installed": True,
+        "size_bytes": TINY_BYTES,
+        "languages": ["en"],
+        "reason": None,
     }
-    assert details(models["tiny.en"]) == {
+    assert details(models["tiny.en"])["alias_of"] is None
+    base = details(models["base"])
+    assert (base["available"], base["installed"], base["reason"]) == (True, True, None)
+    assert base["size_bytes"] > 140_000_000
+    assert len(base["languages"]) == 99
+    assert base["languages"][:3] == ["en", "zh", "de"]
+
+
+@pytest.mark.slow
+def test_all_adds_the_models_that_cannot_serve_with_the_reason(oai: openai.OpenAI) -> None:
+    models = {m.id: details(m) for m in oai.models.list(extra_query={"all": "true"})}
+    assert models["ggml-large-v3.bin"]["available"] is False
+    assert models["ggml-large-v3.bin"]["installed"] is False
+    assert models["ggml-large-v3.bin"]["reason"] == (
+        "not installed: voxhelm models pull ggml-large-v3.bin"
+    )
+    assert models["small"] == {
         "backend": "fasterwhisper",
         "alias_of": None,
-        "available": True,
+        "available": False,
+        "installed": False,
+        "size_bytes": 486_000_000,
+        "languages": [],
+        "reason": "not installed: voxhelm models pull small",
     }
-    assert details(models["base"]) == {
-        "backend": "fasterwhisper",
-        "alias_of": None,
-        "available": True,
-    }
-    assert details(models[MLX_MODEL])["backend"] == "mlx"
-    assert details(models[MLX_MODEL])["available"] is is_apple_silicon()
+    assert models["medium.en"]["languages"] == ["en"]
+    assert models[MLX_MODEL]["backend"] == "mlx"
+    assert models[MLX_MODEL]["available"] is is_apple_silicon()
+    if not is_apple_silicon():
+        assert models[MLX_MODEL]["reason"] == "the mlx engine cannot run on this server"
+    assert models["whisper-1"]["available"] is True
+    assert "en_US-joe-medium" not in models  # voices are not transcription models
 
 
 @pytest.mark.slow
@@ -72,6 +98,9 @@ def test_the_openai_client_retrieves_one_model(oai: openai.OpenAI) -> None:
     assert details(model)["alias_of"] == "tiny.en"
     # Hugging Face repo ids hold a slash; the client sends it as %2F.
     assert oai.models.retrieve(MLX_MODEL).id == MLX_MODEL
+    assert details(oai.models.retrieve("large-v3"))["reason"] == (
+        "not installed: voxhelm models pull large-v3"
+    )
 
 
 @pytest.mark.slow
@@ -83,6 +112,18 @@ def test_an_unknown_model_is_not_found(oai: openai.OpenAI) -> None:
         "type": "invalid_request_error",
         "param": None,
         "code": "model_not_found",
+    }
+
+
+@pytest.mark.slow
+def test_a_bad_all_flag_is_a_400(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        oai.models.list(extra_query={"all": "maybe"})
+    assert caught.value.body == {
+        "message": "all must be true or false.",
+        "type": "invalid_request_error",
+        "param": "all",
+        "code": "invalid_value",
     }
 
 
@@ -104,10 +145,14 @@ def test_whisperkit_names_are_listed_only_when_enabled(
         "backend": "whisperkit",
         "alias_of": "large-v3-v20240930",
         "available": True,
+        "installed": True,  # a sidecar's model: installed where it runs
+        "size_bytes": None,
+        "languages": [],
+        "reason": None,
     }
     assert models["large-v3-v20240930"]["alias_of"] is None
     assert models["whisper-1"]["backend"] == "whisperkit"
-    assert models["tiny.en"] == {"backend": "fasterwhisper", "alias_of": None, "available": True}
+    assert models["tiny.en"]["available"] is True
 
 
 def test_an_engine_that_cannot_run_is_listed_as_unavailable(
@@ -119,7 +164,13 @@ def test_an_engine_that_cannot_run_is_listed_as_unavailable(
         "backend": "whisperkit",
         "alias_of": "large-v3-v20240930",
         "available": False,
+        "installed": False,
+        "size_bytes": None,
+        "languages": [],
+        "reason": "the whisperkit engine cannot run on this server",
     }
+    listed = client.get("/v1/models", headers=auth_headers).json()["data"]
+    assert "whisper-1" not in [m["id"] for m in listed]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +14,13 @@ from tests.conftest import make_config
 from tests.speech import passage, word_error_rate
 from voxhelm import audio
 from voxhelm.errors import InvalidInput
-from voxhelm.stt.base import BackendUnavailable, EngineState, TranscriptionRequest
+from voxhelm.modelcache.layout import MANIFEST
+from voxhelm.stt.base import (
+    BackendUnavailable,
+    EngineState,
+    ModelNotInstalled,
+    TranscriptionRequest,
+)
 from voxhelm.stt.faster_whisper import (
     FasterWhisperBackend,
     bundled_model_path,
@@ -108,11 +116,31 @@ def test_it_is_unavailable_when_a_model_directory_is_missing(tmp_path: Path) -> 
         engine.transcribe(audio.Audio(np.zeros(160, dtype=np.float32)), TranscriptionRequest())
 
 
-def test_model_names_pass_through_to_faster_whisper(tmp_path: Path) -> None:
+def test_a_model_name_that_is_not_installed_is_never_downloaded(tmp_path: Path) -> None:
     config = make_config().stt
     engine = FasterWhisperBackend(replace(config.fasterwhisper, model="small"), tmp_path)
-    assert engine.model_source() == "small"
+    with pytest.raises(ModelNotInstalled) as caught:
+        engine.model_source()
+    assert str(caught.value).endswith("Install it with: voxhelm models pull small")
+    assert engine.status().state == EngineState.UNAVAILABLE
     assert engine.model == "small"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pulled_model_loads_from_the_model_cache(tmp_path: Path) -> None:
+    bundled = bundled_model_path()
+    assert bundled is not None
+    folder = tmp_path / "fasterwhisper" / "org--whisper"
+    shutil.copytree(bundled, folder)
+    (folder / MANIFEST).write_text(json.dumps({"name": "org/whisper"}))
+    config = make_config().stt
+    engine = FasterWhisperBackend(replace(config.fasterwhisper, model="org/whisper"), tmp_path)
+    assert engine.model_source() == str(folder)
+    assert engine.model == "org/whisper"  # a repository id is a name, not a path
+    assert (folder / ".last-used").is_file()  # the console's "last use"
+    (folder / MANIFEST).unlink()  # a folder without its manifest is no model
+    with pytest.raises(ModelNotInstalled):
+        engine.model_source()
 
 
 def test_public_names_never_show_paths() -> None:

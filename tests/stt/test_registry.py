@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests.conftest import make_config
 from voxhelm.audio import Audio
 from voxhelm.errors import InvalidInput, ServiceUnavailable
-from voxhelm.stt.base import Backend, BackendUnavailable, TranscriptionFailed, TranscriptionRequest
+from voxhelm.stt.base import (
+    Backend,
+    BackendUnavailable,
+    ModelNotInstalled,
+    ModelPuller,
+    TranscriptionFailed,
+    TranscriptionRequest,
+)
 from voxhelm.stt.registry import Engines, Invocation, accepted_models, resolve, validate_model
 from voxhelm.transcript import Transcript
 
@@ -75,7 +84,7 @@ class FakeBackend(Backend):
 def engines_with(outcomes: dict[str, Exception | None]) -> tuple[Engines, dict[str, FakeBackend]]:
     built: dict[str, FakeBackend] = {}
 
-    def factory(name: str, model: str, config: object) -> Backend:
+    def factory(name: str, model: str, config: object, pull: object) -> Backend:
         built[name] = FakeBackend(model, outcomes[name])
         return built[name]
 
@@ -114,3 +123,55 @@ def test_backends_are_built_once_per_model() -> None:
     engines, _ = engines_with({"fasterwhisper": None})
     first = engines.get(Invocation("fasterwhisper", "tiny.en"), stt)
     assert engines.get(Invocation("fasterwhisper", "tiny.en"), stt) is first
+
+
+def test_a_model_the_store_could_pull_is_refused_with_the_pull_command(tmp_path: Path) -> None:
+    stt = make_config(tmp_path).stt
+    for model in ("small", "Systran/faster-whisper-large-v3", "ggml-large-v3.bin"):
+        with pytest.raises(InvalidInput) as caught:
+            validate_model(model, stt)
+        assert caught.value.code == "model_not_installed"
+        assert caught.value.param == "model"
+        assert caught.value.message.endswith(f"install it with: voxhelm models pull {model}")
+    assert validate_model("tiny.en", stt) == "tiny.en"  # bundled: installed
+
+
+def test_with_auto_pull_a_pullable_model_is_accepted_and_routed_to_its_engine(
+    tmp_path: Path,
+) -> None:
+    stt = make_config(tmp_path, VOXHELM_MODEL_AUTO_PULL="true").stt
+    assert validate_model("small", stt) == "small"
+    assert resolve("small", stt) == [Invocation("fasterwhisper", "small")]
+    assert resolve("ggml-small.bin", stt) == [Invocation("whispercpp", "ggml-small.bin")]
+    with pytest.raises(InvalidInput) as caught:
+        validate_model("davinci", stt)
+    assert caught.value.code == "model_not_found"
+
+
+def test_engines_get_the_handed_pull_only_while_auto_pull_is_on(tmp_path: Path) -> None:
+    """The engines sit below the model store: its pull reaches them only through the
+    registry, and an engine built before the hand-over pulls with it too."""
+    given: dict[bool, ModelPuller | None] = {}
+
+    def factory(name: str, model: str, config: object, pull: ModelPuller | None) -> Backend:
+        given[model == "small"] = pull
+        return FakeBackend(model, None)
+
+    engines = Engines(factory)
+    engines.get(Invocation("fasterwhisper", "tiny.en"), make_config(tmp_path).stt)
+    on = make_config(tmp_path, VOXHELM_MODEL_AUTO_PULL="true").stt
+    engines.get(Invocation("fasterwhisper", "small"), on)
+    assert given[False] is None
+    pull = given[True]
+    assert pull is not None
+    with pytest.raises(ModelNotInstalled):  # nothing handed over yet
+        pull("small", tmp_path)
+    pulled: list[str] = []
+
+    def puller(name: str, cache_dir: Path) -> Path:
+        pulled.append(name)
+        return cache_dir / name
+
+    engines.pull_with(puller)
+    assert pull("small", tmp_path) == tmp_path / "small"
+    assert pulled == ["small"]

@@ -111,3 +111,23 @@ def test_it_parses_the_three_kinds_of_uri(tmp_path: Path) -> None:
         tmp_path, VOXHELM_WYOMING_STT_HOST="127.0.0.1", VOXHELM_WYOMING_STT_PORT="10555"
     )
     assert default_uri(config) == "tcp://127.0.0.1:10555"
+
+
+def test_a_multilingual_model_advertises_every_language_it_knows(tmp_path: Path) -> None:
+    settings = resolve_settings(make_config(tmp_path, VOXHELM_FASTERWHISPER_MODEL="base"))
+    assert len(settings.languages) == 99  # Home Assistant then offers each of them
+    assert settings.languages[:3] == ("en", "zh", "de")
+    info = build_info(settings).asr[0].models[0]
+    assert info.languages == list(settings.languages)
+
+    german_first = resolve_settings(
+        make_config(tmp_path, VOXHELM_FASTERWHISPER_MODEL="base", VOXHELM_WYOMING_STT_LANGUAGE="de")
+    )
+    assert german_first.languages[:3] == ("de", "en", "zh")
+    assert len(german_first.languages) == 99
+    listed = resolve_settings(
+        make_config(
+            tmp_path, VOXHELM_FASTERWHISPER_MODEL="base", VOXHELM_WYOMING_STT_LANGUAGES="de"
+        )
+    )
+    assert listed.languages == ("de",)  # the operator's list wins

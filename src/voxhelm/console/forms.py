@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from voxhelm.config import Config
+from voxhelm.console.default_model import default_model
 from voxhelm.errors import InvalidInput
 from voxhelm.formats import ARTIFACT_FORMATS
 from voxhelm.stt.languages import normalize_language
@@ -106,7 +107,8 @@ class SubmitForm(forms.Form):
     diarization = forms.BooleanField(required=False, label="Label speakers")
 
     def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {"model": "auto", "formats": list(ARTIFACT_FORMATS)})
+        initial = {"model": default_model(config), "formats": list(ARTIFACT_FORMATS)}
+        kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
         self.config = config
         self.fields["model"].choices = [(name, name) for name in accepted_models(config.stt)]  # type: ignore[attr-defined]

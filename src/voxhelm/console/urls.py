@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from voxhelm.console import views
+from voxhelm.console import model_store, views
 
 app_name = "console"
 
@@ -11,6 +11,11 @@ urlpatterns = [
     path("logout", views.sign_out, name="logout"),
     path("jobs", views.job_list, name="jobs"),
     path("lockouts/lift", views.lift_sign_in_lockouts, name="lift-lockouts"),
+    path("models", model_store.models_page, name="models"),
+    path("models/pulls", model_store.pull_list, name="models-pulls"),
+    path("models/pull", model_store.pull_model, name="models-pull"),
+    path("models/remove", model_store.remove_model, name="models-remove"),
+    path("models/default", model_store.choose_default, name="models-default"),
     path("transcripts/<uuid:job_id>", views.transcript, name="transcript"),
     path("transcripts/<uuid:job_id>/status", views.transcript_status, name="status"),
     path("transcripts/<uuid:job_id>/audio", views.transcript_audio, name="audio"),

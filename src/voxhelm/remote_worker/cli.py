@@ -33,6 +33,8 @@ from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config, load_config
 from voxhelm.logformat import TextFormatter
+from voxhelm.modelstore.pull import PullFailed
+from voxhelm.modelstore.startup import let_engines_pull, pull_missing_default
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
 from voxhelm.stt.registry import warm_up_default
@@ -207,6 +209,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         raise SystemExit(f"voxhelm-remote-worker: {exc}") from None
     runner = Runner(config, client, settings, stop)
+    let_engines_pull()
+    try:  # engines never download a model on their own: a missing default is pulled now
+        pull_missing_default(config)
+    except PullFailed as exc:
+        print(f"voxhelm-remote-worker: the default model is missing. {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     warm_up_default(config.stt)
     threading.Thread(target=_warm_up_store, args=(config,), daemon=True).start()
     logger.info("Voxhelm remote worker %s polling %s", worker_id, base_url)

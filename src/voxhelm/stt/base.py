@@ -6,10 +6,18 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from voxhelm.audio import Audio
+from voxhelm.modelcache.catalogue import pull_command
 from voxhelm.transcript import Segment, Transcript
+
+ModelPuller = Callable[[str, Path], Path]
+"""Installs the model ``name`` into the model cache ``cache_dir`` and returns its path; raises
+BackendUnavailable when it cannot. Engines never download by themselves: with
+``VOXHELM_MODEL_AUTO_PULL`` on, the model store hands one to the engine registry
+(:meth:`voxhelm.stt.registry.Engines.pull_with`), which gives it to the engines it builds."""
 
 
 class BackendUnavailable(Exception):
@@ -17,6 +25,17 @@ class BackendUnavailable(Exception):
 
     The message may name paths: it is logged, never sent to a client.
     """
+
+
+class ModelNotInstalled(BackendUnavailable):
+    """The model is one Voxhelm can pull, but it is not installed (and auto-pull is off)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model '{model}' is not installed on this server. "
+            f"Install it with: {pull_command(model)}"
+        )
+        self.model = model
 
 
 class TranscriptionFailed(Exception):

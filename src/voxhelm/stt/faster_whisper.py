@@ -22,12 +22,15 @@ from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import FasterWhisperConfig
 from voxhelm.errors import InvalidInput
+from voxhelm.modelcache.layout import mark_used, pulled_fasterwhisper
 from voxhelm.stt import lifecycle, multilingual
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
     EngineState,
     EngineStatus,
+    ModelNotInstalled,
+    ModelPuller,
     TranscriptionCanceled,
     TranscriptionFailed,
     TranscriptionRequest,
@@ -52,11 +55,48 @@ def bundled_model_path() -> Path | None:
     return path if (path / "model.bin").is_file() else None
 
 
+def is_path(configured: str) -> bool:
+    """Whether a configured model is a directory rather than a name to look up."""
+    return configured.startswith(("/", ".", "~"))
+
+
+def pulled_model_dir(name: str, cache_dir: Path) -> Path | None:
+    """The folder of ``name`` pulled into the model cache, or None.
+
+    Also finds a model faster-whisper downloaded itself into the cache before Voxhelm
+    managed models (``models--Systran--faster-whisper-small``), so such installs keep working.
+    """
+    pulled = pulled_fasterwhisper(name, cache_dir)
+    if pulled is not None:
+        mark_used(pulled)
+        return pulled
+    if importlib.util.find_spec("faster_whisper") is None:
+        return None
+    from faster_whisper.utils import download_model
+
+    try:  # local_files_only: a look into the cache, never a download
+        return Path(download_model(name, cache_dir=str(cache_dir), local_files_only=True))
+    except Exception:
+        return None
+
+
+def is_installed(name: str, cache_dir: Path) -> bool:
+    """Whether a request for the faster-whisper model ``name`` can load it without a pull."""
+    if name == BUNDLED_MODEL_NAME and bundled_model_path() is not None:
+        return True
+    if name == multilingual.MODEL_NAME and multilingual.is_installed():
+        return True
+    if is_path(name):
+        return Path(name).expanduser().is_dir()
+    return pulled_model_dir(name, cache_dir) is not None
+
+
 def public_model_name(configured: str) -> str:
     """The model name shown to clients: never a filesystem path."""
     if not configured:
         return BUNDLED_MODEL_NAME
-    if "/" in configured or configured.startswith((".", "~")):
+    # A Hub repository id (owner/name) is a name, not a path, unless such a folder exists.
+    if is_path(configured) or ("/" in configured and Path(configured).is_dir()):
         return Path(configured).expanduser().name or configured
     return configured
 
@@ -84,10 +124,15 @@ class FasterWhisperBackend(Backend):
     supports_streaming = True  # segments are handed to on_segment as each is decoded
     supports_hotwords = True
 
-    def __init__(self, config: FasterWhisperConfig, cache_dir: Path) -> None:
+    def __init__(
+        self, config: FasterWhisperConfig, cache_dir: Path, *, pull: ModelPuller | None = None
+    ) -> None:
+        """``pull``: installs a model that is not installed (``VOXHELM_MODEL_AUTO_PULL``);
+        without one such a model is :class:`ModelNotInstalled`."""
         super().__init__(public_model_name(config.model))
         self.config = config
         self.cache_dir = cache_dir
+        self.pull = pull
         self._lock = threading.Lock()
         self._model: Any = None
         self._state = EngineState.NOT_LOADED
@@ -99,9 +144,11 @@ class FasterWhisperBackend(Backend):
         return self.config.model == multilingual.MODEL_NAME and multilingual.is_installed()
 
     def model_source(self) -> str:
-        """What to hand to ``WhisperModel``: a directory, or a name faster-whisper downloads.
+        """The model directory to hand to ``WhisperModel``; never a name it would download.
 
-        For the packaged ``base`` model this assembles it in the model cache on first use.
+        For the packaged ``base`` model this assembles it in the model cache on first use. A
+        model that is not installed is pulled when the engine was given a ``pull``
+        (``VOXHELM_MODEL_AUTO_PULL``), and is otherwise :class:`ModelNotInstalled`.
         """
         if self.uses_packaged_base():
             return str(multilingual.assemble(self.cache_dir))
@@ -117,11 +164,16 @@ class FasterWhisperBackend(Backend):
         path = Path(configured).expanduser()
         if path.is_dir():
             return str(path)
-        if "/" in configured and not path.exists():
+        if is_path(configured):
             raise BackendUnavailable(
                 f"faster-whisper model directory '{path.name}' does not exist."
             )
-        return configured  # a model name: faster-whisper downloads it into the cache
+        pulled = pulled_model_dir(configured, self.cache_dir)
+        if pulled is not None:
+            return str(pulled)
+        if self.pull is None:
+            raise ModelNotInstalled(configured)
+        return str(self.pull(configured, self.cache_dir))
 
     def device(self) -> str:
         if self.config.device != "auto":
@@ -147,6 +199,8 @@ class FasterWhisperBackend(Backend):
             return ["faster-whisper is not installed. Install the project dependencies."]
         if self.uses_packaged_base():
             return multilingual.check()  # without assembling: checks run at every start
+        if self.pull is not None and not is_path(self.config.model):
+            return []  # pulled on first use; a check must not download
         try:
             self.model_source()
         except BackendUnavailable as exc:

@@ -5,7 +5,12 @@ Rules (the reference's, with ``fasterwhisper`` added):
 * an alias (``auto``, ``whisper-1``, ``gpt-4o-mini-transcribe``, ``gpt-4o-transcribe``)
   resolves to ``VOXHELM_STT_BACKEND`` with that backend's configured model;
 * ``whisperkit`` and ``VOXHELM_WHISPERKIT_MODEL`` resolve to WhisperKit (when enabled);
-* a configured model name picks its backend;
+* a configured model name picks its backend, and so does a model pulled into the model
+  cache (``voxhelm models pull``);
+* a model the store could pull but that is not installed is refused with
+  ``model_not_installed`` naming the pull command, unless ``VOXHELM_MODEL_AUTO_PULL`` is on
+  (then its engine pulls it on first use, with the pull the model store handed to
+  :meth:`Engines.pull_with` at start);
 * ``VOXHELM_STT_FALLBACK_BACKEND`` is tried only for alias requests and only when the first
   backend is *unavailable* (an engine that ran and failed is not retried elsewhere).
 """
@@ -18,15 +23,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from voxhelm import metrics
 from voxhelm.audio import Audio
 from voxhelm.config import SttConfig
 from voxhelm.errors import InvalidInput, ServiceUnavailable
+from voxhelm.modelcache import catalogue
+from voxhelm.modelcache.layout import stt_models
 from voxhelm.stt import lifecycle, multilingual
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
+    ModelNotInstalled,
+    ModelPuller,
     TranscriptionCanceled,
     TranscriptionRequest,
 )
@@ -70,6 +80,8 @@ def concrete_models(config: SttConfig) -> dict[str, str]:
         models.setdefault(default_model(backend, config), backend)
     if multilingual.is_installed():  # the multilingual extra: served offline by faster-whisper
         models.setdefault(multilingual.MODEL_NAME, "fasterwhisper")
+    for name, backend in stt_models(config.model_cache_dir).items():
+        models.setdefault(name, backend)
     return models
 
 
@@ -81,10 +93,47 @@ def accepted_models(config: SttConfig) -> list[str]:
     return sorted(names)
 
 
+def pullable_backend(model: str) -> str | None:
+    """The backend of a speech-to-text model the store can pull, or None."""
+    try:
+        known = catalogue.resolve(model)
+    except InvalidInput:
+        return None
+    return known.engine if known.kind != catalogue.Kind.PIPER else None
+
+
+def is_installed(model: str, backend: str, config: SttConfig) -> bool:
+    """Whether ``backend`` has ``model`` on disk (engines without local files: always)."""
+    if backend == "fasterwhisper":
+        from voxhelm.stt import faster_whisper
+
+        return faster_whisper.is_installed(model, config.model_cache_dir)
+    if backend == "whispercpp" and "/" not in model:
+        return (config.model_cache_dir / model).is_file()
+    return True
+
+
+def not_installed(model: str) -> InvalidInput:
+    return InvalidInput(
+        f"The model '{model}' is not installed on this server. An operator can install it "
+        f"with: {catalogue.pull_command(model)}",
+        param="model",
+        code="model_not_installed",
+    )
+
+
 def validate_model(model: str, config: SttConfig) -> str:
-    """Return ``model`` if a request may use it, else raise InvalidInput (param ``model``)."""
-    if model in accepted_models(config):
+    """Return ``model`` if a request may use it, else raise InvalidInput (param ``model``):
+    ``model_not_installed`` for a model that could be pulled, else ``model_not_found``."""
+    if model in ALIASES or (model == WHISPERKIT_ALIAS and config.whisperkit.enabled):
         return model
+    backend = concrete_models(config).get(model) or pullable_backend(model)
+    if backend is not None and (config.model_auto_pull or is_installed(model, backend, config)):
+        return model
+    if backend is not None and pullable_backend(model) is not None:
+        raise not_installed(model)
+    if model in accepted_models(config):
+        return model  # a configured engine that cannot run answers 503 when asked
     raise InvalidInput(
         f"Unsupported model '{model}'. Accepted values: {', '.join(accepted_models(config))}.",
         param="model",
@@ -102,21 +151,22 @@ def resolve(model: str, config: SttConfig) -> list[Invocation]:
         return [primary]
     if model == WHISPERKIT_ALIAS:
         return [Invocation("whisperkit", config.whisperkit.model)]
-    backend = concrete_models(config).get(model, config.backend)
+    backend = concrete_models(config).get(model) or pullable_backend(model) or config.backend
     return [Invocation(backend, model)]
 
 
-BackendFactory = Callable[[str, str, SttConfig], Backend]
+BackendFactory = Callable[[str, str, SttConfig, ModelPuller | None], Backend]
+"""Builds the backend ``name`` for ``model``; the puller is given when auto-pull is on."""
 
 
-def _build_backend(name: str, model: str, config: SttConfig) -> Backend:
+def _build_backend(name: str, model: str, config: SttConfig, pull: ModelPuller | None) -> Backend:
     if name == "fasterwhisper":
         from voxhelm.stt.faster_whisper import FasterWhisperBackend, public_model_name
 
         fw = config.fasterwhisper
         if model != public_model_name(fw.model):
             fw = replace(fw, model=model)
-        return FasterWhisperBackend(fw, config.model_cache_dir)
+        return FasterWhisperBackend(fw, config.model_cache_dir, pull=pull)
     if name == "mlx":
         from voxhelm.stt.mlx import MlxBackend
 
@@ -201,13 +251,28 @@ class Engines:
         self._usage: dict[tuple[str, str], Usage] = {}
         self._pinned: set[tuple[str, str]] = set()
         self._config: SttConfig | None = None  # the latest seen, for the idle sweeper
+        self._puller: ModelPuller | None = None
+
+    def pull_with(self, puller: ModelPuller) -> None:
+        """Install models that requests name but that are not installed with ``puller``,
+        when ``VOXHELM_MODEL_AUTO_PULL`` is on. The model store hands its pull over at the
+        start of a process: the engines sit below the store and never import it."""
+        self._puller = puller
+
+    def _pull(self, name: str, cache_dir: Path) -> Path:
+        # Looked up at each pull, so that engines built before the hand-over (the start-up
+        # checks build the default one) pull too.
+        if self._puller is None:
+            raise ModelNotInstalled(name)
+        return self._puller(name, cache_dir)
 
     def get(self, invocation: Invocation, config: SttConfig) -> Backend:
         key = (invocation.backend, invocation.model)
+        pull = self._pull if config.model_auto_pull else None
         with self._lock:
             backend = self._backends.get(key)
             if backend is None:
-                backend = self._factory(invocation.backend, invocation.model, config)
+                backend = self._factory(invocation.backend, invocation.model, config, pull)
                 self._backends[key] = backend
                 self._usage[key] = Usage()
             return backend

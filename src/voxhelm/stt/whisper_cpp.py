@@ -23,6 +23,7 @@ from typing import Any, TypeGuard
 
 from voxhelm.audio import Audio, write_wav
 from voxhelm.config import WhisperCppConfig
+from voxhelm.modelcache.layout import mark_file_used
 from voxhelm.stt.base import (
     Backend,
     BackendUnavailable,
@@ -231,9 +232,9 @@ class WhisperCppBackend(Backend):
         path = self.model_path()
         if not path.is_file():
             raise BackendUnavailable(
-                f"whisper.cpp model '{path}' is missing. Deploy the model before selecting "
-                "this backend (`voxhelm models export-ggml` writes ggml-tiny.en.bin into "
-                "VOXHELM_MODEL_CACHE_DIR)."
+                f"whisper.cpp model '{path}' is missing. Install it with `voxhelm models pull "
+                f"{path.name}`, or convert one (`voxhelm models export-ggml` writes "
+                "ggml-tiny.en.bin into VOXHELM_MODEL_CACHE_DIR)."
             )
         return path
 
@@ -303,6 +304,8 @@ class WhisperCppBackend(Backend):
     def transcribe(self, audio: Audio, request: TranscriptionRequest) -> Transcript:
         binary = self.binary()
         model = self._existing_model()
+        if model.parent == self.cache_dir:
+            mark_file_used(model)  # the console's "last use"
         with Workdir("whispercpp") as work:
             wav = write_wav(audio, work / "input.wav")
             argv = self.command(binary, model, wav, work / "transcript", request)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from voxhelm.config import Config, ConfigError, Problem, load_config
 from voxhelm.errors import InvalidInput
+from voxhelm.modelstore.startup import let_engines_pull
 from voxhelm.workdirs import sweep
 from voxhelm.wyoming_server.handler import SttService
 from voxhelm.wyoming_server.info import SttSettings, resolve_settings
@@ -141,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     handler.setFormatter(formatter(config.http.log_format))
     logging.basicConfig(level=config.http.log_level.upper(), handlers=[handler])
     sweep(when="at start")  # whisper.cpp's WAVs of a killed process
+    let_engines_pull()
     try:
         service = build_service(config)
     except ConfigError as exc:

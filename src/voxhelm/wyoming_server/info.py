@@ -18,6 +18,8 @@ from wyoming.info import (
 
 from voxhelm import __version__, tts
 from voxhelm.config import Config
+from voxhelm.modelcache.catalogue import Kind
+from voxhelm.modelstore.listing import store_for
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.registry import default_model
 
@@ -39,7 +41,10 @@ class SttSettings:
     backend: str  # only picks the default model; requests resolve the model as usual
     model: str
     language: str | None  # Whisper code; None = detect
-    languages: tuple[str, ...]  # advertised only; requests are not restricted to them
+    # Advertised only (requests are not restricted to them): VOXHELM_WYOMING_STT_LANGUAGES,
+    # else every language of a multilingual model (the configured one first), else the
+    # configured language or English.
+    languages: tuple[str, ...]
     prompt: str | None
 
 
@@ -53,10 +58,23 @@ def resolve_settings(config: Config) -> SttSettings:
     backend = wyoming.backend or config.stt.backend
     model = wyoming.model or default_model(backend, config.stt)
     language = normalize_language(wyoming.language or None)
-    languages = tuple(dict.fromkeys(wyoming.languages)) or (
-        (wyoming.language,) if wyoming.language else ("en",)
-    )
+    languages = tuple(dict.fromkeys(wyoming.languages))
+    if not languages:
+        spoken = model_languages(config, backend, model)
+        if len(spoken) > 1:
+            first = (wyoming.language,) if wyoming.language else ()
+            languages = (*first, *(code for code in spoken if code != language))
+        else:
+            languages = (wyoming.language,) if wyoming.language else ("en",)
     return SttSettings(backend, model, language, languages, wyoming.prompt or None)
+
+
+def model_languages(config: Config, backend: str, model: str) -> tuple[str, ...]:
+    """The languages an installed faster-whisper model transcribes; () when unknown."""
+    if backend != "fasterwhisper":
+        return ()
+    installed = store_for(config).find(model)
+    return installed.languages if installed and installed.kind == Kind.FASTERWHISPER else ()
 
 
 def tts_programs(config: Config) -> list[TtsProgram]:

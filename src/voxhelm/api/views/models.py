@@ -1,8 +1,10 @@
-"""``GET /v1/models`` and ``GET /v1/models/<id>``: the transcription model names a request may use.
+"""``GET /v1/models`` and ``GET /v1/models/<id>``: the transcription models this server can use.
 
-OpenAI's shape, so official clients list and retrieve them, plus a ``voxhelm`` object per
-model: the engine that serves it, the concrete model an alias stands for, and whether that
-engine can run here.
+OpenAI's shape, so official clients list and retrieve them (a model picker shows only what
+works), plus a ``voxhelm`` object per model: the engine that serves it, the concrete model an
+alias stands for, whether it can run here, whether it is installed, its size and languages.
+``?all=true`` adds the models that cannot serve here (known but not installed, or an engine
+this machine lacks) with the reason.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pydantic import BaseModel, Field
 
 from voxhelm.api.decorators import api_view
 from voxhelm.api.openapi import Operation, operation
-from voxhelm.config import SttConfig
-from voxhelm.errors import NotFound
+from voxhelm.config import Config
+from voxhelm.errors import InvalidInput, NotFound
+from voxhelm.modelcache.catalogue import Kind
+from voxhelm.modelstore.listing import Entry, entries
 from voxhelm.stt.base import EngineState
 from voxhelm.stt.registry import ENGINES, accepted_models, resolve
 
@@ -24,7 +28,13 @@ from voxhelm.stt.registry import ENGINES, accepted_models, resolve
 class ModelDetails(BaseModel):
     backend: str = Field(description="The engine that serves this name (for an alias: first).")
     alias_of: str | None = Field(description="The concrete model an alias resolves to.")
-    available: bool = Field(description="Whether that engine can run on this server now.")
+    available: bool = Field(description="Whether it can serve on this server now.")
+    installed: bool = Field(description="Whether its files are on this server.")
+    size_bytes: int | None = Field(
+        description="Its size on disk (not installed: about what a pull downloads)."
+    )
+    languages: list[str] = Field(description="Languages it transcribes ([] when unknown).")
+    reason: str | None = Field(description="Why it cannot serve here (only with ?all=true).")
 
 
 class ModelObject(BaseModel):
@@ -40,17 +50,64 @@ class ModelList(BaseModel):
     data: list[ModelObject]
 
 
-def describe(name: str, config: SttConfig) -> ModelObject:
-    invocation = resolve(name, config)[0]
-    status = ENGINES.get(invocation, config).status()
+def describe(name: str, config: Config, store: dict[str, Entry]) -> ModelObject:
+    """A request model name as listed; ``store`` holds the model store's entries by name."""
+    invocation = resolve(name, config.stt)[0]
+    entry = store.get(invocation.model)
+    status = ENGINES.get(invocation, config.stt).status()
+    available = status.state != EngineState.UNAVAILABLE and (entry is None or entry.serves)
+    reason = None
+    if not available:
+        # The engine's own reason may name paths: only the store's, or a generic one.
+        reason = (entry.reason if entry else None) or (
+            f"the {invocation.backend} engine cannot run on this server"
+        )
     return ModelObject(
         id=name,
         voxhelm=ModelDetails(
             backend=invocation.backend,
             alias_of=invocation.model if invocation.model != name else None,
-            available=status.state != EngineState.UNAVAILABLE,
+            available=available,
+            installed=entry.installed is not None if entry else available,
+            size_bytes=entry.size_bytes if entry else None,
+            languages=list(entry.languages) if entry else [],
+            reason=reason,
         ),
     )
+
+
+def from_store(entry: Entry) -> ModelObject:
+    """A model the store knows but no configuration names (not installed, as a rule)."""
+    return ModelObject(
+        id=entry.name,
+        voxhelm=ModelDetails(
+            backend=entry.engine,
+            alias_of=None,
+            available=False,
+            installed=entry.installed is not None,
+            size_bytes=entry.size_bytes,
+            languages=list(entry.languages),
+            reason=entry.reason,
+        ),
+    )
+
+
+def catalogue(config: Config, *, include_all: bool) -> list[ModelObject]:
+    """What the list shows, by name: serving models, and with ``include_all`` the rest."""
+    store = {e.name: e for e in entries(config, include_all=True) if e.kind != Kind.PIPER}
+    models = {name: describe(name, config, store) for name in accepted_models(config.stt)}
+    if include_all:
+        for name, entry in store.items():
+            models.setdefault(name, from_store(entry))
+    listed = [m for m in models.values() if include_all or m.voxhelm.available]
+    return sorted(listed, key=lambda m: m.id)
+
+
+def include_all(request: HttpRequest) -> bool:
+    value = request.GET.get("all", "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise InvalidInput("all must be true or false.", param="all", code="invalid_value")
+    return value in ("true", "1")
 
 
 @operation(
@@ -60,13 +117,22 @@ def describe(name: str, config: SttConfig) -> ModelObject:
         "List the transcription models (OpenAI-compatible)",
         "models",
         responses={200: ModelList},
-        errors=(401,),
+        errors=(400, 401),
+        parameters=[
+            {
+                "name": "all",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "boolean", "default": False},
+                "description": "Also list models that cannot serve here, with the reason.",
+            }
+        ],
     )
 )
 @api_view(["GET"])
 async def list_models(request: HttpRequest) -> JsonResponse:
-    config: SttConfig = settings.VOXHELM.stt
-    body = ModelList(data=[describe(name, config) for name in accepted_models(config)])
+    config: Config = settings.VOXHELM
+    body = ModelList(data=catalogue(config, include_all=include_all(request)))
     return JsonResponse(body.model_dump())
 
 
@@ -84,14 +150,15 @@ async def list_models(request: HttpRequest) -> JsonResponse:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string"},
-                "description": "A model id from /v1/models (may contain '/').",
+                "description": "A model id from /v1/models?all=true (may contain '/').",
             }
         ],
     )
 )
 @api_view(["GET"])
 async def retrieve_model(request: HttpRequest, model: str) -> JsonResponse:
-    config: SttConfig = settings.VOXHELM.stt
-    if model not in accepted_models(config):
+    config: Config = settings.VOXHELM
+    found = next((m for m in catalogue(config, include_all=True) if m.id == model), None)
+    if found is None:
         raise NotFound(f"The model '{model}' does not exist.", code="model_not_found")
-    return JsonResponse(describe(model, config).model_dump())
+    return JsonResponse(found.model_dump())
