@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import PurePath
-from urllib.parse import unquote, urlsplit
 
 from voxhelm import boundedjson
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.batch.request import UploadSource
 from voxhelm.config import Config
+from voxhelm.jobs.downloads import source_name as named_source
 from voxhelm.jobs.models import TERMINAL_STATES, DispatchMode, Job, JobState, JobType
 
 logger = logging.getLogger("voxhelm.console")
@@ -58,13 +56,7 @@ class SegmentView:
 
 def source_name(job: Job) -> str:
     """The file name the operator knows the job by."""
-    name = str(job.context_data.get("source_name") or "")
-    if name:
-        return name
-    source = job.request.source
-    if isinstance(source, UploadSource):
-        return source.filename or "audio"
-    return PurePath(unquote(urlsplit(source.url).path)).name or source.url or "audio"
+    return named_source(job) or job.request.source.to_stored().get("url") or "audio"
 
 
 def describe(job: Job) -> JobView:

@@ -40,6 +40,7 @@ from voxhelm.console.playback import stream_response
 from voxhelm.console.routing import ConsoleRequest, Options, route
 from voxhelm.edge.rules import BodyRule, declare_body
 from voxhelm.errors import VoxhelmError
+from voxhelm.jobs.downloads import content_disposition, download_filename
 from voxhelm.jobs.models import Job
 
 STAFF_ONLY = "Operator access requires a staff account."
@@ -292,11 +293,17 @@ def _open_download(request: HttpRequest, job_id: UUID, fmt: str) -> tuple[JobArt
     artifact = job.artifacts.exposed().filter(format=fmt).first()
     if artifact is None:
         raise Http404("No such artifact.")
+    artifact.job = job  # for the download's name, without another query
     return artifact, artifact.open(settings.VOXHELM.artifacts)
 
 
 @operator_view(["GET"])
 async def transcript_artifact(request: HttpRequest, job_id: UUID, fmt: str) -> HttpResponseBase:
-    """A transcript download: the stored bytes with the stored content type."""
+    """A transcript download: the stored bytes with the stored content type, saved under the
+    source's name (``episode-42.srt``)."""
     artifact, stream = await sync_to_async(_open_download)(request, job_id, fmt)
-    return stream_response(stream, artifact.size_bytes, artifact.content_type)
+    response = stream_response(stream, artifact.size_bytes, artifact.content_type)
+    response["Content-Disposition"] = content_disposition(
+        download_filename(artifact.job, artifact.name)
+    )
+    return response
