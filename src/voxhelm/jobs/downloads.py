@@ -43,10 +43,9 @@ def sanitize_stem(name: str) -> str:
     or trailing spaces, at most ``MAX_STEM_CHARS``; "" when nothing is left."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     stem = PurePosixPath(base).stem if "." in base.lstrip(".") else base
+    spaced = "".join(" " if ch.isspace() else ch for ch in unicodedata.normalize("NFC", stem))
     kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in unicodedata.normalize("NFC", stem)
-        if unicodedata.category(ch)[0] != "C" and ch not in FORBIDDEN
+        ch for ch in spaced if unicodedata.category(ch)[0] != "C" and ch not in FORBIDDEN
     )
     return " ".join(kept.split()).lstrip(".").strip()[:MAX_STEM_CHARS].strip()
 
