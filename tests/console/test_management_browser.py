@@ -110,6 +110,7 @@ def test_the_filter_box_narrows_the_list(page: Page, media_host: MediaServer) ->
     page.wait_for_url(re.compile(rf"/\?q=harbour-{tag}&state=$"))
     expect(page.locator("a.job-name")).to_have_text([f"harbour-{tag}.mp4"])
     assert_accessible(page)
+    screenshot(page, "console-filter")
     page.select_option("#filter-state", "succeeded")
     press(page, ".job-filter button[type=submit]")
     expect(page.locator(".empty")).to_contain_text(f"No transcripts match “harbour-{tag}”")
