@@ -15,7 +15,7 @@ from voxhelm.api.views.openapi import docs_page, openapi_document
 from voxhelm.api.views.speech import create_speech, list_voices
 from voxhelm.api.views.transcriptions import create_transcription
 from voxhelm.api.views.translations import create_translation
-from voxhelm.jobs.views import cancel_job, create_job, job_artifact, job_detail
+from voxhelm.jobs.views import cancel_job, job_artifact, job_detail, jobs
 from voxhelm.uploads.views import create_upload
 from voxhelm.workers.views import (
     claim_work,
@@ -34,7 +34,7 @@ urlpatterns = [
     path("v1/audio/speech", create_speech, name="speech"),
     path("v1/audio/voices", list_voices, name="voices"),
     path("v1/uploads", create_upload, name="uploads"),
-    path("v1/jobs", create_job, name="jobs"),
+    path("v1/jobs", jobs, name="jobs"),
     path("v1/jobs/<uuid:job_id>", job_detail, name="job"),
     path("v1/jobs/<uuid:job_id>/cancel", cancel_job, name="job-cancel"),
     path("v1/jobs/<uuid:job_id>/artifacts/<str:name>", job_artifact, name="job-artifact"),

@@ -208,7 +208,7 @@ def test_each_operator_sees_only_their_own_jobs(
 
 def test_it_ignores_a_job_parameter_that_is_not_a_uuid(operator_client: Client) -> None:
     page = operator_client.get("/?job=not-a-uuid").content.decode()
-    assert "No recent transcripts for this operator." in page
+    assert "No transcripts yet." in page
 
 
 def test_non_staff_users_get_a_plain_403(client: Client, db: None, console_config: Any) -> None:

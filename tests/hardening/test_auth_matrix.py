@@ -152,6 +152,8 @@ def rows(job: str) -> list[Row]:
         Row("GET", "/v1/audio/voices", producer_only(200)),
         Row("POST", "/v1/uploads", producer_only(400), {}),
         Row("POST", "/v1/jobs", producer_only(400), {}),
+        Row("GET", "/v1/jobs", producer_only(200)),
+        Row("DELETE", f"/v1/jobs/{missing}", producer_only(404)),
         Row("GET", f"/v1/jobs/{job}", producer_only(200, 404)),
         Row("GET", f"/v1/jobs/{missing}", producer_only(404)),
         Row("POST", f"/v1/jobs/{job}/cancel", producer_only(409, 404)),
@@ -172,6 +174,7 @@ def rows(job: str) -> list[Row]:
         Row("GET", f"/transcripts/{job}/status", console(404)),
         Row("GET", f"/transcripts/{job}/audio", console(404)),
         Row("GET", f"/transcripts/{job}/artifacts/text", console(404)),
+        Row("GET", f"/transcripts/{job}/delete", console(404)),
     ]
 
 

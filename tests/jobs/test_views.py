@@ -132,7 +132,8 @@ def test_it_streams_an_artifact_with_its_stored_type(
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert response["Content-Length"] == str(len("Grüße".encode()))
-    assert "Content-Disposition" not in response
+    # Saved under the source's name (the URL's episode.mp3), not as transcript.txt.
+    assert response["Content-Disposition"] == 'attachment; filename="episode.txt"'
     assert body_of(response) == "Grüße".encode()
 
 
@@ -207,7 +208,7 @@ def test_canceling_a_finished_job_is_a_conflict(api: JobsApi, job: Job, state: s
 
 def test_the_job_endpoints_are_in_the_openapi_document(api: JobsApi) -> None:
     doc = api.client.get("/v1/openapi.json").json()
-    assert set(doc["paths"]["/v1/jobs"]) == {"post"}
+    assert set(doc["paths"]["/v1/jobs"]) == {"get", "post"}
     submit = doc["paths"]["/v1/jobs"]["post"]
     schema = submit["requestBody"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/JobRequest"}
@@ -219,5 +220,21 @@ def test_the_job_endpoints_are_in_the_openapi_document(api: JobsApi) -> None:
     assert {"200", "201", "400", "401"} <= set(submit["responses"])
     assert "409" in doc["paths"]["/v1/jobs/{job_id}/cancel"]["post"]["responses"]
     assert "/v1/jobs/{job_id}/artifacts/{name}" in doc["paths"]
+    listed = doc["paths"]["/v1/jobs"]["get"]
+    assert {p["name"] for p in listed["parameters"]} == {
+        "after",
+        "limit",
+        "state",
+        "task_ref",
+        "job_type",
+        "created_after",
+        "created_before",
+    }
+    page = listed["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page == {"$ref": "#/components/schemas/JobList"}
+    deleting = doc["paths"]["/v1/jobs/{job_id}"]["delete"]
+    assert {"200", "404", "409"} <= set(deleting["responses"])
+    deleted = deleting["responses"]["200"]["content"]["application/json"]["schema"]
+    assert deleted == {"$ref": "#/components/schemas/JobDeleted"}
     job = doc["components"]["schemas"]["JobOut"]
     assert {"id", "state", "progress", "result", "error"} <= set(job["properties"])

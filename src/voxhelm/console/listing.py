@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlencode
 
 from voxhelm import boundedjson
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.batch.request import UploadSource
 from voxhelm.config import Config
+from voxhelm.jobs.downloads import source_name as named_source
+from voxhelm.jobs.listing import JobFilter, list_jobs
 from voxhelm.jobs.models import TERMINAL_STATES, DispatchMode, Job, JobState, JobType
 
 logger = logging.getLogger("voxhelm.console")
 
 RECENT_JOBS = 15
+MAX_SEARCH_CHARS = 200
 DOWNLOAD_ORDER = ("text", "json", "vtt", "srt", "dote", "podlove")
 DOWNLOAD_LABELS = {
     "text": "Text",
@@ -45,6 +47,34 @@ class JobView:
     live: bool
     percent: int
     phase: str
+    eta: str = ""  # "about 4 minutes left" while transcribing, when known
+
+    @property
+    def can_retry(self) -> bool:
+        return self.state in (JobState.FAILED, JobState.CANCELED)
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """The console's filter box: words in the source's name, and a state ("" for any)."""
+
+    search: str = ""
+    state: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> ListFilter:
+        state = query.get("state", "")
+        search = " ".join(query.get("q", "").split())[:MAX_SEARCH_CHARS]
+        return cls(search, state if state in JobState.values else "")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.search or self.state)
+
+    def query_string(self) -> str:
+        """``?q=…&state=…`` (only what is set), to carry the filter over to the list's poll."""
+        given = {key: value for key, value in (("q", self.search), ("state", self.state)) if value}
+        return f"?{urlencode(given)}" if given else ""
 
 
 @dataclass(frozen=True)
@@ -58,13 +88,19 @@ class SegmentView:
 
 def source_name(job: Job) -> str:
     """The file name the operator knows the job by."""
-    name = str(job.context_data.get("source_name") or "")
-    if name:
-        return name
-    source = job.request.source
-    if isinstance(source, UploadSource):
-        return source.filename or "audio"
-    return PurePath(unquote(urlsplit(source.url).path)).name or source.url or "audio"
+    return named_source(job) or job.request.source.to_stored().get("url") or "audio"
+
+
+def eta_text(seconds: float | None) -> str:
+    """``250`` -> "about 4 minutes left"; "" when unknown."""
+    if seconds is None or seconds < 0:
+        return ""
+    if seconds < 60:
+        return "less than a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"about {minutes} minute{'s' if minutes != 1 else ''} left"
+    return f"about {minutes / 60:.1f} hours left"
 
 
 def describe(job: Job) -> JobView:
@@ -78,13 +114,25 @@ def describe(job: Job) -> JobView:
         live=live,
         percent=int(job.progress),
         phase=str(job.phase or ("waiting" if job.state == JobState.QUEUED else "")),
+        eta=eta_text(job.eta_seconds) if job.state == JobState.RUNNING else "",
     )
 
 
-def recent_jobs(producer: str) -> list[JobView]:
-    """The operator's latest transcription jobs, newest first."""
-    jobs = Job.objects.for_producer(producer).filter(job_type=JobType.TRANSCRIBE)[:RECENT_JOBS]
-    return [describe(job) for job in jobs]
+def recent_jobs(producer: str, shown: ListFilter | None = None) -> list[JobView]:
+    """The operator's latest transcription jobs that match ``shown``, newest first."""
+    shown = shown or ListFilter()
+    filters = JobFilter(
+        states=(shown.state,) if shown.state else (),
+        job_type=JobType.TRANSCRIBE,
+        search=shown.search,
+    )
+    page = list_jobs(producer, filters, limit=RECENT_JOBS)
+    return [describe(job) for job in page.jobs]
+
+
+def has_jobs(producer: str) -> bool:
+    """Whether the operator has any transcription job at all."""
+    return Job.objects.for_producer(producer).filter(job_type=JobType.TRANSCRIBE).exists()
 
 
 def downloads(job: Job) -> list[tuple[str, str]]:

@@ -19,6 +19,9 @@ urlpatterns = [
     path("transcripts/<uuid:job_id>", views.transcript, name="transcript"),
     path("transcripts/<uuid:job_id>/status", views.transcript_status, name="status"),
     path("transcripts/<uuid:job_id>/audio", views.transcript_audio, name="audio"),
+    path("transcripts/<uuid:job_id>/cancel", views.cancel_transcript, name="cancel"),
+    path("transcripts/<uuid:job_id>/retry", views.retry_transcript, name="retry"),
+    path("transcripts/<uuid:job_id>/delete", views.delete_transcript, name="delete"),
     path(
         "transcripts/<uuid:job_id>/artifacts/<str:fmt>",
         views.transcript_artifact,

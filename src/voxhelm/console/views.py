@@ -40,7 +40,11 @@ from voxhelm.console.playback import stream_response
 from voxhelm.console.routing import ConsoleRequest, Options, route
 from voxhelm.edge.rules import BodyRule, declare_body
 from voxhelm.errors import VoxhelmError
+from voxhelm.jobs.deletion import delete_job
+from voxhelm.jobs.downloads import content_disposition, download_filename
 from voxhelm.jobs.models import Job
+from voxhelm.jobs.retry import retry_job
+from voxhelm.jobs.staged import settle_upload
 
 STAFF_ONLY = "Operator access requires a staff account."
 LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minutes."
@@ -200,13 +204,26 @@ def _selected(request: HttpRequest) -> str:
         return ""
 
 
-def _console_context(request: HttpRequest, form: SubmitForm) -> dict[str, Any]:
-    jobs = listing.recent_jobs(producer_for(request.user))
+def _list_context(request: HttpRequest) -> dict[str, Any]:
+    """The job list as filtered by the query string (``q``, ``state``)."""
+    producer = producer_for(request.user)
+    shown = listing.ListFilter.from_query(request.GET)
+    jobs = listing.recent_jobs(producer, shown)
     return {
-        "form": form,
         "jobs": jobs,
         "live": any(view.live for view in jobs),
         "selected": _selected(request),
+        "shown": shown,
+        "states": listing.STATE_LABELS.items(),
+        # An empty list says why: nothing submitted yet, or nothing that matches.
+        "has_any": bool(jobs) or listing.has_jobs(producer),
+    }
+
+
+def _console_context(request: HttpRequest, form: SubmitForm) -> dict[str, Any]:
+    return {
+        "form": form,
+        **_list_context(request),
         "sync_limit": listing.duration_text(settings.VOXHELM.operator.console_sync_max_seconds),
         "lockouts": current_lockouts(),
     }
@@ -224,12 +241,7 @@ def lift_sign_in_lockouts(request: HttpRequest) -> HttpResponse:
 @operator_view(["GET"])
 def job_list(request: HttpRequest) -> HttpResponse:
     """The job list alone, which the console page polls while a job is running."""
-    jobs = listing.recent_jobs(producer_for(request.user))
-    return render(
-        request,
-        "console/_jobs.html",
-        {"jobs": jobs, "live": any(view.live for view in jobs), "selected": _selected(request)},
-    )
+    return render(request, "console/_jobs.html", _list_context(request))
 
 
 # -- transcripts ---------------------------------------------------------------------------
@@ -292,11 +304,70 @@ def _open_download(request: HttpRequest, job_id: UUID, fmt: str) -> tuple[JobArt
     artifact = job.artifacts.exposed().filter(format=fmt).first()
     if artifact is None:
         raise Http404("No such artifact.")
+    artifact.job = job  # for the download's name, without another query
     return artifact, artifact.open(settings.VOXHELM.artifacts)
 
 
 @operator_view(["GET"])
 async def transcript_artifact(request: HttpRequest, job_id: UUID, fmt: str) -> HttpResponseBase:
-    """A transcript download: the stored bytes with the stored content type."""
+    """A transcript download: the stored bytes with the stored content type, saved under the
+    source's name (``episode-42.srt``)."""
     artifact, stream = await sync_to_async(_open_download)(request, job_id, fmt)
-    return stream_response(stream, artifact.size_bytes, artifact.content_type)
+    response = stream_response(stream, artifact.size_bytes, artifact.content_type)
+    response["Content-Disposition"] = content_disposition(
+        download_filename(artifact.job, artifact.name)
+    )
+    return response
+
+
+# -- managing a job: cancel, retry, delete -------------------------------------------------
+
+
+def _back(request: HttpRequest, job_id: UUID) -> HttpResponseRedirect:
+    """Back to the page the form was on (its ``next``: the console or the transcript), never
+    to another site."""
+    target = request.POST.get("next") or reverse("console:transcript", args=[job_id])
+    return HttpResponseRedirect(_safe_next(request, target))
+
+
+@operator_view(["POST"])
+def cancel_transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """``POST /transcripts/<id>/cancel``: stop a queued or running job."""
+    job = _own_job(request, job_id)
+    if job.cancel():
+        settle_upload(job, settings.VOXHELM)  # a running attempt settles it again on exit
+        messages.info(request, f"Canceled “{listing.source_name(job)}”.")
+    else:
+        messages.info(request, f"“{listing.source_name(job)}” had already finished.")
+    return _back(request, job_id)
+
+
+@operator_view(["POST"])
+def retry_transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """``POST /transcripts/<id>/retry``: a new batch job with a failed or canceled job's
+    request; the console then shows the new job's progress."""
+    job = _own_job(request, job_id)
+    try:
+        retried = retry_job(job, settings.VOXHELM)
+    except (VoxhelmError, ApiError) as exc:
+        messages.error(request, exc.message)
+        return _back(request, job_id)
+    messages.info(request, f"Retrying “{listing.source_name(job)}” as a batch job.")
+    return HttpResponseRedirect(f"/?job={retried.pk}")
+
+
+@operator_view(["GET", "POST"])
+def delete_transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """``/transcripts/<id>/delete``: a confirmation page (GET), then the deletion (POST) of
+    a finished job with its recording and every download."""
+    job = _own_job(request, job_id)
+    view = listing.describe(job)
+    if request.method == "POST":
+        try:
+            delete_job(job, settings.VOXHELM)
+        except VoxhelmError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(reverse("console:transcript", args=[job_id]))
+        messages.info(request, f"Deleted “{view.name}”.")
+        return HttpResponseRedirect("/")
+    return render(request, "console/delete.html", {"view": view, "job": job})

@@ -28,6 +28,7 @@ from voxhelm.batch.transcribe import transcribe_media
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
+from voxhelm.jobs.deletion import discard_if_deleted
 from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.joblog import log_outcome
 from voxhelm.jobs.models import Job, JobType
@@ -103,6 +104,8 @@ def run(job_id: str, *, task_id: str | None, worker: str, config: Config) -> Non
         else:
             finish(job, lambda: transcribe_input(attempt, workdir))
     settle_upload(job, config)
+    if discard_if_deleted(job, config):  # deleted while this canceled attempt still wrote
+        return
     job.refresh_from_db()
     log_outcome(job)  # one structured line per attempt: ids, producer, state, timings
 
@@ -189,6 +192,8 @@ def run_now(
             ),
         )
     settle_upload(job, config)
+    if discard_if_deleted(job, config):
+        raise VoxhelmError("The transcription was canceled and deleted.", code="job_deleted")
     job.refresh_from_db()
     log_outcome(job)
     if not succeeded:

@@ -339,6 +339,38 @@ class JobOut(BaseModel):
     webhook: JobWebhook | None = None
 
 
+class JobList(BaseModel):
+    """A page of the producer's jobs (``GET /v1/jobs``), newest first, as OpenAI lists are."""
+
+    object: Literal["list"] = "list"
+    data: list[JobOut]
+    first_id: str | None = Field(description="The first job's id; null on an empty page.")
+    last_id: str | None = Field(
+        description="The last job's id: pass it as 'after' for the next page."
+    )
+    has_more: bool
+    next_cursor: str | None = Field(
+        description="Also accepted as 'after' for the next page, and still valid when the "
+        "job named by last_id has been deleted meanwhile; null on the last page."
+    )
+
+
+class JobDeleted(BaseModel):
+    """The answer to ``DELETE /v1/jobs/<id>``, as OpenAI's deletions answer."""
+
+    id: str
+    object: Literal["job.deleted"] = "job.deleted"
+    deleted: bool
+
+
+def _exposed_artifacts(job: Job) -> list[Any]:
+    """The job's downloadable artifacts by name; from a list's prefetch when it has one."""
+    prefetched = getattr(job, "_prefetched_objects_cache", {}).get("artifacts")
+    if prefetched is not None:
+        return sorted((a for a in prefetched if a.exposed), key=lambda a: a.name)
+    return list(job.artifacts.exposed().order_by("name"))
+
+
 def represent(job: Job) -> dict[str, Any]:
     """The JSON body for ``job`` (``GET /v1/jobs/<id>`` and the submit/cancel answers)."""
     fields: dict[str, Any] = {
@@ -359,7 +391,7 @@ def represent(job: Job) -> dict[str, Any]:
     if job.state == JobState.SUCCEEDED:
         artifacts = {
             artifact.format: f"/v1/jobs/{job.pk}/artifacts/{artifact.name}"
-            for artifact in job.artifacts.exposed().order_by("name")
+            for artifact in _exposed_artifacts(job)
         }
         result = JobResult(artifacts=artifacts, metadata=job.result_metadata)
         if job.result_text:
