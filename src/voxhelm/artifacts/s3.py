@@ -148,6 +148,7 @@ class _S3Writer(ObjectWriter):
     and goes on reading after S3 refused the upload, so a refused write would be read whole
     before it fails (tests/artifacts/test_s3_transfer.py), and a 300 MiB upload grew the server
     by 27-35 MiB instead of 22-24 (``bench/upload_memory.py --s3``)."""
+
     def __init__(self, store: S3Store, key: str, content_type: str) -> None:
         super().__init__()
         self._store = store
