@@ -1,7 +1,7 @@
 """Console pages: sign-in and the console at ``/``, sign-out, the job list, transcripts.
 
 Every page but sign-in needs a signed-in staff user: anonymous visitors are sent to
-``/?next=...``, other signed-in users get a plain-text 403. An operator only ever sees jobs
+``/?next=...``, other signed-in users get a 403 page. An operator only ever sees jobs
 of the producer ``operator:<username>``; any other job id is a 404.
 """
 
@@ -21,7 +21,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
-    HttpResponseForbidden,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
@@ -33,33 +32,32 @@ from django.views.decorators.http import require_http_methods
 from voxhelm.api.errors import ApiError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.console import listing
+from voxhelm.console.errors import forbidden
 from voxhelm.console.forms import LoginForm, SubmitForm
 from voxhelm.console.lockout import current_lockouts, lift_lockouts
 from voxhelm.console.operators import producer_for
 from voxhelm.console.playback import stream_response
 from voxhelm.console.routing import ConsoleRequest, Options, route
-from voxhelm.edge.rules import BodyRule, declare_body
+from voxhelm.edge.rules import BodyKind, BodyRule, declare_body
 from voxhelm.errors import VoxhelmError
 from voxhelm.jobs.models import Job
 
-STAFF_ONLY = "Operator access requires a staff account."
 LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minutes."
-PLAIN = "text/plain; charset=utf-8"
-
-
-def _forbidden() -> HttpResponseForbidden:
-    return HttpResponseForbidden(STAFF_ONLY, content_type=PLAIN)
 
 
 def _to_login(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(f"{settings.LOGIN_URL}?next={request.path}")
 
 
-def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Allowed methods, then a signed-in staff user (sync or async views)."""
+def operator_view(
+    methods: list[str], body: BodyKind | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Allowed methods, then a signed-in staff user (sync or async views). The body is a
+    form's with POST, none without, unless ``body`` says otherwise."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        rule = declare_body(BodyRule("operator", "form" if "POST" in methods else "none"))
+        kind: BodyKind = body or ("form" if "POST" in methods else "none")
+        rule = declare_body(BodyRule("operator", kind))
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
@@ -70,7 +68,7 @@ def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable
                 if not user.is_authenticated:
                     return _to_login(request)
                 if not user.is_staff:
-                    return _forbidden()
+                    return await sync_to_async(forbidden)(request)
                 return await view(request, *args, **kwargs)
 
             return rule(async_wrapper)
@@ -82,7 +80,7 @@ def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable
             if not request.user.is_authenticated:
                 return _to_login(request)
             if not request.user.is_staff:
-                return _forbidden()
+                return forbidden(request)
             return view(request, *args, **kwargs)
 
         return rule(wrapper)
@@ -157,7 +155,7 @@ def console(request: HttpRequest) -> HttpResponseBase:
     if not request.user.is_authenticated:
         return _sign_in(request)
     if not request.user.is_staff:
-        return _forbidden()
+        return forbidden(request)
     config = settings.VOXHELM
     if request.method == "POST":
         form = SubmitForm(config, request.POST, request.FILES)
