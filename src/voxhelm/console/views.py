@@ -158,7 +158,7 @@ def console(request: HttpRequest) -> HttpResponseBase:
         return forbidden(request)
     config = settings.VOXHELM
     if request.method == "POST":
-        form = SubmitForm(config, request.POST, request.FILES)
+        form = SubmitForm(config, request.POST, request.FILES, producer=producer_for(request.user))
         if form.is_valid():
             try:
                 routed = route(_console_request(request, form), config)
@@ -181,6 +181,7 @@ def _console_request(request: HttpRequest, form: SubmitForm) -> ConsoleRequest:
         kind=form.input_kind,
         url=data.get("audio_url") or data.get("video_url") or "",
         upload=data.get("audio_file"),
+        staged=form.staged,
         diarization=bool(data.get("diarization")),
         options=Options(
             model=data["model"],
