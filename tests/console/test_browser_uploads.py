@@ -12,6 +12,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from playwright.sync_api import Error as PlaywrightError
@@ -179,6 +180,21 @@ def test_a_missing_transcript_is_the_console_404_page(page: Page) -> None:
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     expect(page.locator("header")).to_contain_text(f"Signed in as {OPERATOR}")
     assert_accessible(page)
+
+
+def test_the_body_gate_answers_console_paths_in_the_console_layout(console_server: Any) -> None:
+    with httpx.Client(base_url=console_server.url) as client:
+        # A body without an operator's session, refused before it is read.
+        page = client.post("/lockouts/lift", content=b"x=1", headers={"Content-Type": "text/plain"})
+        assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+        assert "Sign in first" in page.text and "/static/console/console.css" in page.text
+        # The console's upload script asks for JSON and gets the envelope.
+        script = client.post("/uploads", content=b"x" * 10, headers={"Accept": "application/json"})
+        assert script.status_code == 403
+        assert script.json()["error"]["code"] == "not_signed_in"
+        # The API keeps its own answer.
+        api = client.post("/v1/uploads", content=b"x" * 10)
+        assert api.status_code == 401 and api.json()["error"]["code"] == "invalid_api_key"
 
 
 LINES = """(selector) => Array.from(document.querySelectorAll(selector)).map((element) => {
