@@ -139,6 +139,57 @@ def test_a_60_mib_file_uploads_with_progress_and_becomes_a_finished_batch_job(
     assert float(page.locator("button.segment").last.get_attribute("data-start") or 0) > 300
 
 
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "media-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+INLINE_SCRIPT_RUNS = """() => {
+  const script = document.createElement("script");
+  script.textContent = "window.inlineRan = true";
+  document.head.append(script);
+  return window.inlineRan === true;
+}"""
+
+
+def test_the_upload_script_runs_under_a_strict_content_security_policy(
+    page: Page, tmp_path: Path
+) -> None:
+    # Voxhelm sends no CSP of its own (a proxy may); the console's pages are given a strict
+    # one here, so any inline script or style, or a request elsewhere, would be refused.
+    def with_csp(route: Any) -> None:
+        response = route.fetch(max_redirects=0)
+        route.fulfill(
+            response=response, headers={**response.headers, "content-security-policy": STRICT_CSP}
+        )
+
+    page.route(re.compile(r"^[^?]*/(\?.*)?$"), with_csp)
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    wav = studio_wav(tmp_path / "csp-check.wav", 26 * MIB)
+    sign_in(page)
+    page.goto("/")  # a redirect's target is not routed: this load carries the policy
+    assert not page.evaluate(INLINE_SCRIPT_RUNS)  # the policy is in force...
+    page.wait_for_timeout(200)
+    assert len(refused) == 1, refused  # ...and its refusals are seen
+    refused.clear()
+
+    page.set_input_files("#id_audio_file", str(wav))
+    page.click("#submit-form button[type=submit]")
+    expect(page.get_by_role("progressbar", name="Uploading csp-check.wav")).to_be_visible()
+    page.wait_for_url(re.compile(r"/\?job=[0-9a-f-]{36}$"), timeout=120_000)
+    page.goto(page.url)  # the job list under the policy, polling while the job runs
+    expect(page.locator("li.job-selected")).to_contain_text("csp-check.wav")
+    page.wait_for_timeout(2000)  # a poll of the list or two
+    assert refused == []
+
+
 def test_without_javascript_a_file_over_the_form_cap_gets_the_console_413_page(
     chromium: Any, console_server: Any, tmp_path: Path
 ) -> None:
