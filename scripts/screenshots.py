@@ -1,7 +1,8 @@
-"""Regenerate the console screenshots in docs/screenshots/ (login, console, transcript).
+"""Regenerate the console screenshots in docs/screenshots/ (login, console, transcript,
+upload, error-413, console-mobile).
 
-Runs the browser tests, which save a screenshot of each main page when CONSOLE_SCREENSHOTS
-names a folder: ``uv run python scripts/screenshots.py``.
+Runs the browser test files one after another, which save a screenshot of each main page
+when CONSOLE_SCREENSHOTS names a folder: ``uv run python scripts/screenshots.py``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BROWSER_TESTS = ("tests/console/test_browser.py", "tests/console/test_browser_uploads.py")
 
 
 def main() -> int:
     env = dict(os.environ, CONSOLE_SCREENSHOTS=str(ROOT / "docs" / "screenshots"))
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests/console/test_browser.py",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-    ]
-    return subprocess.call(command, cwd=ROOT, env=env)  # noqa: S603 - our own test run
+    status = 0
+    for tests in BROWSER_TESTS:
+        command = [sys.executable, "-m", "pytest", tests, "-q", "-p", "no:cacheprovider"]
+        # Each file runs even if one before failed; any failure is the script's status.
+        status = subprocess.call(command, cwd=ROOT, env=env) or status  # noqa: S603 - our tests
+    return status
 
 
 if __name__ == "__main__":

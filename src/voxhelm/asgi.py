@@ -13,6 +13,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from voxhelm.console.assets import StaticFiles, static_prefix  # noqa: E402
+from voxhelm.console.errors import gate_page  # noqa: E402
 from voxhelm.console.operators import is_operator_session  # noqa: E402
 from voxhelm.edge.bodies import (  # noqa: E402
     BodyGate,
@@ -30,4 +31,5 @@ application = BodyGate(
     lambda: settings.VOXHELM,
     _operator_signed_in,
     static_prefix(),
+    gate_page,
 )

@@ -150,6 +150,7 @@ AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False  # axes would log usernames and addresses at every attempt
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "voxhelm.console.errors.csrf_failure"  # in the console's layout
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -15,6 +15,7 @@ from voxhelm.api.views.openapi import docs_page, openapi_document
 from voxhelm.api.views.speech import create_speech, list_voices
 from voxhelm.api.views.transcriptions import create_transcription
 from voxhelm.api.views.translations import create_translation
+from voxhelm.console import errors as console_errors
 from voxhelm.jobs.views import cancel_job, job_artifact, job_detail, jobs
 from voxhelm.uploads.views import create_upload
 from voxhelm.workers.views import (
@@ -51,7 +52,29 @@ urlpatterns = [
 ]
 
 
+# Error pages: the envelope under /v1/ (Django's defaults, which ApiErrorMiddleware wraps),
+# the console's layout everywhere else.
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_request(request):
+        return defaults.bad_request(request, exception)
+    return console_errors.bad_request(request)
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_request(request):
+        return defaults.permission_denied(request, exception)
+    return console_errors.forbidden(request)
+
+
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
         return not_found_response()
-    return defaults.page_not_found(request, exception)
+    return console_errors.not_found(request)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return defaults.server_error(request)
+    return console_errors.server_error()

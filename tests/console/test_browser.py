@@ -71,6 +71,8 @@ def test_it_locks_out_after_five_failures(chromium: Any, console_server: Any) ->
         sign_in_with_keyboard(page, LOCKOUT_OPERATOR, OPERATOR_PASSWORD)
         expect(page.get_by_role("alert")).to_have_text(locked)
         expect(page.get_by_role("heading", name="Submit Transcript")).to_have_count(0)
+        expect(page.locator("header .brand")).to_be_visible()  # the console's layout
+        assert_accessible(page)
     finally:
         context.close()
 
@@ -230,3 +232,4 @@ def test_static_files_and_the_upload_cap_are_served_by_the_app(console_server: A
         answer = b"".join(chunks).decode("latin-1")
     # A visitor (no session) may send the sign-in form's 16 KiB, not an upload.
     assert answer.startswith("HTTP/1.1 413") and "16 KiB limit" in answer
+    assert "/static/console/console.css" in answer  # the answer is in the console's layout

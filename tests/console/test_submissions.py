@@ -211,13 +211,18 @@ def test_it_ignores_a_job_parameter_that_is_not_a_uuid(operator_client: Client) 
     assert "No transcripts yet." in page
 
 
-def test_non_staff_users_get_a_plain_403(client: Client, db: None, console_config: Any) -> None:
+def test_non_staff_users_get_a_403_page(client: Client, db: None, console_config: Any) -> None:
     client.force_login(User.objects.create_user("visitor"))
     for path in ("/", "/jobs", "/transcripts/00000000-0000-0000-0000-000000000000"):
         response = client.get(path)
         assert response.status_code == 403
-        assert response["Content-Type"].startswith("text/plain")
-        assert response.content.decode() == "Operator access requires a staff account."
+        assert response["Content-Type"].startswith("text/html")
+        page = response.content.decode()
+        assert "Operator access requires a staff account." in page
+        assert 'class="site-header"' in page and "console.css" in page  # the console's layout
+        assert "Log out" not in page  # the account menu is for operators
+    audio = client.get("/transcripts/00000000-0000-0000-0000-000000000000/audio")  # async view
+    assert audio.status_code == 403 and b"staff account" in audio.content
 
 
 def test_visitors_are_sent_to_sign_in(client: Client, db: None) -> None:

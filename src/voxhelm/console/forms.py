@@ -1,4 +1,8 @@
-"""The console's forms: sign-in and a transcription submission, with the reference's messages."""
+"""The console's forms: sign-in and a transcription submission, with the reference's messages.
+
+A file over the form's own cap (``VOXHELM_MAX_UPLOAD_BYTES``) is staged first by the page's
+script (``POST /uploads``, with a progress bar); the form then names it in ``staged_upload``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from voxhelm.formats import ARTIFACT_FORMATS
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.registry import accepted_models
 from voxhelm.units import human_bytes
+from voxhelm.uploads.models import StagedUpload
 
 INVALID_LOGIN = "Invalid username or password."
 INACTIVE = "This operator account is inactive."
@@ -24,6 +29,8 @@ NOT_STAFF = "This account is not allowed to access the operator UI."
 NO_INPUT = "Provide exactly one input: audio URL, video URL, or uploaded audio file."
 TWO_INPUTS = "Submit only one input at a time."
 BAD_URL = "Enter a valid absolute HTTP(S) URL."
+STAGED_GONE = "The uploaded file is no longer available. Choose it again."
+INPUTS = ("audio_url", "video_url", "audio_file", "staged_upload")
 FORMAT_LABELS = {
     "text": "Plain text",
     "json": "JSON",
@@ -96,6 +103,7 @@ class SubmitForm(forms.Form):
     audio_url = forms.CharField(required=False, max_length=2048, label="Audio URL")
     video_url = forms.CharField(required=False, max_length=2048, label="Video URL")
     audio_file = forms.FileField(required=False, label="Audio file")
+    staged_upload = forms.UUIDField(required=False, widget=forms.HiddenInput)
     language = forms.CharField(required=False, max_length=32, label="Language")
     model = forms.ChoiceField(label="Model")
     formats = forms.MultipleChoiceField(
@@ -106,16 +114,25 @@ class SubmitForm(forms.Form):
     )
     diarization = forms.BooleanField(required=False, label="Label speakers")
 
-    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, config: Config, *args: Any, producer: str = "", **kwargs: Any) -> None:
         initial = {"model": default_model(config), "formats": list(ARTIFACT_FORMATS)}
         kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
         self.config = config
+        self.producer = producer
+        self.staged: StagedUpload | None = None
         self.fields["model"].choices = [(name, name) for name in accepted_models(config.stt)]  # type: ignore[attr-defined]
         if config.diarization.backend == "none":
             del self.fields["diarization"]
-        limit = config.limits.max_upload_bytes
-        self.fields["audio_file"].help_text = f"Up to {human_bytes(limit)}."
+        # The page's script stages a file over the form's cap (see the module docstring).
+        self.form_cap = config.limits.max_upload_bytes
+        self.staged_cap = config.limits.batch_max_staged_upload_bytes
+        self.staged_cap_text = human_bytes(self.staged_cap)
+        self.fields["audio_file"].help_text = (
+            f"Up to {human_bytes(self.form_cap)}; with JavaScript on, up to "
+            f"{self.staged_cap_text} (a larger file uploads first, with a progress bar, and "
+            "runs as a batch job)."
+        )
 
     def clean_audio_url(self) -> str:
         return normalize_url(self.cleaned_data.get("audio_url") or "")
@@ -132,6 +149,20 @@ class SubmitForm(forms.Form):
             )
         return upload
 
+    def clean_staged_upload(self) -> Any:
+        """A file the page's script staged: this operator's, not yet used by a job."""
+        upload_id = self.cleaned_data.get("staged_upload")
+        if upload_id is None:
+            return None
+        self.staged = (
+            StagedUpload.objects.for_producer(self.producer)
+            .filter(pk=upload_id, claimed_by_job__isnull=True, deleting_at__isnull=True)
+            .first()
+        )
+        if self.staged is None:
+            raise forms.ValidationError(STAGED_GONE)
+        return upload_id
+
     def clean_language(self) -> str:
         try:
             return normalize_language(self.cleaned_data.get("language") or None) or ""
@@ -144,16 +175,20 @@ class SubmitForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        given = [name for name in ("audio_url", "video_url", "audio_file") if data.get(name)]
-        if not given and not self.errors.keys() & {"audio_url", "video_url", "audio_file"}:
+        given = [name for name in INPUTS if data.get(name)]
+        if not given and not self.errors.keys() & set(INPUTS):
             raise forms.ValidationError(NO_INPUT)
         if len(given) > 1:
             raise forms.ValidationError(TWO_INPUTS)
         return data
 
     @property
+    def staged_size(self) -> str:
+        return human_bytes(self.staged.size_bytes) if self.staged is not None else ""
+
+    @property
     def input_kind(self) -> str:
-        """``audio_url``, ``video_url`` or ``upload`` (valid forms only)."""
+        """``audio_url``, ``video_url`` or ``upload`` (a file, sent or staged; valid forms only)."""
         if self.cleaned_data.get("audio_url"):
             return "audio_url"
         if self.cleaned_data.get("video_url"):

@@ -4,6 +4,8 @@ As the reference: an audio URL or an uploaded file runs at once, a video URL bec
 batch job. Better than the reference: audio longer than ``VOXHELM_CONSOLE_SYNC_MAX_SECONDS``
 (or too large for the sync download cap) becomes a batch job too, so the page never waits
 for an hour-long episode; so does a request for speaker labels, which only batch jobs make.
+A file too large for the form was staged by the page's script beforehand (``POST /uploads``,
+the path and caps of ``POST /v1/uploads``) and becomes a batch job at once.
 
 A run at once is a job too, made by ``voxhelm.jobs.submit`` as ``dispatch_mode=sync``: it
 starts ``running`` on this process (one attempt, a heartbeat) and goes through the batch
@@ -53,13 +55,14 @@ class Options:
 
 @dataclass(frozen=True)
 class ConsoleRequest:
-    """One validated console submission (exactly one of ``url`` and ``upload``)."""
+    """One validated console submission (exactly one of ``url``, ``upload`` and ``staged``)."""
 
     producer: str
     kind: str  # audio_url | video_url | upload
     options: Options
     url: str = ""
     upload: UploadedFile | None = None
+    staged: StagedUpload | None = None
     diarization: bool = False
 
 
@@ -71,6 +74,8 @@ class Routed:
 
 def route(request: ConsoleRequest, config: Config) -> Routed:
     """Run or queue ``request``; raises VoxhelmError/ApiError with a message for the form."""
+    if request.staged is not None:
+        return Routed(submit_batch(request, config, request.staged), DispatchMode.BATCH)
     if request.kind == VIDEO_URL or (request.diarization and request.kind != UPLOAD):
         return Routed(submit_batch(request, config), DispatchMode.BATCH)
     if request.kind == AUDIO_URL:

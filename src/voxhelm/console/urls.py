@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from voxhelm.console import model_store, views
+from voxhelm.console import model_store, uploads, views
 
 app_name = "console"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.console, name="console"),
     path("logout", views.sign_out, name="logout"),
     path("jobs", views.job_list, name="jobs"),
+    path("uploads", uploads.stage_upload, name="uploads"),
     path("lockouts/lift", views.lift_sign_in_lockouts, name="lift-lockouts"),
     path("models", model_store.models_page, name="models"),
     path("models/pulls", model_store.pull_list, name="models-pulls"),

@@ -1,7 +1,7 @@
 """Console pages: sign-in and the console at ``/``, sign-out, the job list, transcripts.
 
 Every page but sign-in needs a signed-in staff user: anonymous visitors are sent to
-``/?next=...``, other signed-in users get a plain-text 403. An operator only ever sees jobs
+``/?next=...``, other signed-in users get a 403 page. An operator only ever sees jobs
 of the producer ``operator:<username>``; any other job id is a 404.
 """
 
@@ -21,7 +21,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
-    HttpResponseForbidden,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
@@ -33,12 +32,13 @@ from django.views.decorators.http import require_http_methods
 from voxhelm.api.errors import ApiError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.console import listing
+from voxhelm.console.errors import forbidden
 from voxhelm.console.forms import LoginForm, SubmitForm
 from voxhelm.console.lockout import current_lockouts, lift_lockouts
 from voxhelm.console.operators import producer_for
 from voxhelm.console.playback import stream_response
 from voxhelm.console.routing import ConsoleRequest, Options, route
-from voxhelm.edge.rules import BodyRule, declare_body
+from voxhelm.edge.rules import BodyKind, BodyRule, declare_body
 from voxhelm.errors import VoxhelmError
 from voxhelm.jobs.deletion import delete_job
 from voxhelm.jobs.downloads import content_disposition, download_filename
@@ -46,24 +46,22 @@ from voxhelm.jobs.models import Job
 from voxhelm.jobs.retry import retry_job
 from voxhelm.jobs.staged import settle_upload
 
-STAFF_ONLY = "Operator access requires a staff account."
 LOCKED_OUT = "Too many failed sign-in attempts. Try again in {minutes} minutes."
-PLAIN = "text/plain; charset=utf-8"
-
-
-def _forbidden() -> HttpResponseForbidden:
-    return HttpResponseForbidden(STAFF_ONLY, content_type=PLAIN)
 
 
 def _to_login(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(f"{settings.LOGIN_URL}?next={request.path}")
 
 
-def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Allowed methods, then a signed-in staff user (sync or async views)."""
+def operator_view(
+    methods: list[str], body: BodyKind | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Allowed methods, then a signed-in staff user (sync or async views). The body is a
+    form's with POST, none without, unless ``body`` says otherwise."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        rule = declare_body(BodyRule("operator", "form" if "POST" in methods else "none"))
+        kind: BodyKind = body or ("form" if "POST" in methods else "none")
+        rule = declare_body(BodyRule("operator", kind))
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
@@ -74,7 +72,7 @@ def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable
                 if not user.is_authenticated:
                     return _to_login(request)
                 if not user.is_staff:
-                    return _forbidden()
+                    return await sync_to_async(forbidden)(request)
                 return await view(request, *args, **kwargs)
 
             return rule(async_wrapper)
@@ -86,7 +84,7 @@ def operator_view(methods: list[str]) -> Callable[[Callable[..., Any]], Callable
             if not request.user.is_authenticated:
                 return _to_login(request)
             if not request.user.is_staff:
-                return _forbidden()
+                return forbidden(request)
             return view(request, *args, **kwargs)
 
         return rule(wrapper)
@@ -161,10 +159,10 @@ def console(request: HttpRequest) -> HttpResponseBase:
     if not request.user.is_authenticated:
         return _sign_in(request)
     if not request.user.is_staff:
-        return _forbidden()
+        return forbidden(request)
     config = settings.VOXHELM
     if request.method == "POST":
-        form = SubmitForm(config, request.POST, request.FILES)
+        form = SubmitForm(config, request.POST, request.FILES, producer=producer_for(request.user))
         if form.is_valid():
             try:
                 routed = route(_console_request(request, form), config)
@@ -187,6 +185,7 @@ def _console_request(request: HttpRequest, form: SubmitForm) -> ConsoleRequest:
         kind=form.input_kind,
         url=data.get("audio_url") or data.get("video_url") or "",
         upload=data.get("audio_file"),
+        staged=form.staged,
         diarization=bool(data.get("diarization")),
         options=Options(
             model=data["model"],

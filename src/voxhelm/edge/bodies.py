@@ -14,6 +14,9 @@ disk. This ASGI wrapper resolves the path to its view and applies the view's
 - a full temporary disk (``ENOSPC``) while Django spools the body answers 507 in the
   envelope, never a bare 500.
 
+The answers are the OpenAI envelope under ``/v1/`` (and for a script that asks for JSON,
+such as the console's upload), else a page the caller renders (the console's layout).
+
 Caps under Django's in-memory threshold (2.5 MB) never touch the disk, so only producers
 with a token (sync and staged uploads), remote workers (a long transcript's completion) and
 signed-in operators (the console upload) can make the server spool to disk.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import html
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -41,6 +45,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SignedIn = Callable[[Scope], Awaitable[bool]]
+ErrorPage = Callable[[int, str, str], str]
+"""The HTML of a refusal outside the API: (status, title, message) -> page."""
 
 KIB = 1024
 FIXED_CAPS: dict[BodyKind, int] = {
@@ -56,6 +62,7 @@ MULTIPART_SLACK = 1 * MIB
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 DISCARD_SECONDS = 5.0
 API_PREFIX = "/v1/"
+SIGN_IN_FIRST = "Sign in to the console before sending this."
 UNKNOWN_API = BodyRule("producer", "none")
 """An unknown ``/v1/`` path: a stranger's body is refused like on any producer route."""
 
@@ -82,6 +89,16 @@ def rule_for(path: str, static_prefix: str) -> BodyRule:
 
 def _is_api(path: str) -> bool:
     return path.startswith(API_PREFIX) or path == "/v1"
+
+
+def bare_page(status: int, title: str, message: str) -> str:
+    """A page without layout, for a gate that is given no renderer."""
+    title, message = html.escape(title), html.escape(message)
+    return (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title>"
+        f'<main><h1>{title}</h1><p>{message} <a href="/">Back to the console</a></p>'
+        "</main></html>"
+    )
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -124,15 +141,19 @@ def token_allowed(caller: Caller, token: str | None, config: Config) -> bool:
 class Answers:
     """The gate's own answers, in the format of the part of the site a path belongs to."""
 
-    def __init__(self, send: Send, path: str) -> None:
+    def __init__(self, send: Send, scope: Scope, page: ErrorPage = bare_page) -> None:
         self.send = send
-        self.path = path
+        self.path: str = scope["path"]
+        self.page = page
+        accept = header(scope, b"accept") or ""
+        self.api = _is_api(self.path)
+        self.json = self.api or accept.startswith("application/json")
         self.linger: Callable[[], Awaitable[None]] | None = None
         """Run after the answer's bytes are out and before the answer ends (and the server
         closes the connection): :func:`discard_body`."""
 
     async def refuse(self, caller: Caller, token: str | None) -> None:
-        if _is_api(self.path):
+        if self.api:
             worker = "worker " if caller == "worker" else ""
             message = (
                 f"Invalid {worker}bearer token." if token else f"Missing {worker}bearer token."
@@ -140,11 +161,15 @@ class Answers:
             await self._json(401, message, "authentication_error", "invalid_api_key", None)
         elif caller == "metrics":
             await self._plain(401, "Invalid or missing metrics token.")
+        elif self.json:
+            message = SIGN_IN_FIRST
+            await self._json(403, message, "permission_error", "not_signed_in", None)
         else:
-            await self._page(403, "Sign in first", "Sign in to the console before sending this.")
+            await self._page(403, "Sign in first", SIGN_IN_FIRST)
 
     async def too_large(self, kind: BodyKind, cap: int) -> None:
-        if kind in ("upload", "staged"):
+        is_file = kind in ("upload", "staged")
+        if is_file:
             # The views' own wording, so a client sees one message whichever layer refused.
             limit = human_bytes(cap - MULTIPART_SLACK)
             message = (
@@ -154,15 +179,15 @@ class Answers:
             )
         else:
             message = f"The request body exceeded the {human_bytes(cap)} limit of this path."
-        if _is_api(self.path):
-            param = "file" if kind in ("upload", "staged") else None
+        if self.json:
+            param = "file" if is_file else None
             await self._json(413, message, "invalid_request_error", "payload_too_large", param)
         else:
-            await self._page(413, "Too large", message)
+            await self._page(413, "File too large" if is_file else "Too large", message)
 
     async def disk_full(self) -> None:
         message = "The server is out of temporary disk space; try again later."
-        if _is_api(self.path):
+        if self.json:
             await self._json(507, message, "server_error", "insufficient_storage", None)
         else:
             await self._page(507, "Out of disk space", message)
@@ -179,11 +204,7 @@ class Answers:
         await self._respond(status, b"text/plain; charset=utf-8", text + "\n", extra)
 
     async def _page(self, status: int, title: str, text: str) -> None:
-        page = (
-            f"<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title>"
-            f'<main><h1>{title}</h1><p>{text} <a href="/">Back to the console</a></p>'
-            "</main></html>"
-        )
+        page = self.page(status, title, text)
         await self._respond(status, b"text/html; charset=utf-8", page, [])
 
     async def _respond(
@@ -221,18 +242,20 @@ class BodyGate:
         config: Callable[[], Config],
         signed_in: SignedIn,
         static_prefix: str,
+        page: ErrorPage = bare_page,
     ) -> None:
         self.app = app
         self.config = config
         self.signed_in = signed_in
         self.static_prefix = static_prefix
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         config = self.config()
-        answers = Answers(send, scope["path"])
+        answers = Answers(send, scope, self.page)
         rule = rule_for(scope["path"], self.static_prefix)
         kind = rule.body
         if carries_body(scope) and not await self._has_credential(rule.caller, scope, config):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -148,18 +149,30 @@ class StoreUploadHandler(FileUploadHandler):
     def abort(self) -> None:
         if self.writer is not None:
             self.writer.abort()
+        if self.stored is not None and self.incoming is not None:
+            # Refused once the file was complete (``stage``'s verify): its object goes too.
+            active_store(self.config.artifacts).delete(self.incoming.key)
+            self.stored = None
 
 
 def _not_media() -> UnsupportedMedia:
     return UnsupportedMedia("The uploaded file is not audio or video.", param=FIELD)
 
 
-def stage(request: HttpRequest, producer: str, config: Config) -> StagedUpload:
-    """Store the request's ``file`` part and record it for ``producer``."""
+def stage(
+    request: HttpRequest,
+    producer: str,
+    config: Config,
+    verify: Callable[[HttpRequest], None] | None = None,
+) -> StagedUpload:
+    """Store the request's ``file`` part and record it for ``producer``. ``verify`` runs once
+    the body is parsed and may raise to refuse the request (its file is then deleted)."""
     handler = StoreUploadHandler(config, request)
     request.upload_handlers = [handler]
     try:
         request.POST  # noqa: B018 - parsing the body runs the handler
+        if verify is not None:
+            verify(request)
         if handler.incoming is None or handler.stored is None:
             raise InvalidInput(
                 "Multipart requests must include a file field named 'file'.", param=FIELD
