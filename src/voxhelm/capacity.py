@@ -65,9 +65,10 @@ def slot(config: LanesConfig, admission: Admission) -> Iterator[None]:
 
 
 @contextmanager
-def model_work(config: Config) -> Iterator[None]:
-    """Hold a batch slot and the diarization lock (diarization and speaker embeddings)."""
-    with slot(config.lanes, BATCH), diarization_lock:
+def model_work(config: Config, admission: Admission = BATCH) -> Iterator[None]:
+    """Hold a slot (a batch job's, unless a request waits: ``SYNC``) and the diarization
+    lock (diarization and speaker embeddings)."""
+    with slot(config.lanes, admission), diarization_lock:
         yield
 
 

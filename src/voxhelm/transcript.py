@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -162,3 +162,40 @@ class Transcript:
                 dataclasses.replace(s, id=index) for index, s in enumerate(self.segments)
             ),
         )
+
+    def corrected(
+        self,
+        *,
+        names: Mapping[str, str] | None = None,
+        texts: Mapping[int, str] | None = None,
+        speakers: Mapping[int, str] | None = None,
+    ) -> Transcript:
+        """This transcript as a person corrected it: every segment of speaker ``label`` is
+        spoken by ``names[label]``; segment ``id`` says ``texts[id]`` and is spoken by
+        ``speakers[id]`` (applied after the renames). ``text`` is joined again; timings,
+        flags and every other field stay. Unknown labels and ids are the caller's to refuse.
+        """
+        names, texts, speakers = names or {}, texts or {}, speakers or {}
+        segments = []
+        for segment in self.segments:
+            speaker = segment.speaker
+            if speaker is not None and speaker in names:
+                speaker = names[speaker]
+            speaker = speakers.get(segment.id, speaker)
+            changed = dataclasses.replace(segment, speaker=speaker)
+            if segment.id in texts:
+                # Whisper's texts open with a space; a corrected one keeps that form.
+                lead = segment.text[: len(segment.text) - len(segment.text.lstrip())]
+                text = lead + texts[segment.id].strip()
+                if text != segment.text:
+                    # Word timings belong to the words the machine heard, not the new ones.
+                    changed = dataclasses.replace(changed, text=text, words=(), tokens=())
+            segments.append(changed)
+        return dataclasses.replace(
+            self, segments=tuple(segments), text=join_segment_texts(segments)
+        )
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """The distinct speaker labels, in the order they first speak."""
+        return tuple(dict.fromkeys(s.speaker for s in self.segments if s.speaker))

@@ -12,8 +12,10 @@ from voxhelm.api.views.health import health
 from voxhelm.api.views.metrics import metrics_view
 from voxhelm.api.views.models import list_models, retrieve_model
 from voxhelm.api.views.openapi import docs_page, openapi_document
+from voxhelm.api.views.speakers import speaker_detail, speakers
 from voxhelm.api.views.speech import create_speech, list_voices
 from voxhelm.api.views.transcriptions import create_transcription
+from voxhelm.api.views.transcripts import job_transcript, job_transcript_original
 from voxhelm.api.views.translations import create_translation
 from voxhelm.console import errors as console_errors
 from voxhelm.jobs.views import cancel_job, job_artifact, job_detail, jobs
@@ -39,6 +41,14 @@ urlpatterns = [
     path("v1/jobs/<uuid:job_id>", job_detail, name="job"),
     path("v1/jobs/<uuid:job_id>/cancel", cancel_job, name="job-cancel"),
     path("v1/jobs/<uuid:job_id>/artifacts/<str:name>", job_artifact, name="job-artifact"),
+    path("v1/jobs/<uuid:job_id>/transcript", job_transcript, name="job-transcript"),
+    path(
+        "v1/jobs/<uuid:job_id>/transcript/original",
+        job_transcript_original,
+        name="job-transcript-original",
+    ),
+    path("v1/speakers", speakers, name="speakers"),
+    path("v1/speakers/<uuid:speaker_id>", speaker_detail, name="speaker"),
     path("v1/models", list_models, name="models"),
     # Remote pull workers (worker tokens only); the edge proxy should block /v1/internal/.
     path("v1/internal/workers/heartbeat", worker_heartbeat, name="worker-heartbeat"),

@@ -28,9 +28,12 @@ from voxhelm.diarization.align import label_transcript, normalize_turns
 from voxhelm.diarization.base import DiarizationError, SpeakerHints, Turn
 from voxhelm.diarization.embedding import shared_embedder
 from voxhelm.diarization.known import (
+    MATCH_FIELDS,
     MatchOptions,
     ReferenceClip,
+    SavedVoice,
     identify,
+    library_voiceprints,
     reference_voiceprints,
     sidecar,
 )
@@ -71,7 +74,7 @@ def diarize(
     sink.checkpoint(DIARIZING, DIARIZE)
     hints = SpeakerHints(request.num_speakers, request.min_speakers, request.max_speakers)
     if request.known:
-        document = _known_speakers(decoded, transcript, request, hints, config)
+        document, labels = _known_speakers(decoded, transcript, request, hints, config)
         sink.put(
             SPEAKERS_ARTIFACT,
             dump_artifact_json(document),
@@ -82,6 +85,8 @@ def diarize(
             phase=DIARIZING,
             percent=DIARIZE,
         )
+        if request.labels_transcript:
+            transcript = transcript.with_speakers(labels)
         return Diarized(transcript, document["summary"])
     if not transcript.segments:  # nothing was said that could carry a label
         return Diarized(transcript)
@@ -103,13 +108,22 @@ def _known_speakers(
     request: DiarizationRequest,
     hints: SpeakerHints,
     config: Config,
-) -> dict[str, Any]:
-    options = MatchOptions(**request.match)
+) -> tuple[dict[str, Any], list[str | None]]:
+    """The sidecar, and a label per segment: the confident name, else the anonymous
+    speaker (``Speaker 2``), else none."""
+    options = MatchOptions(**{k: v for k, v in request.match.items() if k in MATCH_FIELDS})
     embedder = shared_embedder()
     clips = _reference_clips(request.known_speakers, config)
+    saved = library_voiceprints(
+        [
+            SavedVoice(s.name, s.library, s.voiceprint, s.embedding_version)
+            for s in request.known_speakers
+            if s.library
+        ]
+    )
     # Embeddings are model work too: gated like diarization (the reference did not).
     with capacity.model_work(config):
-        prints = reference_voiceprints(clips, embedder)
+        prints = reference_voiceprints(clips, embedder, saved)
     turns: list[Turn] | None
     try:
         turns = speaker_turns(decoded, hints, config)
@@ -126,7 +140,11 @@ def _known_speakers(
             embedder=embedder,
             options=options,
         )
-    return sidecar(matches, request.names, options, raw_available=turns is not None)
+    document = sidecar(matches, request.names, options, raw_available=turns is not None)
+    labels = [
+        entry["speaker"] or entry["raw_diarization_speaker"] for entry in document["segments"]
+    ]
+    return document, labels
 
 
 def _reference_clips(speakers: tuple[KnownSpeaker, ...], config: Config) -> list[ReferenceClip]:

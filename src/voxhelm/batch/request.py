@@ -121,16 +121,36 @@ class Reference:
 
 @dataclass(frozen=True)
 class KnownSpeaker:
+    """A name and its reference clips, or a voice of the producer's speaker library:
+    ``library`` names it, and after submission ``voiceprint`` (the saved unit vector) and
+    ``embedding_version`` carry it, so a worker needs no database."""
+
     id: str
     name: str
     references: tuple[Reference, ...]
+    library: str = ""
+    voiceprint: tuple[float, ...] = ()
+    embedding_version: str = ""
 
     @classmethod
     def from_stored(cls, data: Mapping[str, Any]) -> Self:
-        references = tuple(Reference.from_stored(r) for r in data["references"])
-        return cls(data["id"], data["name"], references)
+        references = tuple(Reference.from_stored(r) for r in data.get("references", ()))
+        return cls(
+            data["id"],
+            data["name"],
+            references,
+            str(data.get("library") or ""),
+            tuple(float(x) for x in data.get("voiceprint", ())),
+            str(data.get("embedding_version") or ""),
+        )
 
     def to_stored(self) -> dict[str, Any]:
+        if self.library:  # a library voice (rows before the library read as before)
+            stored: dict[str, Any] = {"id": self.id, "name": self.name, "library": self.library}
+            if self.voiceprint:
+                stored["voiceprint"] = list(self.voiceprint)
+                stored["embedding_version"] = self.embedding_version
+            return stored
         references = [reference.to_stored() for reference in self.references]
         return {"id": self.id, "name": self.name, "references": references}
 
@@ -160,6 +180,14 @@ class DiarizationRequest:
     def names(self) -> list[str]:
         return [speaker.name for speaker in self.known_speakers]
 
+    @property
+    def labels_transcript(self) -> bool:
+        """Known speakers name the transcript's segments themselves (not only the sidecar)
+        when asked (``known_speaker.label_transcript``), by default when a library voice is
+        among them."""
+        default = any(speaker.library for speaker in self.known_speakers)
+        return bool(self.match.get("label_transcript", default))
+
     def counts(self) -> dict[str, int]:
         """The given count hints, by their stored names."""
         given = zip(COUNTS, (self.num_speakers, self.min_speakers, self.max_speakers), strict=True)
@@ -180,7 +208,9 @@ class DiarizationRequest:
         shown = self.to_stored()
         if "known_speakers" in shown:
             shown["known_speakers"] = [
-                {"id": s.id, "name": s.name, "reference_count": len(s.references)}
+                {"id": s.id, "name": s.name, "library": s.library}
+                if s.library
+                else {"id": s.id, "name": s.name, "reference_count": len(s.references)}
                 for s in self.known_speakers
             ]
         if summary is not None:

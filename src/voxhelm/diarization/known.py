@@ -51,6 +51,19 @@ class MatchOptions:
     min_top_similarity: float = 0.55
 
 
+MATCH_FIELDS = frozenset(MatchOptions.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class SavedVoice:
+    """A voiceprint of the producer's speaker library, as a job's request carries it."""
+
+    name: str
+    library: str
+    vector: tuple[float, ...]
+    embedding_version: str
+
+
 @dataclass(frozen=True)
 class ReferenceClip:
     """Reference audio of one known speaker (already cut to its time range)."""
@@ -103,13 +116,34 @@ def voiceprint(audio: Audio, embedder: SpeakerEmbedder) -> np.ndarray | None:
     return centroid
 
 
+def library_voiceprints(voices: Sequence[SavedVoice]) -> dict[str, np.ndarray]:
+    """The saved voiceprints by name.
+
+    Raises :class:`DiarizationError` for one made by other embedding weights (its similarity
+    to today's vectors would mean nothing)."""
+    prints: dict[str, np.ndarray] = {}
+    for voice in voices:
+        if not voice.vector or voice.embedding_version != model_version():
+            raise DiarizationError(
+                f"The library voice {voice.library!r} was saved with another speaker "
+                "model; save it again from a recent job.",
+                code="reference_audio_failed",
+            )
+        prints[voice.name] = normalize(np.asarray([voice.vector], dtype=np.float32))[0]
+    return prints
+
+
 def reference_voiceprints(
-    clips: Sequence[ReferenceClip], embedder: SpeakerEmbedder
+    clips: Sequence[ReferenceClip],
+    embedder: SpeakerEmbedder,
+    saved: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """One voiceprint per speaker name (clips of the same name merged)."""
-    if not clips:
+    """One voiceprint per speaker name (clips of the same name merged, and merged with a
+    ``saved`` library voiceprint of that name)."""
+    saved = saved or {}
+    if not clips and not saved:
         raise DiarizationError(NO_REFERENCES)
-    found: dict[str, list[np.ndarray]] = {}
+    found: dict[str, list[np.ndarray]] = {name: [vector] for name, vector in saved.items()}
     for clip in clips:
         vector = voiceprint(clip.audio, embedder)
         if vector is not None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from voxhelm.errors import InvalidJson
 from voxhelm.formats.encoding import dump_artifact_json, dump_response_json, finite_or
 from voxhelm.stt.loops import DROPPED, REPAIRED, SUSPECT
 from voxhelm.transcript import Segment, Transcript
@@ -58,6 +59,55 @@ def render_transcript_json(transcript: Transcript) -> bytes:
         "voxhelm_flags": quality_summary(transcript),
     }
     return dump_artifact_json(payload)
+
+
+def read_transcript_json(
+    payload: Mapping[str, Any], *, duration: float | None, backend: str = "", model: str = ""
+) -> Transcript:
+    """The :class:`Transcript` a ``transcript.json`` artifact was rendered from, as far as
+    the artifact formats need it: segments with their ids, times, text, speaker and flags
+    (the ``voxhelm_flags`` summary), language and task. Rendering it again gives the same
+    json, dote, podlove, vtt, srt and text bodies. ``duration`` is the audio's length (the
+    job's metadata), which the flags' ``no_speech_ratio`` needs.
+
+    Raises :class:`InvalidJson` for a document that is not such an artifact.
+    """
+    raw_segments = payload.get("segments")
+    if not isinstance(raw_segments, list):
+        raise InvalidJson("transcript.json has no segment list.")
+    flagged = payload.get("voxhelm_flags") or {}
+    flags = {
+        item.get("id"): tuple(str(flag) for flag in item.get("flags") or ())
+        for item in (flagged.get("segments") or [] if isinstance(flagged, dict) else [])
+        if isinstance(item, dict)
+    }
+    segments = []
+    try:
+        for item in raw_segments:
+            speaker = item.get("speaker")
+            segments.append(
+                Segment(
+                    id=int(item["id"]),
+                    start=float(item["start"]),
+                    end=float(item["end"]),
+                    text=str(item["text"]),
+                    seek=int(item["seek"]) if item.get("seek") is not None else None,
+                    speaker=str(speaker) if speaker else None,
+                    flags=flags.get(item["id"], ()),
+                )
+            )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise InvalidJson("transcript.json has a malformed segment.") from None
+    language = payload.get("language")
+    return Transcript(
+        text=str(payload.get("text") or ""),
+        language=str(language) if language else None,
+        duration=duration,
+        segments=tuple(segments),
+        backend=backend,
+        model=model,
+        task=str(payload.get("task") or "transcribe"),
+    )
 
 
 def quality_summary(transcript: Transcript) -> dict[str, Any]:

@@ -42,7 +42,7 @@ OPTIONS = frozenset(
 )
 STRATEGIES = (ANONYMOUS_STRATEGY, KNOWN_STRATEGY)
 MATCH_NUMBERS = ("min_segment_duration", "auto_accept_margin", "min_top_similarity")
-MATCH_OPTIONS = ("embedding_model", *MATCH_NUMBERS)
+MATCH_OPTIONS = ("embedding_model", "label_transcript", *MATCH_NUMBERS)
 
 
 # The documented shape (its docstring is the OpenAPI description); validate_diarization
@@ -52,8 +52,10 @@ class Diarization(BaseModel):
 
     Anonymous: segments get ``Speaker 1``, ``Speaker 2``… (whoever speaks first is 1) in
     json, dote, podlove, vtt (voice tags) and srt. ``strategy: "pyannote_known_speaker"``
-    with ``known_speakers`` matches voices to reference clips instead and reports the
-    suggestions only in the ``transcript.speakers.json`` sidecar.
+    with ``known_speakers`` matches voices to reference clips or to saved voices of the
+    speaker library (``{"library": "Anna"}``) instead, and reports the suggestions in the
+    ``transcript.speakers.json`` sidecar; with a library voice (or
+    ``known_speaker.label_transcript``) the transcripts carry the names too.
     """
 
     enabled: bool = False
@@ -65,12 +67,13 @@ class Diarization(BaseModel):
         default=None,
         description='[{"id", "name", "references": [{"kind": "clip_artifact"|"source_range", '
         '"audio": {"kind": "url", "url"} | {"kind": "upload", "upload_id"}, '
-        '"start"?, "end"?}]}]',
+        '"start"?, "end"?}]} | {"library": "<a name of GET /v1/speakers>", "id"?, "name"?}]',
     )
     known_speaker: dict[str, Any] | None = Field(
         default=None,
         description="embedding_model, min_segment_duration, auto_accept_margin, "
-        "min_top_similarity.",
+        "min_top_similarity, label_transcript (name the transcript's segments too; the "
+        "default when a library voice is used).",
     )
 
 
@@ -174,6 +177,13 @@ def _known_speakers(value: object) -> tuple[KnownSpeaker, ...]:
     for entry in value:
         if not isinstance(entry, dict):
             raise exact("diarization.known_speakers entries must be objects.")
+        if "library" in entry:
+            speaker = _library_speaker(entry)
+            if speaker.id in seen:
+                raise exact(f"Duplicate diarization.known_speakers id '{speaker.id}'.")
+            seen.add(speaker.id)
+            speakers.append(speaker)
+            continue
         speaker_id = _text(entry.get("id"), "diarization.known_speakers[].id")
         if speaker_id in seen:
             raise exact(f"Duplicate diarization.known_speakers id '{speaker_id}'.")
@@ -184,6 +194,21 @@ def _known_speakers(value: object) -> tuple[KnownSpeaker, ...]:
             raise exact("diarization.known_speakers[].references must be a non-empty list.")
         speakers.append(KnownSpeaker(speaker_id, name, tuple(_reference(r) for r in references)))
     return tuple(speakers)
+
+
+def _library_speaker(entry: dict[str, Any]) -> KnownSpeaker:
+    """``{"library": "Anna"}``: a voice of the producer's speaker library, by its name (the
+    voiceprint is looked up at submission, see :mod:`voxhelm.jobs.voiceprints`); ``id`` and
+    ``name`` default to the library name."""
+    unknown = sorted(set(entry) - {"library", "id", "name"})
+    if unknown:
+        raise exact(
+            f"A library known speaker takes only library, id and name (not {', '.join(unknown)})."
+        )
+    library = _text(entry["library"], "diarization.known_speakers[].library")
+    speaker_id = _text(entry.get("id", library), "diarization.known_speakers[].id")
+    name = _text(entry.get("name", library), "diarization.known_speakers[].name")
+    return KnownSpeaker(speaker_id, name, (), library=library)
 
 
 def _reference(value: object) -> Reference:
@@ -244,6 +269,10 @@ def _match_options(value: object) -> dict[str, Any]:
     if unknown:
         raise exact(f"Unsupported diarization.known_speaker option: {', '.join(unknown)}.")
     options: dict[str, Any] = {}
+    if "label_transcript" in value:
+        if not isinstance(value["label_transcript"], bool):
+            raise exact("diarization.known_speaker.label_transcript must be a boolean.")
+        options["label_transcript"] = value["label_transcript"]
     if "embedding_model" in value:
         model = _text(value["embedding_model"], "diarization.known_speaker.embedding_model")
         if model != EMBEDDING_MODEL:

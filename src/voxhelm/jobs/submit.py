@@ -30,6 +30,7 @@ from voxhelm.jobs.schemas import JobSubmission
 from voxhelm.jobs.staged import attach_upload
 from voxhelm.jobs.synthesis import SynthesisSubmission, check_synthesis, synthesis_fields
 from voxhelm.jobs.tasks import enqueue
+from voxhelm.jobs.voiceprints import resolve_library_speakers
 from voxhelm.jobs.webhooks import check_callback
 from voxhelm.stt.languages import normalize_language
 from voxhelm.stt.registry import validate_model
@@ -187,9 +188,11 @@ def _create(
 
 
 def _attach_reference_uploads(job: Job, producer: str, outputs: JobOutputs, config: Config) -> None:
-    """Name known-speaker reference uploads by their store objects in the stored request
-    (the fingerprint keeps the producer's ``upload_id`` form)."""
+    """Name known-speaker reference uploads by their store objects, and library voices by
+    their saved vectors, in the stored request (the fingerprint keeps the producer's
+    ``upload_id`` and ``library`` forms)."""
     resolved = resolve_reference_uploads(producer, outputs.diarization, config)
+    resolved = resolve_library_speakers(producer, resolved)
     if resolved is not outputs.diarization:
         job.output_data = replace(outputs, diarization=resolved).to_stored()
         job.save(update_fields=["output_data"])

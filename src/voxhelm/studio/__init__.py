@@ -1,0 +1,1 @@
+"""The studio app: a finished transcript's corrections, and the speaker library."""
