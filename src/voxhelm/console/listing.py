@@ -79,6 +79,7 @@ class ListFilter:
 
 @dataclass(frozen=True)
 class SegmentView:
+    id: int
     start: float
     end: float
     at: str  # "1:02" / "1:02:03"
@@ -168,11 +169,12 @@ def segments(job: Job, config: Config) -> list[SegmentView]:
     except (StoreError, OSError, ValueError):  # InvalidJson is a ValueError
         logger.exception("job %s: transcript.json unreadable", job.pk)
         return []
-    views = []
+    views: list[SegmentView] = []
     for item in payload.get("segments") or []:
         start, end = float(item.get("start", 0.0)), float(item.get("end", 0.0))
         views.append(
             SegmentView(
+                id=int(item.get("id", len(views))),
                 start=start,
                 end=end,
                 at=clock(start),

@@ -20,6 +20,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from django.core.files.uploadedfile import UploadedFile
@@ -29,6 +30,7 @@ from voxhelm import audio, capacity
 from voxhelm.batch.inputs import sync_fetch_policy
 from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource, UrlSource
 from voxhelm.config import Config
+from voxhelm.diarization.base import KNOWN_STRATEGY
 from voxhelm.errors import MediaTooLong
 from voxhelm.fetch import DownloadTooLarge, FetchedFile, check_url, fetch_to_file
 from voxhelm.jobs.diarization_options import normalize_diarization
@@ -36,6 +38,7 @@ from voxhelm.jobs.heartbeat import worker_identity
 from voxhelm.jobs.models import DispatchMode, Job
 from voxhelm.jobs.pipeline import run_now
 from voxhelm.jobs.submit import submit_request
+from voxhelm.studio.models import LibrarySpeaker
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage_file
 from voxhelm.workdirs import Workdir
@@ -106,9 +109,14 @@ def _job_request(
     request: ConsoleRequest, source: UrlSource | UploadSource, config: Config
 ) -> JobRequest:
     options = request.options
-    diarization = normalize_diarization(
-        {"enabled": request.diarization}, backend=config.diarization.backend
+    asked: dict[str, Any] = {"enabled": request.diarization}
+    voices = list(
+        LibrarySpeaker.objects.for_producer(request.producer).values_list("name", flat=True)
     )
+    if request.diarization and voices:
+        # The operator's saved voices name their speakers in every new episode.
+        asked.update(strategy=KNOWN_STRATEGY, known_speakers=[{"library": n} for n in voices])
+    diarization = normalize_diarization(asked, backend=config.diarization.backend)
     outputs = JobOutputs(tuple(options.formats), diarization)
     return JobRequest(source, outputs, options.model, options.language or None)
 

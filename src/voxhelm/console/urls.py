@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from voxhelm.console import model_store, uploads, views
+from voxhelm.console import corrections, model_store, uploads, views
 
 app_name = "console"
 
@@ -23,6 +23,15 @@ urlpatterns = [
     path("transcripts/<uuid:job_id>/cancel", views.cancel_transcript, name="cancel"),
     path("transcripts/<uuid:job_id>/retry", views.retry_transcript, name="retry"),
     path("transcripts/<uuid:job_id>/delete", views.delete_transcript, name="delete"),
+    path("transcripts/<uuid:job_id>/speakers", corrections.rename_speaker, name="rename"),
+    path("transcripts/<uuid:job_id>/voices", corrections.save_voice, name="save-voice"),
+    path(
+        "transcripts/<uuid:job_id>/segments/<int:segment_id>",
+        corrections.edit_segment,
+        name="segment",
+    ),
+    path("speakers", corrections.library, name="speakers"),
+    path("speakers/<uuid:speaker_id>/delete", corrections.delete_voice, name="delete-voice"),
     path(
         "transcripts/<uuid:job_id>/artifacts/<str:fmt>",
         views.transcript_artifact,

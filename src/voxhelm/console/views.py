@@ -252,6 +252,7 @@ def transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
     view = listing.describe(job)
     succeeded = job.state == "succeeded"
     segments = listing.segments(job, settings.VOXHELM) if succeeded else []
+    downloads = listing.downloads(job) if succeeded else []
     return render(
         request,
         "console/transcript.html",
@@ -260,7 +261,9 @@ def transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
             "job": job,
             "segments": segments,
             "speakers": any(segment.speaker for segment in segments),
-            "downloads": listing.downloads(job) if succeeded else [],
+            "speaker_names": list(dict.fromkeys(s.speaker for s in segments if s.speaker)),
+            "editable": any(key == "json" for key, _label in downloads),  # corrections need it
+            "downloads": downloads,
             "has_audio": succeeded and _playable(job) is not None,
         },
     )
