@@ -114,3 +114,27 @@ def test_it_rejects_non_finite_timestamps(bad: float) -> None:
         Segment(0, 0.0, bad, "x")
     with pytest.raises(ValueError, match="finite"):
         Word(bad, 1.0, "x")
+
+
+def test_a_correction_renames_then_sets_texts_and_speakers(transcript: Transcript) -> None:
+    labeled = transcript.with_speakers(["Speaker 1", "Speaker 2"])
+    corrected = labeled.corrected(
+        names={"Speaker 1": "Anna", "Speaker 2": "Ben"},
+        texts={1: "  Hi, Anna!  "},
+        speakers={0: "Cleo"},
+    )
+    assert [s.speaker for s in corrected.segments] == ["Cleo", "Ben"]
+    assert corrected.segments[1].text == "Hi, Anna!"  # no leading space before, none after
+    assert corrected.text == "Hello there. Hi, Anna!"
+    assert corrected.speakers == ("Cleo", "Ben")
+    # An unchanged text keeps its word timings; timings of every segment stay.
+    assert corrected.segments[0].words == transcript.segments[0].words
+    assert [(s.start, s.end) for s in corrected.segments] == [(0.0, 1.5), (1.5, 3.25)]
+
+
+def test_a_corrected_text_drops_the_machine_words_and_keeps_the_leading_space(
+    transcript: Transcript,
+) -> None:
+    corrected = transcript.corrected(texts={0: "Hallo there."})
+    assert corrected.segments[0].text == " Hallo there."
+    assert corrected.segments[0].words == ()
