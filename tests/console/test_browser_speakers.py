@@ -20,7 +20,8 @@ from tests.conftest import ServerProcess, start_server
 from tests.console.browser import assert_accessible, screenshot, tab_to
 from tests.console.conftest import OPERATOR, OPERATOR_PASSWORD, _bootstrap_in_process
 from tests.console.test_browser_uploads import INLINE_SCRIPT_RUNS, STRICT_CSP
-from tests.diarization.conversation import TWO_SPEAKERS, converse, has_espeak
+from tests.diarization.conversation import TWO_SPEAKERS, Line, converse, has_espeak
+from tests.jobs.test_corrections import NEXT_EPISODE
 
 pytestmark = [
     pytest.mark.slow,
@@ -49,30 +50,37 @@ def sign_in(page: Page) -> None:
     expect(page.get_by_role("heading", name="Submit Transcript")).to_be_visible()
 
 
+def upload_episode(page: Page, lines: list[Line], name: str, folder: Path) -> str:
+    """Upload ``lines`` as ``name`` with "Label speakers"; the transcript page's path once
+    the job has succeeded."""
+    wav = folder / name
+    wav.write_bytes(converse(lines).wav_bytes())
+    page.goto("/")
+    page.set_input_files("#id_audio_file", str(wav))
+    page.check("#id_diarization")
+    page.click("#submit-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/(transcripts/|\?job=)[0-9a-f-]{36}$"), timeout=180_000)
+    job_id = page.url.rsplit("/", 1)[-1].rsplit("=", 1)[-1]
+    path = f"/transcripts/{job_id}"
+    for _ in range(300):
+        page.goto(path)
+        if page.locator("#speakers").count():
+            return path
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"{name} was not transcribed in time")
+
+
 @pytest.fixture(scope="module")
 def transcript_path(
     chromium: Any, console_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
     """The path of the episode's transcript page, once the job has succeeded."""
-    wav = tmp_path_factory.mktemp("episode") / "episode-7.wav"
-    wav.write_bytes(converse(TWO_SPEAKERS).wav_bytes())
     context = chromium.new_context(base_url=console_server.url)
     context.set_default_timeout(30_000)
     page = context.new_page()
     try:
         sign_in(page)
-        page.set_input_files("#id_audio_file", str(wav))
-        page.check("#id_diarization")
-        page.click("#submit-form button[type=submit]")
-        page.wait_for_url(re.compile(r"/(transcripts/|\?job=)[0-9a-f-]{36}$"), timeout=180_000)
-        job_id = page.url.rsplit("/", 1)[-1].rsplit("=", 1)[-1]
-        path = f"/transcripts/{job_id}"
-        for _ in range(300):
-            page.goto(path)
-            if page.locator("#speakers").count():
-                return path
-            page.wait_for_timeout(1000)
-        raise AssertionError("the episode was not transcribed in time")
+        return upload_episode(page, TWO_SPEAKERS, "episode-7.wav", tmp_path_factory.mktemp("ep"))
     finally:
         context.close()
 
@@ -102,7 +110,9 @@ def test_a_renamed_speaker_is_in_the_podlove_download(page: Page, transcript_pat
     assert {"Anna Berg", "Speaker 2"} == set(speakers)
 
 
-def test_a_corrected_segment_and_a_saved_voice(page: Page, transcript_path: str) -> None:
+def test_a_corrected_segment_and_a_saved_voice(
+    page: Page, transcript_path: str, tmp_path: Path
+) -> None:
     sign_in(page)
     page.goto(transcript_path)
     page.locator("a.segment-edit").first.click()
@@ -128,6 +138,16 @@ def test_a_corrected_segment_and_a_saved_voice(page: Page, transcript_path: str)
     expect(page.get_by_role("rowheader", name=speaker)).to_be_visible()
     assert_accessible(page)
     screenshot(page, "speakers")
+
+    # The next episode with "Label speakers" names the saved voice by itself.
+    later = upload_episode(page, NEXT_EPISODE, "episode-8.wav", tmp_path)
+    page.goto(later)
+    named = page.locator("button.segment .speaker").all_inner_texts()
+    truth = converse(NEXT_EPISODE).turns
+    assert len(named) == len(truth), named
+    assert [n == speaker for n in named] == [t.speaker == "piper" for t in truth], named
+
+    page.goto("/speakers")
     page.get_by_role("button", name=f"Delete the voice of {speaker}").click()
     expect(page.get_by_role("status")).to_contain_text(f"Deleted the voice of “{speaker}”.")
     expect(page.get_by_text("No saved voices yet.")).to_be_visible()
