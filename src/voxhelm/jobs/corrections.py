@@ -103,11 +103,12 @@ def correct(job: Job, correction: Correction, config: Config) -> Revision:
     editable(job)
     if correction.empty:
         raise InvalidInput("Nothing to correct: give speakers and/or segments.")
-    source = _json_artifact(job)
+    _json_artifact(job)  # a job without one is refused before it is locked
     if not TranscriptRevision.take(job.pk):
         raise Conflict(BUSY, code="transcript_busy")
     saved = False
     try:
+        source = _json_artifact(job)  # read under the lease: the last correction's row
         transcript = _read(job, source, config)
         _check(transcript, correction)
         corrected = transcript.corrected(
