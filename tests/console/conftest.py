@@ -131,10 +131,13 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def chromium() -> Any:
     """One browser per test module. Not per session: Playwright's sync API runs an event loop
     on the main thread while it is started, which would break later tests' asyncio.run()."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from tests.console.browser import CHROMIUM_ARGS, chromium_path
 
+    # An assertion waits up to 20 s (Playwright's default is 5): on a 2-core CI machine a page
+    # may load while the embedded worker transcribes. A failing assertion still fails.
+    expect.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield browser
