@@ -48,7 +48,9 @@ CORE = frozenset(
 )
 """Packages and modules that never import a Django app (the remote worker and the Wyoming
 server run without Django)."""
-APPS = frozenset({"api", "api.views", "artifacts", "console", "jobs", "uploads", "workers"})
+APPS = frozenset(
+    {"api", "api.views", "artifacts", "console", "jobs", "search", "uploads", "workers"}
+)
 FRAMEWORK_FREE_APP_MODULES = frozenset(
     {
         "artifacts.base",

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "voxhelm.artifacts",
     "voxhelm.uploads",
     "voxhelm.workers",
+    "voxhelm.search",
     "voxhelm.console",
 ]
 

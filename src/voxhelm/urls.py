@@ -17,6 +17,7 @@ from voxhelm.api.views.transcriptions import create_transcription
 from voxhelm.api.views.translations import create_translation
 from voxhelm.console import errors as console_errors
 from voxhelm.jobs.views import cancel_job, job_artifact, job_detail, jobs
+from voxhelm.search.views import search_transcripts
 from voxhelm.uploads.views import create_upload
 from voxhelm.workers.views import (
     claim_work,
@@ -39,6 +40,7 @@ urlpatterns = [
     path("v1/jobs/<uuid:job_id>", job_detail, name="job"),
     path("v1/jobs/<uuid:job_id>/cancel", cancel_job, name="job-cancel"),
     path("v1/jobs/<uuid:job_id>/artifacts/<str:name>", job_artifact, name="job-artifact"),
+    path("v1/search", search_transcripts, name="search"),
     path("v1/models", list_models, name="models"),
     # Remote pull workers (worker tokens only); the edge proxy should block /v1/internal/.
     path("v1/internal/workers/heartbeat", worker_heartbeat, name="worker-heartbeat"),
