@@ -1,5 +1,5 @@
 """Regenerate the console screenshots in docs/screenshots/ (login, console, transcript,
-upload, error-413, console-mobile).
+upload, error-413, console-mobile, search).
 
 Runs the browser test files one after another, which save a screenshot of each main page
 when CONSOLE_SCREENSHOTS names a folder: ``uv run python scripts/screenshots.py``.
@@ -13,7 +13,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BROWSER_TESTS = ("tests/console/test_browser.py", "tests/console/test_browser_uploads.py")
+BROWSER_TESTS = (
+    "tests/console/test_browser.py",
+    "tests/console/test_browser_uploads.py",
+    "tests/console/test_browser_reading.py",
+)
 
 
 def main() -> int:

@@ -158,7 +158,6 @@ def test_fragments_cut_mid_sentence_read_as_a_paragraph_that_plays_by_sentence(
     expect(last).to_have_attribute("aria-current", "true")
     expect(second).not_to_have_attribute("aria-current", "true")
     page.evaluate("document.getElementById('player').pause()")
-    screenshot(page, "transcript-paragraphs")
 
     # The keyboard: Tab to the first sentence, Enter plays from it.
     tab_to(page, ".paragraph:first-child a.sentence:first-child", backwards=True)
