@@ -104,6 +104,9 @@ def test_a_search_hit_opens_the_transcript_playing_from_its_segment(
     expect(snippet.locator("mark")).to_have_text(["garden", "door"])
     assert_accessible(page)
     screenshot(page, "search")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing overflows
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 860})
     start = float((hit.get_attribute("href") or "").rsplit("#t=", 1)[1])
     assert start > 1.0  # the second sentence, not the recording's start
 
