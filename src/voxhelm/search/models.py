@@ -1,7 +1,8 @@
 """``IndexedSegment``: one segment of a succeeded job's transcript, as the search index has it.
 
 The text index itself is not a Django model: an FTS5 table kept in step by triggers on
-SQLite, a GIN expression index on PostgreSQL (see the app's first migration).
+SQLite, a generated ``tsv`` column with a GIN index on PostgreSQL (see the app's first
+migration).
 """
 
 from __future__ import annotations

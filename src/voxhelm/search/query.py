@@ -144,8 +144,8 @@ POSTGRES_SEARCH = (
     "ts_headline('simple'::regconfig, s.text, q.query, %s) "
     "FROM voxhelm_search_segment s JOIN voxhelm_jobs_job j ON j.id = s.job_id, "
     "(SELECT websearch_to_tsquery('simple'::regconfig, %s) AS query) q "
-    "WHERE s.producer = %s AND to_tsvector('simple'::regconfig, s.text) @@ q.query "
-    "ORDER BY ts_rank_cd(to_tsvector('simple'::regconfig, s.text), q.query) DESC, "
+    "WHERE s.producer = %s AND s.tsv @@ q.query "
+    "ORDER BY ts_rank_cd(s.tsv, q.query) DESC, "
     "j.created_at DESC, s.start, s.id LIMIT %s OFFSET %s"
 )
 HEADLINE_OPTIONS = (
