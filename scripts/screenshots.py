@@ -1,5 +1,5 @@
 """Regenerate the console screenshots in docs/screenshots/ (login, console, transcript,
-upload, error-413, console-mobile, transcript-speakers, segment-edit, speakers).
+upload, error-413, console-mobile, transcript-speakers, segment-edit, speakers, search).
 
 Runs the browser test files one after another, which save a screenshot of each main page
 when CONSOLE_SCREENSHOTS names a folder: ``uv run python scripts/screenshots.py``.
@@ -17,6 +17,7 @@ BROWSER_TESTS = (
     "tests/console/test_browser.py",
     "tests/console/test_browser_uploads.py",
     "tests/console/test_browser_speakers.py",
+    "tests/console/test_browser_reading.py",
 )
 
 

@@ -49,7 +49,7 @@ CORE = frozenset(
 """Packages and modules that never import a Django app (the remote worker and the Wyoming
 server run without Django)."""
 APPS = frozenset(
-    {"api", "api.views", "artifacts", "console", "jobs", "studio", "uploads", "workers"}
+    {"api", "api.views", "artifacts", "console", "jobs", "search", "studio", "uploads", "workers"}
 )
 FRAMEWORK_FREE_APP_MODULES = frozenset(
     {

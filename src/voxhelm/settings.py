@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "voxhelm.uploads",
     "voxhelm.workers",
     "voxhelm.studio",
+    "voxhelm.search",
     "voxhelm.console",
 ]
 

@@ -19,6 +19,7 @@ from voxhelm.api.views.transcripts import job_transcript, job_transcript_origina
 from voxhelm.api.views.translations import create_translation
 from voxhelm.console import errors as console_errors
 from voxhelm.jobs.views import cancel_job, job_artifact, job_detail, jobs
+from voxhelm.search.views import search_transcripts
 from voxhelm.uploads.views import create_upload
 from voxhelm.workers.views import (
     claim_work,
@@ -49,6 +50,7 @@ urlpatterns = [
     ),
     path("v1/speakers", speakers, name="speakers"),
     path("v1/speakers/<uuid:speaker_id>", speaker_detail, name="speaker"),
+    path("v1/search", search_transcripts, name="search"),
     path("v1/models", list_models, name="models"),
     # Remote pull workers (worker tokens only); the edge proxy should block /v1/internal/.
     path("v1/internal/workers/heartbeat", worker_heartbeat, name="worker-heartbeat"),

@@ -77,7 +77,7 @@ def test_it_locks_out_after_five_failures(chromium: Any, console_server: Any) ->
         context.close()
 
 
-def test_an_upload_is_transcribed_at_once_and_its_segments_seek_the_audio(
+def test_an_upload_is_transcribed_at_once_and_its_sentences_seek_the_audio(
     page: Page, tmp_path: Path
 ) -> None:
     speech = passage()
@@ -94,13 +94,13 @@ def test_an_upload_is_transcribed_at_once_and_its_segments_seek_the_audio(
 
     expect(page.get_by_role("heading", name="kitchen.wav")).to_be_visible()
     expect(page.get_by_text("Sync route")).to_be_visible()
-    segments = page.locator("button.segment")
-    assert segments.count() >= 2
-    assert word_error_rate(speech.text, " ".join(segments.all_inner_texts())) < 0.35
+    sentences = page.locator("a.sentence")
+    assert sentences.count() >= 2
+    assert word_error_rate(speech.text, " ".join(sentences.all_inner_texts())) < 0.35
     page.wait_for_function("document.getElementById('player').readyState >= 1")
     assert_accessible(page)
 
-    second = segments.nth(1)
+    second = sentences.nth(1)
     start = float(second.get_attribute("data-start") or "0")
     second.click()  # the mouse
     expect(second).to_have_attribute("aria-current", "true")
@@ -109,17 +109,17 @@ def test_an_upload_is_transcribed_at_once_and_its_segments_seek_the_audio(
     page.evaluate("document.getElementById('player').pause()")
     screenshot(page, "transcript")
 
-    last = segments.nth(segments.count() - 1)
+    last = sentences.nth(sentences.count() - 1)
     last_start = float(last.get_attribute("data-start") or "0")
-    tab_to(page, "button.segment:last-of-type, ol.segments li:last-child button.segment")
+    tab_to(page, ".paragraph:last-child a.sentence:last-child")
     page.keyboard.press("Enter")
     expect(last).to_have_attribute("aria-current", "true")
     expect(second).not_to_have_attribute("aria-current", "true")
     assert page.evaluate("document.getElementById('player').currentTime") >= last_start - 0.05
     page.evaluate("document.getElementById('player').pause()")
-    tab_to(page, "ol.segments li:first-child button.segment", backwards=True)
-    page.keyboard.press("Space")
-    expect(segments.nth(0)).to_have_attribute("aria-current", "true")
+    tab_to(page, ".paragraph:first-child a.sentence:first-child", backwards=True)
+    page.keyboard.press("Enter")
+    expect(sentences.nth(0)).to_have_attribute("aria-current", "true")
 
     downloads = check_downloads(page)
     assert set(downloads) == {"text", "json", "vtt", "srt", "dote", "podlove"}
@@ -171,7 +171,7 @@ def test_long_audio_by_url_runs_as_a_batch_job_with_live_progress(
     tab_to(page, "li.job-selected a.job-name")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/transcripts/"))
-    text = " ".join(page.locator("button.segment").all_inner_texts())
+    text = " ".join(page.locator("a.sentence").all_inner_texts())
     assert word_error_rate(speech.text, text) < 0.35
 
 

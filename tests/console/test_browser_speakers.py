@@ -97,7 +97,7 @@ def test_a_renamed_speaker_is_in_the_podlove_download(page: Page, transcript_pat
     page.keyboard.type("Anna Berg")
     page.keyboard.press("Enter")  # submits the rename form
     expect(page.get_by_role("status")).to_contain_text("“Speaker 1” is now “Anna Berg”.")
-    expect(page.locator("button.segment .speaker").first).to_have_text("Anna Berg")
+    expect(page.locator("li.segment .speaker").first).to_have_text("Anna Berg")
     assert_accessible(page)
 
     chip = page.locator("nav.downloads a", has_text="Podlove")
@@ -122,7 +122,7 @@ def test_a_corrected_segment_and_a_saved_voice(
     page.fill("#segment-text", "Welcome back to the Voxhelm show.")
     page.click("button[type=submit]:has-text('Save the correction')")
     page.wait_for_url(re.compile(r"/transcripts/[0-9a-f-]{36}#segment-\d+$"))
-    expect(page.locator("button.segment .segment-text").first).to_have_text(
+    expect(page.locator("li.segment .segment-text").first).to_have_text(
         "Welcome back to the Voxhelm show."
     )
     chip = page.locator("nav.downloads a", has_text="SRT")
@@ -142,7 +142,7 @@ def test_a_corrected_segment_and_a_saved_voice(
     # The next episode with "Label speakers" names the saved voice by itself.
     later = upload_episode(page, NEXT_EPISODE, "episode-8.wav", tmp_path)
     page.goto(later)
-    named = page.locator("button.segment .speaker").all_inner_texts()
+    named = page.locator("li.segment .speaker").all_inner_texts()
     truth = converse(NEXT_EPISODE).turns
     assert len(named) == len(truth), named
     assert [n == speaker for n in named] == [t.speaker == "piper" for t in truth], named

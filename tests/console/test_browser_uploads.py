@@ -133,10 +133,10 @@ def test_a_60_mib_file_uploads_with_progress_and_becomes_a_finished_batch_job(
     expect(row.get_by_text("Done")).to_be_visible(timeout=300_000)
     row.locator("a.job-name").click()
     page.wait_for_url(re.compile(r"/transcripts/"))
-    segments = page.locator("button.segment").all_inner_texts()
-    assert word_error_rate(" ".join(SENTENCES), " ".join(segments[:-1])) < 0.35
-    assert word_error_rate(CLOSING, segments[-1]) < 0.35  # the file's last seconds arrived
-    assert float(page.locator("button.segment").last.get_attribute("data-start") or 0) > 300
+    sentences = page.locator("a.sentence").all_inner_texts()
+    assert word_error_rate(" ".join(SENTENCES), " ".join(sentences[:-1])) < 0.35
+    assert word_error_rate(CLOSING, sentences[-1]) < 0.35  # the file's last seconds arrived
+    assert float(page.locator("a.sentence").last.get_attribute("data-start") or 0) > 300
 
 
 STRICT_CSP = (

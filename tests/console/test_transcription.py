@@ -80,5 +80,5 @@ def test_the_transcript_page_shows_speaker_labels(
     assert page.count('class="speaker"') == 2
     assert "Speaker 1" in page and "Speaker 2" in page and 'data-start="2.500"' in page
     assert "panel.mp3" in page
-    # No source artifact: no player, and the segments cannot seek.
-    assert "<audio" not in page and "disabled" in page
+    # No source artifact: no player, and the sentences are text, not links to a moment.
+    assert "<audio" not in page and 'class="sentence"' in page and 'href="#t=' not in page

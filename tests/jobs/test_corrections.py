@@ -170,7 +170,10 @@ def test_a_corrected_segment_is_rendered_again_in_every_format(
     assert pysrt.from_string(after["srt"].decode("utf-8"))[index].text == f"Cleo: {fixed}"
     with server.client() as client:
         result = client.get(f"/v1/jobs/{job['id']}").json()["result"]
+        found = client.get("/v1/search", params={"q": "sunlight morning"}).json()["data"]
     assert fixed in result["text"]
+    # Search finds the corrected words (the index follows a correction).
+    assert any(hit["job_id"] == job["id"] and "sunlight" in hit["text"] for hit in found)
     # The original stays the machine's.
     original = transcript(server, job, "/original")
     assert fixed not in original["text"]

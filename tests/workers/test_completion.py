@@ -137,6 +137,10 @@ def test_it_completes_a_job_with_a_verified_manifest(
     rows = JobArtifact.objects.filter(job_id=leased["id"])
     assert {row.storage_key for row in rows} == {item["storage_key"] for item in manifest}
     assert all(row.storage_identity == leased["artifact_store"] for row in rows)
+    # The completed transcript is searchable (this fake transcript.json is not JSON: the
+    # job's text is indexed instead).
+    found = jobs.client.get("/v1/search?q=hello", headers={"Authorization": "Bearer test-token"})
+    assert [hit["job_id"] for hit in found.json()["data"]] == [leased["id"]]
 
 
 def test_it_accepts_its_own_completion_again_but_not_a_different_one(

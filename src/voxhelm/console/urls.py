@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from voxhelm.console import corrections, model_store, uploads, views
+from voxhelm.console import corrections, model_store, search, uploads, views
 
 app_name = "console"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout", views.sign_out, name="logout"),
     path("jobs", views.job_list, name="jobs"),
     path("uploads", uploads.stage_upload, name="uploads"),
+    path("search", search.search_page, name="search"),
     path("lockouts/lift", views.lift_sign_in_lockouts, name="lift-lockouts"),
     path("models", model_store.models_page, name="models"),
     path("models/pulls", model_store.pull_list, name="models-pulls"),

@@ -36,6 +36,7 @@ from voxhelm.console.errors import forbidden
 from voxhelm.console.forms import LoginForm, SubmitForm
 from voxhelm.console.lockout import current_lockouts, lift_lockouts
 from voxhelm.console.operators import producer_for
+from voxhelm.console.paragraphs import paragraphs
 from voxhelm.console.playback import stream_response
 from voxhelm.console.routing import ConsoleRequest, Options, route
 from voxhelm.edge.rules import BodyKind, BodyRule, declare_body
@@ -260,6 +261,7 @@ def transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
             "view": view,
             "job": job,
             "segments": segments,
+            "paragraphs": paragraphs(segments),
             "speakers": any(segment.speaker for segment in segments),
             "speaker_names": list(dict.fromkeys(s.speaker for s in segments if s.speaker)),
             "editable": any(key == "json" for key, _label in downloads),  # corrections need it

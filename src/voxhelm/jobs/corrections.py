@@ -27,6 +27,7 @@ from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
 from voxhelm.formats.openai_json import read_transcript_json
 from voxhelm.jobs.deletion import discard_if_deleted
 from voxhelm.jobs.models import Job, JobState, JobType
+from voxhelm.jobs.signals import transcript_changed
 from voxhelm.studio.models import TranscriptRevision
 from voxhelm.transcript import Transcript
 
@@ -130,6 +131,7 @@ def correct(job: Job, correction: Correction, config: Config) -> Revision:
     if discard_if_deleted(job, config):
         raise NotFound("Job not found.", code="job_not_found")
     logger.info("job %s: transcript corrected (revision %d)", job.pk, revision)
+    transcript_changed.send(sender=Job, job=job)  # the search index follows the correction
     row = TranscriptRevision.objects.filter(job=job).first()
     return Revision(corrected, revision, row.edited_at if row else None, False)
 

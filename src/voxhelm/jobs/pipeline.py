@@ -32,6 +32,7 @@ from voxhelm.jobs.deletion import discard_if_deleted
 from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.joblog import log_outcome
 from voxhelm.jobs.models import Job, JobType
+from voxhelm.jobs.signals import transcript_changed
 from voxhelm.jobs.staged import checkpoints_of, materialize_upload, settle_upload
 from voxhelm.jobs.synthesis import synthesize_text
 from voxhelm.workdirs import Workdir, sweep
@@ -125,6 +126,8 @@ def finish(job: Job, steps: Callable[[], tuple[str, dict[str, Any]]]) -> bool:
         return False
     if job.mark_succeeded(text, metadata):
         logger.info("job %s: succeeded in %.1fs", job.pk, metadata["processing_seconds"])
+        if job.job_type == JobType.TRANSCRIBE:
+            transcript_changed.send(sender=Job, job=job)
         return True
     logger.info("job %s: finished, but the job is %s; result dropped", job.pk, _state(job))
     return False

@@ -27,7 +27,8 @@ from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.batch.request import UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound
-from voxhelm.jobs.models import ExecutionMode, Job, JobState, hash_token
+from voxhelm.jobs.models import ExecutionMode, Job, JobState, JobType, hash_token
+from voxhelm.jobs.signals import transcript_changed
 from voxhelm.jobs.staged import settle_upload
 from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
 from voxhelm.workers.metadata import known_speaker_summary, worker_fields
@@ -174,7 +175,10 @@ def _repeat_completion(job: Job, worker_id: str, request: CompleteRequest) -> Jo
 
 
 def _after_success(job: Job, config: Config) -> None:
-    """Delete the staged upload, and the objects of earlier (lost) attempts of this job."""
+    """Index the transcript; delete the staged upload, and the objects of earlier (lost)
+    attempts of this job."""
+    if job.job_type == JobType.TRANSCRIBE:
+        transcript_changed.send(sender=Job, job=job)
     settle_upload(job, config)
     if job.attempt_count < 2:
         return

@@ -1,6 +1,7 @@
 // Voxhelm console: live job progress, a busy note while a form waits, staging a file too
-// large for the form (with an upload progress bar), and the transcript player (segments seek
-// the audio; the playing one is marked with aria-current).
+// large for the form (with an upload progress bar), and the transcript player (sentences seek
+// the audio, as does a #t=<seconds> in the address; the playing one is marked with
+// aria-current).
 "use strict";
 
 // Re-fetch a server-rendered fragment while its data-live is "true", keeping focus.
@@ -32,29 +33,65 @@ function pollRegion(region) {
   window.setTimeout(tick, 1500);
 }
 
-function markSegment(segments, current) {
-  for (const segment of segments) {
-    if (segment === current) segment.setAttribute("aria-current", "true");
-    else segment.removeAttribute("aria-current");
+function markSentence(sentences, current) {
+  for (const sentence of sentences) {
+    if (sentence === current) sentence.setAttribute("aria-current", "true");
+    else sentence.removeAttribute("aria-current");
   }
 }
 
+// The sentence being spoken at `time`: the last one that starts by then.
+function sentenceAt(sentences, starts, time) {
+  let found = null;
+  for (let index = 0; index < starts.length && starts[index] <= time + 0.001; index++) {
+    found = sentences[index];
+  }
+  return found;
+}
+
+// Media-fragment time (#t=12.3, as search hits and sentence links carry it), or null.
+function fragmentTime(hash) {
+  const match = /^#t=(\d+(?:\.\d+)?)$/.exec(hash);
+  return match ? parseFloat(match[1]) : null;
+}
+
 function wirePlayer(player) {
-  const segments = Array.from(document.querySelectorAll("button.segment"));
-  const bounds = segments.map((s) => [parseFloat(s.dataset.start), parseFloat(s.dataset.end)]);
-  for (const segment of segments) {
-    // A button: Enter and Space activate it as a click does.
-    segment.addEventListener("click", () => {
-      player.currentTime = parseFloat(segment.dataset.start);
-      markSegment(segments, segment);
-      player.play().catch(() => {});
+  const sentences = Array.from(document.querySelectorAll("a.sentence"));
+  const starts = sentences.map((sentence) => parseFloat(sentence.dataset.start));
+  const seek = (time, play) => {
+    const go = () => {
+      player.currentTime = time;
+      if (play) player.play().catch(() => {});
+    };
+    // Before the metadata has loaded, the element cannot seek yet.
+    if (player.readyState >= 1) go();
+    else player.addEventListener("loadedmetadata", go, { once: true });
+    const current = sentenceAt(sentences, starts, time);
+    if (current) markSentence(sentences, current);
+    return current;
+  };
+  for (const sentence of sentences) {
+    // A link (Enter activates it): the address keeps the position, the click plays from it.
+    sentence.addEventListener("click", (event) => {
+      event.preventDefault();
+      window.history.replaceState(null, "", sentence.getAttribute("href"));
+      seek(parseFloat(sentence.dataset.start), true);
     });
   }
   player.addEventListener("timeupdate", () => {
-    const time = player.currentTime;
-    const index = bounds.findIndex(([start, end]) => time >= start && time < end);
-    if (index >= 0) markSegment(segments, segments[index]);
+    const current = sentenceAt(sentences, starts, player.currentTime);
+    if (current && current.getAttribute("aria-current") !== "true") markSentence(sentences, current);
   });
+  // Opened at a moment (a search hit): start there, and show that sentence. Browsers may
+  // refuse to play before the user has interacted with the page; the position is kept.
+  const open = () => {
+    const time = fragmentTime(window.location.hash);
+    if (time === null) return;
+    const current = seek(time, true);
+    if (current) current.scrollIntoView({ block: "center" });
+  };
+  window.addEventListener("hashchange", open);
+  open();
 }
 
 // Sizes as the server writes them (voxhelm.units.human_bytes): "57.2 MiB", "512 MiB".

@@ -1,0 +1,1 @@
+"""The search app: full-text search over a producer's transcripts, segment by segment."""
