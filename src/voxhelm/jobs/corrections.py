@@ -104,7 +104,8 @@ def correct(job: Job, correction: Correction, config: Config) -> Revision:
     if correction.empty:
         raise InvalidInput("Nothing to correct: give speakers and/or segments.")
     _json_artifact(job)  # a job without one is refused before it is locked
-    if not TranscriptRevision.take(job.pk):
+    token = TranscriptRevision.take(job.pk)
+    if token is None:
         raise Conflict(BUSY, code="transcript_busy")
     saved = False
     try:
@@ -126,7 +127,7 @@ def correct(job: Job, correction: Correction, config: Config) -> Revision:
         logger.exception("job %s: a correction could not be stored", job.pk)
         raise ServiceUnavailable(STORE_FAILED, code="store_unavailable") from None
     finally:
-        revision = TranscriptRevision.release(job.pk, saved=saved)
+        revision = TranscriptRevision.release(job.pk, token, saved=saved)
     if discard_if_deleted(job, config):
         raise NotFound("Job not found.", code="job_not_found")
     logger.info("job %s: transcript corrected (revision %d)", job.pk, revision)
