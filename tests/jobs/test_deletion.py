@@ -5,12 +5,15 @@ unfinished job is refused."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models.signals import pre_delete, pre_save
 from django.test import Client
+from django.utils import timezone
 
 from tests.conftest import OTHER_PRODUCER_TOKEN, PRODUCER_TOKEN
 from tests.jobs.conftest import JobsApi, job_body
@@ -22,9 +25,12 @@ from voxhelm.artifacts.keys import checkpoint_prefix, job_prefix
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config
-from voxhelm.jobs.deletion import discard_if_deleted
-from voxhelm.jobs.models import Job
+from voxhelm.errors import NotFound
+from voxhelm.jobs.corrections import Correction, correct
+from voxhelm.jobs.deletion import LEFTOVER_GRACE, discard_if_deleted, sweep_leftovers
+from voxhelm.jobs.models import Job, LeftoverTree
 from voxhelm.jobs.staged import checkpoints_of
+from voxhelm.studio.models import TranscriptRevision
 from voxhelm.uploads.models import StagedUpload
 
 PREFIX = "studio"
@@ -183,3 +189,96 @@ def test_what_a_canceled_attempt_writes_after_the_deletion_is_discarded(
     assert everything_of(config, job.pk) == []
     kept = new_job(api)
     assert discard_if_deleted(kept, config) is False
+
+
+def test_a_write_between_the_objects_and_the_row_is_discarded(api: JobsApi, config: Config) -> None:
+    """A canceled attempt that writes after the objects went and ends before the row goes
+    sees the job as deleted: the row is marked before any object is deleted."""
+    job = new_job(api)
+    assert job.mark_running("test:1") and job.cancel()
+    discarded: list[bool] = []
+
+    def late_writer(sender: type[Job], instance: Job, **kwargs: Any) -> None:
+        # Runs when the objects are gone and the row is about to go: the writer's window.
+        active_store(config.artifacts).put_bytes(
+            f"{job_prefix(PREFIX, instance.pk)}/transcript.txt", b"late", "text/plain"
+        )
+        discarded.append(discard_if_deleted(instance, config))
+
+    pre_delete.connect(late_writer, sender=Job)
+    try:
+        assert delete(api, job.pk).status_code == 200
+    finally:
+        pre_delete.disconnect(late_writer, sender=Job)
+    assert discarded == [True]
+    assert everything_of(config, job.pk) == []
+
+
+def test_a_job_whose_transcript_is_being_corrected_is_not_deleted(
+    api: JobsApi, config: Config
+) -> None:
+    job = new_job(api)
+    succeed(job, config)
+    token = TranscriptRevision.take(job.pk)
+    assert token is not None
+    response = delete(api, job.pk)
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "transcript_busy"
+    job.refresh_from_db()
+    assert job.deleting_at is None  # the correction may go on: nothing was marked or deleted
+    assert len(everything_of(config, job.pk)) == 3
+    TranscriptRevision.release(job.pk, token, saved=False)
+    assert delete(api, job.pk).status_code == 200
+    assert everything_of(config, job.pk) == []
+
+
+def test_a_correction_of_a_job_being_deleted_writes_nothing(api: JobsApi, config: Config) -> None:
+    job = new_job(api)
+    succeed(job, config)
+    Job.objects.filter(pk=job.pk).update(deleting_at=timezone.now())  # a deletion has begun
+    before = sorted(everything_of(config, job.pk))
+    with pytest.raises(NotFound):
+        correct(job, Correction(texts={0: "changed"}), config)
+    assert sorted(everything_of(config, job.pk)) == before
+    assert not TranscriptRevision.held(job.pk)
+
+
+def test_a_job_deleted_just_before_its_correction_is_a_404(api: JobsApi, config: Config) -> None:
+    job = new_job(api)
+    succeed(job, config)
+
+    def concurrent_delete(sender: type[TranscriptRevision], **kwargs: Any) -> None:
+        # A DELETE that lands after the correction found the job, before it takes the lease.
+        Job.objects.filter(pk=job.pk).delete()
+
+    pre_save.connect(concurrent_delete, sender=TranscriptRevision)
+    try:
+        with pytest.raises(NotFound):
+            correct(job, Correction(texts={0: "changed"}), config)
+    finally:
+        pre_save.disconnect(concurrent_delete, sender=TranscriptRevision)
+
+
+def test_a_canceled_remote_attempts_later_objects_are_swept(
+    api: JobsApi, config: Config, tmp_path: Path
+) -> None:
+    """The remote worker writes to the store itself until its next heartbeat is refused; its
+    folder is removed once its lease has run out."""
+    job = new_job(api)
+    succeed(job, config)
+    remote = FilesystemStore(tmp_path / "remote-store", prefix=PREFIX)
+    attempt = f"{job_prefix(PREFIX, job.pk)}/attempt-1/"
+    expires = timezone.now() + timedelta(minutes=5)
+    Job.objects.filter(pk=job.pk).update(
+        leased_artifact_prefix=attempt,
+        leased_artifact_store=remote.identity(),
+        lease_expires_at=expires,
+    )
+    assert delete(api, job.pk).status_code == 200
+    # Written after the deletion: an artifact, and a checkpoint where the lease said.
+    remote.put_bytes(f"{attempt}transcript.vtt", b"WEBVTT\n", "text/vtt")
+    remote.put_bytes(f"{checkpoint_prefix(PREFIX, job.pk)}/chunk-0002.json", b"{}", "text/plain")
+    assert sweep_leftovers(config) == 0  # the lease still runs: the worker may write more
+    assert sweep_leftovers(config, expires + LEFTOVER_GRACE) == 2
+    assert [p for p in (tmp_path / "remote-store").rglob("*") if p.is_file()] == []
+    assert not LeftoverTree.objects.exists()

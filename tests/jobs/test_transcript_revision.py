@@ -16,11 +16,13 @@ def make_job() -> Job:
 
 def test_it_lets_one_correction_at_a_time_hold_a_transcript(db: None) -> None:
     job = make_job()
-    assert TranscriptRevision.take(job.pk)
-    assert not TranscriptRevision.take(job.pk)  # the second correction is refused
-    assert TranscriptRevision.release(job.pk, saved=True) == 1
-    assert TranscriptRevision.take(job.pk)
-    assert TranscriptRevision.release(job.pk, saved=False) == 1  # a refused one counts nothing
+    first = TranscriptRevision.take(job.pk)
+    assert first is not None
+    assert TranscriptRevision.take(job.pk) is None  # the second correction is refused
+    assert TranscriptRevision.release(job.pk, first, saved=True) == 1
+    second = TranscriptRevision.take(job.pk)
+    assert second is not None
+    assert TranscriptRevision.release(job.pk, second, saved=False) == 1  # counts nothing
     row = TranscriptRevision.objects.get(job=job)
     assert row.editing_until is None and row.edited_at is not None
 
@@ -29,8 +31,22 @@ def test_a_lease_left_by_a_crashed_correction_runs_out(db: None) -> None:
     job = make_job()
     now = timezone.now()
     assert TranscriptRevision.take(job.pk, now)
-    assert not TranscriptRevision.take(job.pk, now + EDIT_LEASE - timedelta(seconds=1))
+    assert TranscriptRevision.take(job.pk, now + EDIT_LEASE - timedelta(seconds=1)) is None
     assert TranscriptRevision.take(job.pk, now + EDIT_LEASE + timedelta(seconds=1))
+
+
+def test_a_correction_past_its_lease_leaves_the_next_holders_lease(db: None) -> None:
+    job = make_job()
+    now = timezone.now()
+    late = TranscriptRevision.take(job.pk, now - EDIT_LEASE - timedelta(seconds=1))
+    assert late is not None
+    holder = TranscriptRevision.take(job.pk, now)  # the late one's lease ran out
+    assert holder is not None
+    assert TranscriptRevision.release(job.pk, late, saved=True) == 1
+    assert TranscriptRevision.held(job.pk)  # still the holder's
+    assert TranscriptRevision.take(job.pk) is None
+    assert TranscriptRevision.release(job.pk, holder, saved=False) == 1
+    assert not TranscriptRevision.held(job.pk)
 
 
 def test_it_goes_with_its_job(db: None) -> None:

@@ -19,6 +19,7 @@ from django.urls import reverse
 from voxhelm.console.listing import clock, source_name
 from voxhelm.console.operators import producer_for
 from voxhelm.console.views import operator_view
+from voxhelm.diarization.embedding import model_version
 from voxhelm.errors import VoxhelmError
 from voxhelm.jobs.corrections import Correction, correct, current
 from voxhelm.jobs.models import Job, JobType
@@ -130,7 +131,9 @@ def save_voice(request: HttpRequest, job_id: UUID) -> HttpResponse:
 def library(request: HttpRequest) -> HttpResponse:
     """``/speakers``: the operator's saved voices."""
     voices = LibrarySpeaker.objects.for_producer(producer_for(request.user))
-    return render(request, "console/speakers.html", {"voices": voices})
+    return render(
+        request, "console/speakers.html", {"voices": voices, "current_version": model_version()}
+    )
 
 
 @operator_view(["POST"])

@@ -16,6 +16,7 @@ the silent job and fails it (``worker_lost``); it is never re-queued.
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from voxhelm.batch.inputs import sync_fetch_policy
 from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource, UrlSource
 from voxhelm.config import Config
 from voxhelm.diarization.base import KNOWN_STRATEGY
+from voxhelm.diarization.embedding import model_version
 from voxhelm.errors import MediaTooLong
 from voxhelm.fetch import DownloadTooLarge, FetchedFile, check_url, fetch_to_file
 from voxhelm.jobs.diarization_options import normalize_diarization
@@ -42,6 +44,8 @@ from voxhelm.studio.models import LibrarySpeaker
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage_file
 from voxhelm.workdirs import Workdir
+
+logger = logging.getLogger("voxhelm.console")
 
 AUDIO_URL = "audio_url"
 VIDEO_URL = "video_url"
@@ -110,15 +114,29 @@ def _job_request(
 ) -> JobRequest:
     options = request.options
     asked: dict[str, Any] = {"enabled": request.diarization}
-    voices = list(
-        LibrarySpeaker.objects.for_producer(request.producer).values_list("name", flat=True)
-    )
-    if request.diarization and voices:
+    voices = _usable_voices(request.producer) if request.diarization else []
+    if voices:
         # The operator's saved voices name their speakers in every new episode.
         asked.update(strategy=KNOWN_STRATEGY, known_speakers=[{"library": n} for n in voices])
     diarization = normalize_diarization(asked, backend=config.diarization.backend)
     outputs = JobOutputs(tuple(options.formats), diarization)
     return JobRequest(source, outputs, options.model, options.language or None)
+
+
+def _usable_voices(producer: str) -> list[str]:
+    """The names of ``producer``'s saved voices that today's speaker model can compare.
+
+    A voice saved with other embedding weights would fail the whole job, so it is left out;
+    the Speakers page marks it, and the log says which were skipped.
+    """
+    current = model_version()
+    saved = LibrarySpeaker.objects.for_producer(producer).values_list("name", "embedding_version")
+    stale = [name for name, version in saved if version != current]
+    if stale:
+        logger.warning(
+            "%s: voices saved with another speaker model not used: %s", producer, ", ".join(stale)
+        )
+    return [name for name, version in saved if version == current]
 
 
 def _context(request: ConsoleRequest, source_name: str) -> dict[str, str]:

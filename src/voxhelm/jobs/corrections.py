@@ -8,6 +8,8 @@ machine's ``transcript.json`` is copied, byte for byte, to the unexposed
 ``transcript.original.json``, which later corrections never touch. One correction of a job
 runs at a time (:class:`~voxhelm.studio.models.TranscriptRevision`'s lease); a correction
 that stopped half-way leaves every artifact whole, and the next one renders them all again.
+A job is not deleted while a correction holds its lease, and a correction of a job whose
+deletion has begun writes nothing (:mod:`voxhelm.jobs.deletion`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from voxhelm.config import Config
 from voxhelm.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from voxhelm.formats import ARTIFACT_FORMATS, render_artifact
 from voxhelm.formats.openai_json import read_transcript_json
-from voxhelm.jobs.deletion import discard_if_deleted
+from voxhelm.jobs.deletion import being_deleted, discard_if_deleted
 from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.signals import transcript_changed
 from voxhelm.studio.models import TranscriptRevision
@@ -105,10 +107,16 @@ def correct(job: Job, correction: Correction, config: Config) -> Revision:
     if correction.empty:
         raise InvalidInput("Nothing to correct: give speakers and/or segments.")
     _json_artifact(job)  # a job without one is refused before it is locked
-    if not TranscriptRevision.take(job.pk):
+    try:
+        token = TranscriptRevision.take(job.pk)
+    except IntegrityError:  # the job was deleted since it was looked up
+        raise NotFound("Job not found.", code="job_not_found") from None
+    if token is None:
         raise Conflict(BUSY, code="transcript_busy")
     saved = False
     try:
+        if being_deleted(job.pk):  # checked under the lease: a deletion sees one or the other
+            raise NotFound("Job not found.", code="job_not_found")
         source = _json_artifact(job)  # read under the lease: the last correction's row
         transcript = _read(job, source, config)
         _check(transcript, correction)
@@ -127,7 +135,7 @@ def correct(job: Job, correction: Correction, config: Config) -> Revision:
         logger.exception("job %s: a correction could not be stored", job.pk)
         raise ServiceUnavailable(STORE_FAILED, code="store_unavailable") from None
     finally:
-        revision = TranscriptRevision.release(job.pk, saved=saved)
+        revision = TranscriptRevision.release(job.pk, token, saved=saved)
     if discard_if_deleted(job, config):
         raise NotFound("Job not found.", code="job_not_found")
     logger.info("job %s: transcript corrected (revision %d)", job.pk, revision)

@@ -106,6 +106,9 @@ class Job(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set before a deletion removes the job's objects (voxhelm.jobs.deletion): from then on a
+    # writer that ends treats the job as deleted and removes what it wrote.
+    deleting_at = models.DateTimeField(null=True, blank=True)
     # Job callbacks (voxhelm.jobs.webhooks): where to POST the finished job, and how it went.
     callback_url = models.TextField(blank=True)
     webhook_state = models.CharField(max_length=16, blank=True)  # "", pending, delivered, failed
@@ -416,3 +419,16 @@ class Job(models.Model):
                 "worker_progress": {},
             }
         return bool(leased.update(error_code=code, error_detail=detail, updated_at=now, **fields))
+
+
+class LeftoverTree(models.Model):
+    """Objects a deleted job's remote attempt may still write: the attempt's folder in the
+    store its lease named, removed by the sweeper once the lease has run out (the worker
+    stops writing when it does)."""
+
+    store_identity = models.JSONField(default=dict)
+    prefix = models.CharField(max_length=1024)
+    remove_after = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.prefix

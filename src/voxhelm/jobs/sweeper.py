@@ -4,8 +4,10 @@ Every worker process runs :func:`start_sweeper`. A running job whose heartbeat i
 ``VOXHELM_JOB_STALE_SECONDS`` lost its worker (killed, crashed, powered off); so did a
 queued job whose task was taken by a worker that died before starting the attempt. Such a
 job is re-queued with a fresh task while attempts remain (``max_attempts``), else failed
-with code ``worker_lost``. Every change is a conditional UPDATE that restates what the
-sweeper saw, so two sweepers (or a late heartbeat) cannot both act on one job.
+with code ``worker_lost``. It also removes what deleted jobs' remote attempts may have left
+(:func:`~voxhelm.jobs.deletion.sweep_leftovers`). Every change is a conditional UPDATE that
+restates what the sweeper saw, so two sweepers (or a late heartbeat) cannot both act on one
+job.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from voxhelm.config import Config
+from voxhelm.jobs.deletion import sweep_leftovers
 from voxhelm.jobs.models import Job
 from voxhelm.jobs.periodic import start_periodic
 from voxhelm.jobs.staged import sweep_uploads
@@ -117,5 +120,7 @@ def start_sweeper(config: Config, stop: threading.Event | None = None) -> thread
                 len(uploads.deleted),
                 len(uploads.settled),
             )
+        if removed := sweep_leftovers(config):
+            logger.info("sweeper: removed the remote objects of %d deleted jobs", removed)
 
     return start_periodic("voxhelm-job-sweeper", config.execution.job_sweep_seconds, work, stop)

@@ -15,6 +15,8 @@ import shutil
 from dataclasses import replace
 
 import numpy as np
+from django.db import IntegrityError
+from django.utils import timezone
 
 from voxhelm import audio, capacity
 from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
@@ -73,17 +75,24 @@ def save_speaker(
             param="speaker",
             code="too_little_speech",
         )
-    voice, created = LibrarySpeaker.objects.update_or_create(
-        producer=producer,
-        name=name,
-        defaults={
-            "voiceprint": [round(float(x), 6) for x in vector],
-            "embedding_version": model_version(),
-            "speech_seconds": round(seconds, 3),
-            "source_job_id": job.pk,
-        },
-    )
-    return voice, created
+    fields = {
+        "voiceprint": [round(float(x), 6) for x in vector],
+        "embedding_version": model_version(),
+        "speech_seconds": round(seconds, 3),
+        "source_job_id": job.pk,
+    }
+    try:
+        return LibrarySpeaker.objects.update_or_create(
+            producer=producer, name=name, defaults=fields
+        )
+    except IntegrityError:
+        # A concurrent save of the same name created the row first: this one replaces it.
+        updated = LibrarySpeaker.objects.filter(producer=producer, name=name).update(
+            **fields, updated_at=timezone.now()
+        )
+        if not updated:
+            raise
+        return LibrarySpeaker.objects.get(producer=producer, name=name), False
 
 
 def _job_audio(job: Job, config: Config) -> audio.Audio:

@@ -21,6 +21,8 @@ class TranscriptRevision(models.Model):
     The row appears with the first correction. ``editing_until`` is a short lease: a
     correction rewrites several artifacts one by one (each atomically), and two at once
     would interleave them, so the second is refused while the first holds the lease.
+    ``editing_token`` names the holder, so a correction that ran past its lease cannot give
+    back the lease of the one that took it over.
     """
 
     job = models.OneToOneField(
@@ -29,25 +31,42 @@ class TranscriptRevision(models.Model):
     revision = models.PositiveIntegerField(default=0)  # 0: the machine's transcript
     edited_at = models.DateTimeField(null=True, blank=True)
     editing_until = models.DateTimeField(null=True, blank=True)
+    editing_token = models.UUIDField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.job_id} r{self.revision}"
 
     @classmethod
-    def take(cls, job_id: Any, now: datetime | None = None) -> bool:
-        """Take the edit lease of ``job_id``'s transcript; False while another holds it."""
+    def take(cls, job_id: Any, now: datetime | None = None) -> uuid.UUID | None:
+        """Take the edit lease of ``job_id``'s transcript: the holder's token, None while
+        another holds it."""
         now = now or timezone.now()
         cls.objects.get_or_create(job_id=job_id)
         free = Q(editing_until__isnull=True) | Q(editing_until__lt=now)
-        return bool(cls.objects.filter(free, job_id=job_id).update(editing_until=now + EDIT_LEASE))
+        token = uuid.uuid4()
+        taken = cls.objects.filter(free, job_id=job_id).update(
+            editing_until=now + EDIT_LEASE, editing_token=token
+        )
+        return token if taken else None
 
     @classmethod
-    def release(cls, job_id: Any, *, saved: bool) -> int:
-        """Give the lease back; ``saved``: a new revision was written. The revision now."""
-        fields: dict[str, Any] = {"editing_until": None}
+    def held(cls, job_id: Any, now: datetime | None = None) -> bool:
+        """Whether a correction holds ``job_id``'s lease now."""
+        until = now or timezone.now()
+        return cls.objects.filter(job_id=job_id, editing_until__gte=until).exists()
+
+    @classmethod
+    def release(cls, job_id: Any, token: uuid.UUID, *, saved: bool) -> int:
+        """Give the lease ``token`` holds back; ``saved``: a new revision was written. The
+        revision now. A lease that ran out and was taken again is left to its new holder
+        (the revision is still counted: the artifacts were rewritten)."""
         if saved:
-            fields.update(revision=F("revision") + 1, edited_at=timezone.now())
-        cls.objects.filter(job_id=job_id).update(**fields)
+            cls.objects.filter(job_id=job_id).update(
+                revision=F("revision") + 1, edited_at=timezone.now()
+            )
+        cls.objects.filter(job_id=job_id, editing_token=token).update(
+            editing_until=None, editing_token=None
+        )
         current = cls.objects.filter(job_id=job_id).values_list("revision", flat=True).first()
         return int(current or 0)
 
