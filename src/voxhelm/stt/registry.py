@@ -109,7 +109,8 @@ def is_installed(model: str, backend: str, config: SttConfig) -> bool:
     if backend == "fasterwhisper":
         from voxhelm.stt import faster_whisper
 
-        return faster_whisper.is_installed(model, config.model_cache_dir)
+        requested = model != default_model("fasterwhisper", config)
+        return faster_whisper.is_installed(model, config.model_cache_dir, requested=requested)
     if backend == "whispercpp" and "/" not in model:
         return (config.model_cache_dir / model).is_file()
     return True
@@ -189,9 +190,11 @@ def _build_backend(name: str, model: str, config: SttConfig, pull: ModelPuller |
         from voxhelm.stt.faster_whisper import FasterWhisperBackend, public_model_name
 
         fw = config.fasterwhisper
-        if model != public_model_name(fw.model):
-            fw = replace(fw, model=model)
-        return FasterWhisperBackend(fw, config.model_cache_dir, pull=pull)
+        if model == public_model_name(fw.model):  # the configured model: may be a folder
+            return FasterWhisperBackend(fw, config.model_cache_dir, pull=pull)
+        return FasterWhisperBackend(
+            replace(fw, model=model), config.model_cache_dir, pull=pull, requested=True
+        )
     if name == "mlx":
         from voxhelm.stt.mlx import MlxBackend
 
