@@ -83,7 +83,7 @@ def prepare_models() -> None:
     from voxhelm.modelstore.pull import PullFailed
     from voxhelm.modelstore.startup import let_engines_pull, pull_missing_default
 
-    let_engines_pull()
+    let_engines_pull(settings.VOXHELM)
     try:
         pull_missing_default(settings.VOXHELM)
     except PullFailed as exc:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import PRODUCER_TOKEN, WORKER_TOKEN, ServerProcess
 from voxhelm.config import Config, is_apple_silicon
+from voxhelm.modelstore.listing import entries
 from voxhelm.stt.registry import ENGINES
 
 MLX_MODEL = "mlx-community/whisper-large-v3-mlx"
@@ -171,6 +172,28 @@ def test_an_engine_that_cannot_run_is_listed_as_unavailable(
     }
     listed = client.get("/v1/models", headers=auth_headers).json()["data"]
     assert "whisper-1" not in [m["id"] for m in listed]
+
+
+def test_a_reason_never_shows_a_path_of_the_server(
+    configure: Callable[..., Config], client: Any, auth_headers: dict[str, str]
+) -> None:
+    """An installed whisper.cpp file whose program is missing: operators (CLI, console) see
+    the configured program's path, API clients only that the program is missing."""
+    binary = "/opt/voxhelm-private/bin/whisper-cli"
+    config = configure(VOXHELM_WHISPERCPP_BIN=binary)
+    config.stt.model_cache_dir.mkdir(parents=True, exist_ok=True)
+    (config.stt.model_cache_dir / "ggml-tiny.en.bin").write_bytes(b"ggml")
+    assert "ggml-tiny.en.bin" not in {e.name for e in entries(config)}  # it cannot serve
+    detailed = {e.name: e for e in entries(config, include_all=True)}["ggml-tiny.en.bin"]
+    assert detailed.reason == f"the whisper.cpp program ({binary}) is not installed"
+    for path in ("/v1/models?all=true", "/v1/models/ggml-tiny.en.bin"):
+        response = client.get(path, headers=auth_headers)
+        assert response.status_code == 200
+        assert "/opt/" not in response.content.decode()
+        assert "voxhelm-private" not in response.content.decode()
+    body = client.get("/v1/models/ggml-tiny.en.bin", headers=auth_headers).json()
+    assert body["voxhelm"]["available"] is False
+    assert body["voxhelm"]["reason"] == "the whisper.cpp program is not installed"
 
 
 @pytest.mark.parametrize(

@@ -119,9 +119,14 @@ def test_serve_refuses_to_start_when_the_default_cannot_be_pulled(tmp_path: Path
 def test_auto_pull_makes_the_request_wait_and_shows_in_logs_and_metrics(
     serve: Any, hub: Hub, speech: Speech
 ) -> None:
-    server = serve(VOXHELM_MODEL_AUTO_PULL="true")
+    server = serve(VOXHELM_MODEL_AUTO_PULL="true", VOXHELM_HUGGINGFACE_TOKEN="hf_voxhelm_test")
     response = transcribe(server, speech, "small")
     assert response.status_code == 200, response.text
+    # The request's pull sends the Hub token as the CLI, the console and the start-up do
+    # (huggingface_hub's own daily agent-list fetch goes without one).
+    pulled = [r for r in hub.requests if r.path != "/api/agent-harnesses"]
+    assert len(pulled) == 5  # the model info and four files
+    assert [r.path for r in pulled if r.authorization != "Bearer hf_voxhelm_test"] == []
     assert word_error_rate(speech.text, response.json()["text"]) <= 0.10
     assert "model small is not installed; pulling it (VOXHELM_MODEL_AUTO_PULL)" in server.log()
     assert "pulling small: 100%" in server.log()
@@ -130,6 +135,13 @@ def test_auto_pull_makes_the_request_wait_and_shows_in_logs_and_metrics(
     ).text
     assert 'voxhelm_model_pulls_total{kind="fasterwhisper",outcome="installed"} 1.0' in metrics
     assert len(hub.file_requests("model.bin")) == 1
+    # A repository id is for operators: a request naming one pulls nothing.
+    seen = len(hub.requests)
+    refused = transcribe(server, speech, "Systran/faster-whisper-tiny.en")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "model_not_installed"
+    assert "Requests pull only the catalogue's models" in refused.json()["error"]["message"]
+    assert len(hub.requests) == seen
 
 
 def test_removing_a_model_lets_the_running_request_finish_and_refuses_the_next(

@@ -26,6 +26,7 @@ from voxhelm.stt.faster_whisper import (
     bundled_model_path,
     public_model_name,
 )
+from voxhelm.stt.registry import Engines, Invocation, validate_model
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +142,52 @@ def test_a_pulled_model_loads_from_the_model_cache(tmp_path: Path) -> None:
     (folder / MANIFEST).unlink()  # a folder without its manifest is no model
     with pytest.raises(ModelNotInstalled):
         engine.model_source()
+
+
+def test_a_requested_name_is_never_a_folder_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the configuration may name a model folder: a request naming a directory that
+    happens to exist relative to the working directory ("small", "org/whisper") gets the
+    model of that name (pulled), never the folder (any directory the server can read)."""
+    bundled = bundled_model_path()
+    assert bundled is not None
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(bundled, tmp_path / "small")
+    shutil.copytree(bundled, tmp_path / "org" / "whisper")
+    cache = tmp_path / "cache"
+    pulled: list[str] = []
+
+    def puller(name: str, cache_dir: Path) -> Path:
+        pulled.append(name)
+        return cache_dir / "pulled" / name
+
+    engines = Engines()
+    engines.pull_with(puller)
+    stt = make_config(
+        tmp_path, VOXHELM_MODEL_AUTO_PULL="true", VOXHELM_MODEL_CACHE_DIR=str(cache)
+    ).stt
+    assert validate_model("small", stt) == "small"
+    engine = engines.get(Invocation("fasterwhisper", "small"), stt)
+    assert isinstance(engine, FasterWhisperBackend)
+    assert engine.model_source() == str(cache / "pulled" / "small")
+    assert pulled == ["small"]
+    # A repository id outside the catalogue is neither pulled nor taken from the folder.
+    engine = engines.get(Invocation("fasterwhisper", "org/whisper"), stt)
+    assert isinstance(engine, FasterWhisperBackend)
+    assert engine.model == "org/whisper"
+    with pytest.raises(ModelNotInstalled):
+        engine.model_source()
+    assert pulled == ["small"]
+    without_pull = replace(stt, model_auto_pull=False)
+    with pytest.raises(InvalidInput) as caught:
+        validate_model("small", without_pull)
+    assert caught.value.code == "model_not_installed"
+    # The operator's configuration may name the folder, relative or not.
+    configured = make_config(tmp_path, VOXHELM_FASTERWHISPER_MODEL="small").stt
+    engine = Engines().get(Invocation("fasterwhisper", "small"), configured)
+    assert isinstance(engine, FasterWhisperBackend)
+    assert engine.model_source() == "small"
 
 
 def test_public_names_never_show_paths() -> None:

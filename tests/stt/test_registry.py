@@ -148,6 +148,44 @@ def test_with_auto_pull_a_pullable_model_is_accepted_and_routed_to_its_engine(
     assert caught.value.code == "model_not_found"
 
 
+def test_with_auto_pull_a_request_pulls_only_the_catalogues_names(tmp_path: Path) -> None:
+    """Any repository id would let a producer fill the disk with whatever the Hub holds:
+    requests pull only known names and the configured models, repository ids are for
+    operators (``voxhelm models pull``, the console)."""
+    stt = make_config(tmp_path, VOXHELM_MODEL_AUTO_PULL="true").stt
+    for model in ("Systran/faster-whisper-large-v3", "someone/anything", "ggml-custom.bin"):
+        with pytest.raises(InvalidInput) as caught:
+            validate_model(model, stt)
+        assert caught.value.code == "model_not_installed"
+        assert "Requests pull only the catalogue's models (tiny.en, tiny," in caught.value.message
+        assert caught.value.message.endswith(f"install it with: voxhelm models pull {model}")
+    assert validate_model("large-v3", stt) == "large-v3"
+    assert validate_model("ggml-large-v3.bin", stt) == "ggml-large-v3.bin"
+    operator = make_config(
+        tmp_path,
+        VOXHELM_MODEL_AUTO_PULL="true",
+        VOXHELM_FASTERWHISPER_MODEL="Systran/faster-whisper-large-v3",
+    ).stt
+    assert validate_model("Systran/faster-whisper-large-v3", operator) == (
+        "Systran/faster-whisper-large-v3"
+    )
+
+
+def test_an_engine_for_a_name_outside_the_catalogue_gets_no_pull(tmp_path: Path) -> None:
+    given: dict[str, ModelPuller | None] = {}
+
+    def factory(name: str, model: str, config: object, pull: ModelPuller | None) -> Backend:
+        given[model] = pull
+        return FakeBackend(model, None)
+
+    engines = Engines(factory)
+    on = make_config(tmp_path, VOXHELM_MODEL_AUTO_PULL="true").stt
+    engines.get(Invocation("fasterwhisper", "someone/anything"), on)
+    engines.get(Invocation("fasterwhisper", "small"), on)
+    assert given["someone/anything"] is None
+    assert given["small"] is not None
+
+
 def test_engines_get_the_handed_pull_only_while_auto_pull_is_on(tmp_path: Path) -> None:
     """The engines sit below the model store: its pull reaches them only through the
     registry, and an engine built before the hand-over pulls with it too."""

@@ -22,6 +22,9 @@ class Entry:
     installed: Installed | None
     known: Known | None
     reason: str | None  # why it cannot serve here; None = it can
+    # The reason as clients of the API see it: never a path of this server (the CLI and
+    # the console, which operators use, keep the detail).
+    public_reason: str | None = None
 
     @property
     def engine(self) -> str:
@@ -44,6 +47,10 @@ class Entry:
         return ()
 
     @property
+    def reason_for_clients(self) -> str | None:
+        return self.public_reason if self.public_reason is not None else self.reason
+
+    @property
     def serves(self) -> bool:
         return self.reason is None
 
@@ -52,8 +59,9 @@ def store_for(config: Config) -> Store:
     return Store(config.stt.model_cache_dir, config.tts.piper_voice_dir)
 
 
-def engine_problem(kind: Kind, config: Config) -> str | None:
-    """Why no model of ``kind`` can run on this machine; None when they can."""
+def engine_problem(kind: Kind, config: Config, *, detail: bool = True) -> str | None:
+    """Why no model of ``kind`` can run on this machine; None when they can. Without
+    ``detail`` it names no path (what the API says)."""
     if kind == Kind.FASTERWHISPER:
         if importlib.util.find_spec("faster_whisper") is None:
             return "faster-whisper is not installed"
@@ -62,7 +70,10 @@ def engine_problem(kind: Kind, config: Config) -> str | None:
         return None if importlib.util.find_spec("piper") else "piper-tts is not installed"
     binary = config.stt.whispercpp.bin
     found = Path(binary).expanduser().is_file() if "/" in binary else shutil.which(binary)
-    return None if found else f"the whisper.cpp program ({binary}) is not installed"
+    if found:
+        return None
+    shown = f" ({binary})" if detail else ""
+    return f"the whisper.cpp program{shown} is not installed"
 
 
 def entries(config: Config, *, include_all: bool = False) -> list[Entry]:
@@ -72,7 +83,12 @@ def entries(config: Config, *, include_all: bool = False) -> list[Entry]:
     found: dict[str, Entry] = {}
     for model in store.installed():
         found[model.name] = Entry(
-            model.name, model.kind, model, KNOWN.get(model.name), engine_problem(model.kind, config)
+            model.name,
+            model.kind,
+            model,
+            KNOWN.get(model.name),
+            engine_problem(model.kind, config),
+            engine_problem(model.kind, config, detail=False),
         )
     if include_all:
         for known in KNOWN.values():

@@ -24,10 +24,12 @@ from voxhelm.stt.registry import ENGINES, Engines, resolve
 logger = logging.getLogger("voxhelm.models")
 
 
-def pull_for_engine(name: str, cache_dir: Path) -> Path:
+def pull_for_engine(name: str, cache_dir: Path, *, token: str | None = None) -> Path:
     """Pull ``name`` for an engine that is about to load it; returns the model's path.
 
-    Raises BackendUnavailable when the pull fails (the request then answers 503).
+    ``token``: the Hub token, the same one every other pull sends (a gated or private
+    repository must not work from the CLI and fail from a request). Raises
+    BackendUnavailable when the pull fails (the request then answers 503).
     """
     try:
         known = catalogue.resolve(name)
@@ -35,16 +37,26 @@ def pull_for_engine(name: str, cache_dir: Path) -> Path:
         raise BackendUnavailable(exc.message) from exc
     logger.info("model %s is not installed; pulling it (VOXHELM_MODEL_AUTO_PULL)", name)
     try:
-        installed = pull(known, Store(cache_dir, cache_dir / "piper"), LineProgress())
+        installed = pull(known, Store(cache_dir, cache_dir / "piper"), LineProgress(), token=token)
     except PullFailed as exc:
         raise BackendUnavailable(f"Pulling {name} failed: {exc}") from exc
     return installed.path
 
 
-def let_engines_pull(engines: Engines = ENGINES) -> None:
+def let_engines_pull(config: Config, engines: Engines = ENGINES) -> None:
     """Let ``engines`` pull a model a request names (they do only while
     ``VOXHELM_MODEL_AUTO_PULL`` is on): every process that transcribes calls this at start."""
-    engines.pull_with(pull_for_engine)
+    token = hub_token(config)
+
+    def puller(name: str, cache_dir: Path) -> Path:
+        return pull_for_engine(name, cache_dir, token=token)
+
+    engines.pull_with(puller)
+
+
+def hub_token(config: Config) -> str | None:
+    """The Hub token every pull sends (CLI, console, start-up and request-time pulls)."""
+    return config.diarization.huggingface_token or None
 
 
 def missing_default(config: Config) -> catalogue.Known | None:
@@ -79,4 +91,4 @@ def pull_missing_default(config: Config) -> None:
     logger.info("the default model %s is not installed; pulling it now", known.name)
     progress: Progress = TerminalProgress() if sys.stderr.isatty() else LineProgress()
     store = Store(config.stt.model_cache_dir, config.tts.piper_voice_dir)
-    pull(known, store, progress, token=config.diarization.huggingface_token or None)
+    pull(known, store, progress, token=hub_token(config))

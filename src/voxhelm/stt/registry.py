@@ -9,8 +9,10 @@ Rules (the reference's, with ``fasterwhisper`` added):
   cache (``voxhelm models pull``);
 * a model the store could pull but that is not installed is refused with
   ``model_not_installed`` naming the pull command, unless ``VOXHELM_MODEL_AUTO_PULL`` is on
-  (then its engine pulls it on first use, with the pull the model store handed to
-  :meth:`Engines.pull_with` at start);
+  and it is a configured model or one of the catalogue's known names (then its engine pulls
+  it on first use, with the pull the model store handed to :meth:`Engines.pull_with` at
+  start). Any repository id is only for operators (``voxhelm models pull``, the console):
+  a producer must not make the server download whatever the Hub holds until the disk fills;
 * ``VOXHELM_STT_FALLBACK_BACKEND`` is tried only for alias requests and only when the first
   backend is *unavailable* (an engine that ran and failed is not retried elsewhere).
 """
@@ -107,16 +109,38 @@ def is_installed(model: str, backend: str, config: SttConfig) -> bool:
     if backend == "fasterwhisper":
         from voxhelm.stt import faster_whisper
 
-        return faster_whisper.is_installed(model, config.model_cache_dir)
+        requested = model != default_model("fasterwhisper", config)
+        return faster_whisper.is_installed(model, config.model_cache_dir, requested=requested)
     if backend == "whispercpp" and "/" not in model:
         return (config.model_cache_dir / model).is_file()
     return True
 
 
-def not_installed(model: str) -> InvalidInput:
+def auto_pullable(model: str, config: SttConfig) -> bool:
+    """Whether a request may make the server pull ``model``: a configured model, or one of
+    the catalogue's known names (a bounded list, so requests cannot fill the disk)."""
+    return config.model_auto_pull and (model in catalogue.KNOWN or model in configured(config))
+
+
+def configured(config: SttConfig) -> set[str]:
+    """The concrete models the configuration names (an operator's choice)."""
+    names = {default_model(backend, config) for backend in ("fasterwhisper", "whispercpp", "mlx")}
+    if config.whisperkit.enabled:
+        names.add(default_model("whisperkit", config))
+    return names
+
+
+def not_installed(model: str, config: SttConfig | None = None) -> InvalidInput:
+    pulls = ""
+    if config is not None and config.model_auto_pull:
+        pulls = (
+            " Requests pull only the catalogue's models "
+            f"({', '.join(catalogue.short_names())}, and whisper.cpp files such as "
+            "ggml-small.bin)."
+        )
     return InvalidInput(
-        f"The model '{model}' is not installed on this server. An operator can install it "
-        f"with: {catalogue.pull_command(model)}",
+        f"The model '{model}' is not installed on this server.{pulls} An operator can "
+        f"install it with: {catalogue.pull_command(model)}",
         param="model",
         code="model_not_installed",
     )
@@ -128,10 +152,12 @@ def validate_model(model: str, config: SttConfig) -> str:
     if model in ALIASES or (model == WHISPERKIT_ALIAS and config.whisperkit.enabled):
         return model
     backend = concrete_models(config).get(model) or pullable_backend(model)
-    if backend is not None and (config.model_auto_pull or is_installed(model, backend, config)):
+    if backend is not None and (
+        auto_pullable(model, config) or is_installed(model, backend, config)
+    ):
         return model
     if backend is not None and pullable_backend(model) is not None:
-        raise not_installed(model)
+        raise not_installed(model, config)
     if model in accepted_models(config):
         return model  # a configured engine that cannot run answers 503 when asked
     raise InvalidInput(
@@ -164,9 +190,11 @@ def _build_backend(name: str, model: str, config: SttConfig, pull: ModelPuller |
         from voxhelm.stt.faster_whisper import FasterWhisperBackend, public_model_name
 
         fw = config.fasterwhisper
-        if model != public_model_name(fw.model):
-            fw = replace(fw, model=model)
-        return FasterWhisperBackend(fw, config.model_cache_dir, pull=pull)
+        if model == public_model_name(fw.model):  # the configured model: may be a folder
+            return FasterWhisperBackend(fw, config.model_cache_dir, pull=pull)
+        return FasterWhisperBackend(
+            replace(fw, model=model), config.model_cache_dir, pull=pull, requested=True
+        )
     if name == "mlx":
         from voxhelm.stt.mlx import MlxBackend
 
@@ -268,7 +296,9 @@ class Engines:
 
     def get(self, invocation: Invocation, config: SttConfig) -> Backend:
         key = (invocation.backend, invocation.model)
-        pull = self._pull if config.model_auto_pull else None
+        # Checked here too, not only when a request is validated: an engine for a name a
+        # client chose never gets the pull unless that name may be pulled.
+        pull = self._pull if auto_pullable(invocation.model, config) else None
         with self._lock:
             backend = self._backends.get(key)
             if backend is None:

@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     handler.setFormatter(formatter(config.http.log_format))
     logging.basicConfig(level=config.http.log_level.upper(), handlers=[handler])
     sweep(when="at start")  # whisper.cpp's WAVs of a killed process
-    let_engines_pull()
+    let_engines_pull(config)
     try:
         service = build_service(config)
     except ConfigError as exc:

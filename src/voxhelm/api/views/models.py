@@ -59,7 +59,7 @@ def describe(name: str, config: Config, store: dict[str, Entry]) -> ModelObject:
     reason = None
     if not available:
         # The engine's own reason may name paths: only the store's, or a generic one.
-        reason = (entry.reason if entry else None) or (
+        reason = (entry.reason_for_clients if entry else None) or (
             f"the {invocation.backend} engine cannot run on this server"
         )
     return ModelObject(
@@ -87,7 +87,7 @@ def from_store(entry: Entry) -> ModelObject:
             installed=entry.installed is not None,
             size_bytes=entry.size_bytes,
             languages=list(entry.languages),
-            reason=entry.reason,
+            reason=entry.reason_for_clients,
         ),
     )
 
