@@ -49,7 +49,7 @@ def test_cancel_retry_download_names_and_delete_with_confirmation(
     row = page.locator("li.job-selected")
     expect(row.locator("a.job-name")).to_have_text(f"{stem}.wav")
     press(page, f"li.job-selected form[action='/transcripts/{first}/cancel'] button")
-    expect(page.locator(".notice")).to_have_text(f"Canceled “{stem}.wav”.")
+    expect(page.locator("div.notices .notice")).to_have_text(f"Canceled “{stem}.wav”.")
     row = page.locator("li.job", has=page.locator(f"a[href='/transcripts/{first}']"))
     expect(row.locator(".state")).to_have_text("Canceled")
     assert_accessible(page)
@@ -58,7 +58,9 @@ def test_cancel_retry_download_names_and_delete_with_confirmation(
     page.wait_for_url(re.compile(r"/\?job=[0-9a-f-]{36}$"))
     second = page.url.rsplit("=", 1)[1]
     assert second != first
-    expect(page.locator(".notice")).to_have_text(f"Retrying “{stem}.wav” as a batch job.")
+    expect(page.locator("div.notices .notice")).to_have_text(
+        f"Retrying “{stem}.wav” as a batch job."
+    )
     retried = page.locator("li.job-selected")
     expect(retried.get_by_text("Done")).to_be_visible(timeout=240_000)
 
@@ -90,7 +92,7 @@ def test_cancel_retry_download_names_and_delete_with_confirmation(
     page.wait_for_url(re.compile(rf"/transcripts/{second}/delete$"))
     press(page, ".confirm button.button-danger")
     page.wait_for_url(re.compile(r"/$"))
-    expect(page.locator(".notice")).to_have_text(f"Deleted “{stem}.wav”.")
+    expect(page.locator("div.notices .notice")).to_have_text(f"Deleted “{stem}.wav”.")
     expect(page.locator(f"a[href='/transcripts/{second}']")).to_have_count(0)
     assert page.goto(f"/transcripts/{second}").status == 404
 
