@@ -97,7 +97,7 @@ def test_a_renamed_speaker_is_in_the_podlove_download(page: Page, transcript_pat
     page.keyboard.type("Anna Berg")
     page.keyboard.press("Enter")  # submits the rename form
     expect(page.get_by_role("status")).to_contain_text("“Speaker 1” is now “Anna Berg”.")
-    expect(page.locator("li.segment .speaker").first).to_have_text("Anna Berg")
+    expect(page.locator("li.segment .segment-speaker").first).to_have_text("Anna Berg")
     assert_accessible(page)
 
     chip = page.locator("nav.downloads a", has_text="Podlove")
@@ -142,7 +142,7 @@ def test_a_corrected_segment_and_a_saved_voice(
     # The next episode with "Label speakers" names the saved voice by itself.
     later = upload_episode(page, NEXT_EPISODE, "episode-8.wav", tmp_path)
     page.goto(later)
-    named = page.locator("li.segment .speaker").all_inner_texts()
+    named = page.locator("li.segment .segment-speaker").all_inner_texts()
     truth = converse(NEXT_EPISODE).turns
     assert len(named) == len(truth), named
     assert [n == speaker for n in named] == [t.speaker == "piper" for t in truth], named

@@ -7,7 +7,7 @@ from voxhelm.console.paragraphs import paragraphs
 
 
 def seg(start: float, end: float, text: str, speaker: str = "") -> SegmentView:
-    return SegmentView(start=start, end=end, at="", text=text, speaker=speaker)
+    return SegmentView(id=0, start=start, end=end, at="", text=text, speaker=speaker)
 
 
 def test_a_sentence_split_across_fragments_reads_as_one() -> None:
