@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import trustme
 
+from tests.loopback import ThreadedServer
 from voxhelm import fetch
 from voxhelm.fetch import (
     DownloadTooLarge,
@@ -79,31 +80,13 @@ class LoopbackServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def verify_request(self, request: Any, client_address: Any) -> bool:
-                owner.connections += 1
-                return True
-
-            def finish_request(self, request: Any, client_address: Any) -> None:
-                if owner.tls is None:
-                    super().finish_request(request, client_address)
-                    return
-                try:  # the handshake runs here, in the connection's thread
-                    tls_sock = owner.tls.wrap_socket(request, server_side=True)
-                except (ssl.SSLError, OSError):
-                    return
-                with tls_sock:
-                    super().finish_request(tls_sock, client_address)
-
         if self.tls is not None:
             self.tls.sni_callback = lambda _sock, name, _ctx: self.sni_names.append(name)
-        self.httpd = Server(("127.0.0.1", 0), RequestHandler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        self.httpd = ThreadedServer(RequestHandler, tls=self.tls, on_connect=self._connected)
+        self.port = self.httpd.start()
+
+    def _connected(self, _address: Any) -> None:
+        self.connections += 1
 
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"

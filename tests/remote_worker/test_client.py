@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import trustme
 
+from tests.loopback import ThreadedServer
 from voxhelm.remote_worker.client import USER_AGENT, ApiFailure, Unreachable, WorkerClient
 from voxhelm.workers.protocol import (
     CLAIM_PATH,
@@ -119,29 +120,8 @@ class Loopback:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def verify_request(self, request: Any, client_address: Any) -> bool:
-                owner.connections.append(client_address)
-                return True
-
-            def finish_request(self, request: Any, client_address: Any) -> None:
-                if owner.tls is None:
-                    super().finish_request(request, client_address)
-                    return
-                try:  # the handshake runs here, in the connection's thread
-                    wrapped = owner.tls.wrap_socket(request, server_side=True)
-                except (ssl.SSLError, OSError):
-                    return
-                with wrapped:
-                    super().finish_request(wrapped, client_address)
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        self.httpd = ThreadedServer(Handler, tls=self.tls, on_connect=self.connections.append)
+        self.port = self.httpd.start()
 
     @property
     def url(self) -> str:

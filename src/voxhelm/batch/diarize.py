@@ -22,7 +22,7 @@ from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
 from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import DiarizationRequest, KnownSpeaker, ReferenceAudio
-from voxhelm.batch.sink import DIARIZE, DIARIZING, Sink
+from voxhelm.batch.sink import DIARIZE, DIARIZING, Artifact, Sink
 from voxhelm.config import Config
 from voxhelm.diarization.align import label_transcript, normalize_turns
 from voxhelm.diarization.base import DiarizationError, SpeakerHints, Turn
@@ -47,6 +47,9 @@ from voxhelm.workdirs import Workdir
 logger = logging.getLogger("voxhelm.diarization")
 
 SPEAKERS_ARTIFACT = "transcript.speakers.json"
+SPEAKERS = Artifact(
+    SPEAKERS_ARTIFACT, "transcript_speakers", "speakers", "application/json", exposed=True
+)
 
 
 @dataclass(frozen=True)
@@ -75,16 +78,7 @@ def diarize(
     hints = SpeakerHints(request.num_speakers, request.min_speakers, request.max_speakers)
     if request.known:
         document, labels = _known_speakers(decoded, transcript, request, hints, config)
-        sink.put(
-            SPEAKERS_ARTIFACT,
-            dump_artifact_json(document),
-            kind="transcript_speakers",
-            format="speakers",
-            content_type="application/json",
-            exposed=True,
-            phase=DIARIZING,
-            percent=DIARIZE,
-        )
+        sink.put(SPEAKERS, dump_artifact_json(document), phase=DIARIZING, percent=DIARIZE)
         if request.labels_transcript:
             transcript = transcript.with_speakers(labels)
         return Diarized(transcript, document["summary"])

@@ -48,6 +48,10 @@ class Artifact:
     exposed: bool
 
 
+EXTRACTED = Artifact(EXTRACTED_AUDIO, "extracted_audio", "wav", "audio/wav", exposed=False)
+"""A video's audio track, kept beside its source."""
+
+
 class Sink(ABC):
     """Progress, chunk checkpoints and artifacts of one run. Chunk checkpoints live in
     ``checkpoints``; every stored artifact is a progress checkpoint first. A subclass says how
@@ -69,17 +73,6 @@ class Sink(ABC):
     def save_checkpoint(self, name: str, data: bytes) -> None:
         self._checkpoints.save_checkpoint(name, data)
 
-    def put(
-        self,
-        name: str,
-        data: bytes | Path,
-        *,
-        kind: str,
-        format: str,
-        content_type: str,
-        exposed: bool,
-        phase: str,
-        percent: int,
-    ) -> None:
+    def put(self, artifact: Artifact, data: bytes | Path, *, phase: str, percent: int) -> None:
         self.checkpoint(phase, percent)  # stops here if the run must stop, before the write
-        self.keep(Artifact(name, kind, format, content_type, exposed), data)
+        self.keep(artifact, data)

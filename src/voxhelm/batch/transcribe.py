@@ -24,6 +24,7 @@ from voxhelm.batch.sink import (
     DECODE,
     DECODING,
     DOWNLOADING,
+    EXTRACTED,
     EXTRACTED_AUDIO,
     LAST,
     OCTET_STREAM,
@@ -33,6 +34,7 @@ from voxhelm.batch.sink import (
     STORE_SOURCE,
     TRANSCRIBE,
     TRANSCRIBING,
+    Artifact,
     Sink,
 )
 from voxhelm.config import Config
@@ -97,31 +99,15 @@ def transcribe_media(
     """
     started = time.monotonic()
     content_type = fetched.content_type or OCTET_STREAM
-    sink.put(
-        source_artifact_name(fetched),
-        fetched.path,
-        kind="source",
-        format="",
-        content_type=content_type,
-        exposed=False,
-        phase=DOWNLOADING,
-        percent=STORE_SOURCE,
-    )
+    source = Artifact(source_artifact_name(fetched), "source", "", content_type, exposed=False)
+    sink.put(source, fetched.path, phase=DOWNLOADING, percent=STORE_SOURCE)
     sink.checkpoint(DECODING, DECODE)
     info = audio.probe(fetched.path)
     if decoded is None:
         decoded = audio.decode(fetched.path, max_seconds=config.limits.max_audio_seconds)
     if info.has_video:
-        sink.put(
-            EXTRACTED_AUDIO,
-            audio.write_wav(decoded, workdir / EXTRACTED_AUDIO),
-            kind="extracted_audio",
-            format="wav",
-            content_type="audio/wav",
-            exposed=False,
-            phase=DECODING,
-            percent=STORE_EXTRACTED,
-        )
+        wav = audio.write_wav(decoded, workdir / EXTRACTED_AUDIO)
+        sink.put(EXTRACTED, wav, phase=DECODING, percent=STORE_EXTRACTED)
     sink.checkpoint(TRANSCRIBING, TRANSCRIBE)
     diarization = request.outputs.diarization
     options = TranscriptionRequest(
@@ -160,12 +146,8 @@ def render(transcript: Transcript, formats: tuple[str, ...], sink: Sink) -> None
     for index, key in enumerate(formats):
         spec = ARTIFACT_FORMATS[key]
         sink.put(
-            spec.name,
+            Artifact(spec.name, spec.kind, key, spec.content_type, exposed=True),
             render_artifact(transcript, key),
-            kind=spec.kind,
-            format=key,
-            content_type=spec.content_type,
-            exposed=True,
             phase=RENDERING,
             percent=RENDER + index * (LAST - RENDER) // len(formats),
         )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from voxhelm import capacity, tts
 from voxhelm.api.validation import exact
 from voxhelm.batch.request import SynthesisRequest
+from voxhelm.batch.sink import Artifact
 from voxhelm.config import Config
 from voxhelm.encode import MIME_TYPES, encode
 from voxhelm.jobs.models import Job, JobPhase
@@ -140,12 +141,8 @@ def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
     )
     for index, fmt in enumerate(request.formats):
         attempt.put(
-            f"speech.{fmt}",
+            Artifact(f"speech.{fmt}", f"speech_{fmt}", fmt, MIME_TYPES[fmt], exposed=True),
             encode(speech.audio.samples, speech.audio.sample_rate, fmt),
-            kind=f"speech_{fmt}",
-            format=fmt,
-            content_type=MIME_TYPES[fmt],
-            exposed=True,
             phase=JobPhase.ENCODING,
             percent=ENCODE + index * (99 - ENCODE) // len(request.formats),
         )

@@ -60,12 +60,12 @@ class _GatedSink:
         if phase in ("decoding", "transcribing"):
             self.reach(phase)
 
-    def put(self, name: str, data: Any, **kwargs: Any) -> None:
-        exposed = bool(kwargs.get("exposed"))
+    def put(self, artifact: Any, data: Any, **kwargs: Any) -> None:
+        exposed = bool(artifact.exposed)
         if exposed and self._rendered == 0:
             self.reach("prerender")
-        self._inner.put(name, data, **kwargs)
-        if kwargs.get("kind") == "source":
+        self._inner.put(artifact, data, **kwargs)
+        if artifact.kind == "source":
             self.reach("source")
         if exposed:
             self._rendered += 1
