@@ -1,12 +1,14 @@
-"""GET /v1/health/live: liveness for probes, without a token, telling nothing else; and the
-container's health check that uses it, run as a real process against real servers."""
+"""What anyone may read without a token: GET /v1/health/live (liveness for probes, telling
+nothing else, and the container's health check that uses it, run as a real process against
+real servers) and the OpenAPI document (the same for every installation)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -87,6 +89,20 @@ def test_the_openapi_document_lists_it_as_public(server: ServerProcess) -> None:
     assert set(live["responses"]) == {"200", "503"}
     schema = doc["components"]["schemas"]["LivenessResponse"]
     assert set(schema["properties"]) == {"status"}
+
+
+def test_the_public_document_names_nothing_of_the_installation(
+    server: ServerProcess, configure: Callable[..., Any], client: Any
+) -> None:
+    # Another configuration (model, limits, tokens), in this process: the same document.
+    configure(
+        VOXHELM_FASTERWHISPER_MODEL="small",
+        VOXHELM_MAX_UPLOAD_BYTES="1000",
+        VOXHELM_BEARER_TOKENS="elsewhere=another-token-0123456789",
+    )
+    here = client.get("/v1/openapi.json")
+    assert here.status_code == 200
+    assert here.json() == httpx.get(f"{server.url}/v1/openapi.json").json()
 
 
 def test_the_container_check_passes_without_a_token(server: ServerProcess, tmp_path: Path) -> None:
