@@ -71,6 +71,26 @@ def test_it_uses_the_expected_container_and_codec(fmt: str, speech: Speech) -> N
         assert (container.format.name, codec) == EXPECTED_CODECS[fmt]
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_is_mono(fmt: str, speech: Speech) -> None:
+    data = encode(speech.samples, speech.sample_rate, fmt)
+
+    if fmt == "pcm":  # no header to read: one 16-bit sample for each one in
+        assert len(data) == 2 * len(speech.samples)
+    else:
+        assert channels(data) == 1
+
+
+def channels(data: bytes) -> int:
+    """The channel count PyAV reads from the file's header and from its decoded frames."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        counts = {stream.codec_context.channels}
+        counts |= {frame.layout.nb_channels for frame in container.decode(stream)}
+    assert len(counts) == 1, counts  # the header and the decoded frames agree
+    return counts.pop()
+
+
 def test_it_encodes_float_samples_like_int16(speech: Speech, expected: np.ndarray) -> None:
     floats = speech.samples.astype(np.float32) / 32768.0
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests.media import similarity
 from tests.speech import SENTENCES, synthesize
+from tests.test_encode import channels
 from voxhelm.audio import decode, from_pcm16
 from voxhelm.encode import StreamEncoder
 
@@ -27,6 +28,8 @@ def test_each_piece_gives_bytes_and_the_whole_decodes(fmt: str) -> None:
     decoded = from_pcm16(data, rate, 1) if fmt == "pcm" else decode(data)
     expected = sum(len(s.samples) for s in speech) / rate
     assert decoded.duration == pytest.approx(expected, abs=DURATION_TOLERANCE)
+    if fmt != "pcm":
+        assert channels(data) == 1
     whole = np.concatenate([s.samples for s in speech])
     reference = decode(synthesize_wav(whole, rate)).samples
     assert similarity(reference, decoded.samples) > 0.8

@@ -13,6 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from voxhelm import __version__
+from voxhelm.helptext import ParagraphFormatter, add_command, plain
+
 SETTINGS_MODULE = "voxhelm.settings"
 DEV_TOKEN_LABEL = "dev"  # noqa: S105 - a label, not a secret
 # Wildcard bind addresses and the loopback address to show for each.
@@ -171,7 +174,26 @@ def print_ready(host: str, port: int, dev_token: str | None) -> None:
 
 
 def command_serve(args: argparse.Namespace) -> None:
-    dev_token = ensure_dev_token() if args.command == "serve" else None
+    """Run everything on this machine (the embedded default): the web app, a batch worker
+    thread and, with --wyoming, the Wyoming server for Home Assistant.
+
+    Without VOXHELM_BEARER_TOKENS it makes a dev token (kept in var/dev-token) and prints it.
+    It applies the migrations first and refuses to start while any setting is invalid.
+    """
+    run_web_app(args, embedded=True)
+
+
+def command_web(args: argparse.Namespace) -> None:
+    """Run the ASGI web app only (the API and the console); tokens come from the environment.
+
+    Batch jobs need a voxhelm worker beside it on the same database, or remote workers.
+    It applies the migrations first and refuses to start while any setting is invalid.
+    """
+    run_web_app(args, embedded=False)
+
+
+def run_web_app(args: argparse.Namespace, *, embedded: bool) -> None:
+    dev_token = ensure_dev_token() if embedded else None
     setup_django()
     sweep_work_folders()
     run_checks_or_exit()
@@ -179,7 +201,7 @@ def command_serve(args: argparse.Namespace) -> None:
     prepare_models()
     warm_up_default_engine()
     start_lease_sweeper()
-    if args.command == "serve":
+    if embedded:
         start_batch_worker()
     if getattr(args, "wyoming", False):
         start_wyoming()
@@ -214,7 +236,12 @@ def start_wyoming() -> None:
 
 
 def command_worker(args: argparse.Namespace) -> None:
-    """Run batch jobs (the Django Tasks database worker) until SIGINT or SIGTERM."""
+    """Run batch jobs (the Django Tasks database worker) and the job sweeper until SIGINT or
+    SIGTERM.
+
+    Run any number beside voxhelm web on the same database. It applies the migrations first
+    and refuses to start while any setting is invalid.
+    """
     setup_django()
     sweep_work_folders()
     run_checks_or_exit()
@@ -248,13 +275,30 @@ def command_bootstrap_operator(args: argparse.Namespace) -> None:
 
 
 def command_check(args: argparse.Namespace) -> None:
+    """Validate the configuration: Django's system checks and Voxhelm's own, each problem
+    with its ID (listed at the end of docs/configuration.md) and a hint.
+
+    Exits non-zero when a check at --fail-level or above fails. --deploy adds the checks
+    for a production deployment (HTTPS, secure cookies).
+    """
     from django.core.management import execute_from_command_line
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
-    execute_from_command_line(["voxhelm", "check", *args.args])
+    argv = ["--fail-level", args.fail_level]
+    argv += [f"--tag={tag}" for tag in args.tags or ()]
+    argv += [f"--database={alias}" for alias in args.databases or ()]
+    if args.deploy:
+        argv.append("--deploy")
+    if args.list_tags:
+        argv.append("--list-tags")
+    # After "--", so that a label is never read as an option (the check command refuses one
+    # that names no installed app).
+    execute_from_command_line(["voxhelm", "check", *argv, "--", *args.app_labels])
 
 
 def command_manage(args: argparse.Namespace) -> None:
+    """Run a Django management command, as manage.py in the repository does: voxhelm manage
+    help lists them, voxhelm manage NAME --help explains one."""
     from django.core.management import execute_from_command_line
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
@@ -262,7 +306,8 @@ def command_manage(args: argparse.Namespace) -> None:
 
 
 def command_models_export_ggml(args: argparse.Namespace) -> None:
-    """Convert a CTranslate2 Whisper model to a whisper.cpp ggml file (no Django needed)."""
+    """Convert a faster-whisper (CTranslate2) Whisper model, by default the bundled tiny.en,
+    into a whisper.cpp ggml file in the model cache, and print its path."""
     from pathlib import Path
 
     from voxhelm.config import load_config
@@ -287,7 +332,8 @@ def command_models_export_ggml(args: argparse.Namespace) -> None:
 
 
 def command_bench(args: argparse.Namespace) -> None:
-    """Run the benchmark scripts one by one and write the report (no Django needed)."""
+    """Run the benchmark scripts under bench/ one by one and write the report
+    (docs/benchmarks.md); exits non-zero when a benchmark did not run."""
     from pathlib import Path
 
     from voxhelm.benchmarks.runner import run
@@ -302,13 +348,18 @@ def command_bench(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voxhelm", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (
-        ("serve", "run everything on this machine (the embedded default)"),
-        ("web", "run the ASGI web app only"),
+    parser = argparse.ArgumentParser(
+        prog="voxhelm",
+        description=plain(__doc__),
+        formatter_class=ParagraphFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, handler, help_text in (
+        ("serve", command_serve, "run everything on this machine (the embedded default)"),
+        ("web", command_web, "run the ASGI web app only"),
     ):
-        cmd = sub.add_parser(name, help=help_text)
+        cmd = add_command(sub, name, handler, help_text)
         cmd.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
         cmd.add_argument("--port", type=int, default=8000, help="port to bind (8000)")
         if name == "serve":
@@ -318,11 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
                 help="also serve Wyoming (Home Assistant) on "
                 "$VOXHELM_WYOMING_STT_HOST:$VOXHELM_WYOMING_STT_PORT",
             )
-        cmd.set_defaults(handler=command_serve)
-    worker = sub.add_parser("worker", help="run batch jobs (the Django Tasks database worker)")
-    worker.set_defaults(handler=command_worker)
-    operator = sub.add_parser(
-        "bootstrap-operator", help="create or update the console's operator account"
+    add_command(sub, "worker", command_worker, "run batch jobs (the Django Tasks database worker)")
+    operator = add_command(
+        sub,
+        "bootstrap-operator",
+        command_bootstrap_operator,
+        "create or update the console's operator account",
     )
     operator.add_argument("--username", help="default: $VOXHELM_BOOTSTRAP_OPERATOR_USERNAME")
     operator.add_argument("--email", help="default: $VOXHELM_BOOTSTRAP_OPERATOR_EMAIL")
@@ -331,17 +383,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="visible to other users in the process list: prefer "
         "$VOXHELM_BOOTSTRAP_OPERATOR_PASSWORD(_FILE) or the prompt",
     )
-    operator.set_defaults(handler=command_bootstrap_operator)
-    check = sub.add_parser("check", help="validate the configuration (Django system checks)")
-    check.add_argument("args", nargs=argparse.REMAINDER)
-    check.set_defaults(handler=command_check)
-    manage = sub.add_parser("manage", help="run a Django management command")
-    manage.add_argument("args", nargs=argparse.REMAINDER)
-    manage.set_defaults(handler=command_manage)
-    models = sub.add_parser("models", help="list, pull and remove models")
-    models_sub = models.add_subparsers(dest="models_command", required=True)
-    export = models_sub.add_parser(
-        "export-ggml", help="convert a faster-whisper (CTranslate2) model for whisper.cpp"
+    add_check_arguments(
+        add_command(
+            sub, "check", command_check, "validate the configuration (Django system checks)"
+        )
+    )
+    manage = add_command(sub, "manage", command_manage, "run a Django management command")
+    manage.add_argument(
+        "args", nargs=argparse.REMAINDER, help="the command's name and its arguments"
+    )
+    models = sub.add_parser(
+        "models",
+        help="list, pull and remove models",
+        description="List, pull, inspect and remove the models and voices Voxhelm uses.",
+    )
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="COMMAND")
+    export = add_command(
+        models_sub,
+        "export-ggml",
+        command_models_export_ggml,
+        "convert a faster-whisper (CTranslate2) model for whisper.cpp",
     )
     export.add_argument(
         "--source", help="CTranslate2 model directory (default: the bundled tiny.en model)"
@@ -351,19 +412,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="ggml file to write (default: $VOXHELM_MODEL_CACHE_DIR/ggml-<model>.bin, "
         "ggml-tiny.en.bin for the bundled model)",
     )
-    export.set_defaults(handler=command_models_export_ggml)
     from voxhelm.modelstore.commands import register
 
     register(models_sub)
-    bench = sub.add_parser(
-        "bench", help="run the benchmarks under bench/ and write docs/benchmarks.md"
+    bench = add_command(
+        sub, "bench", command_bench, "run the benchmarks under bench/ and write docs/benchmarks.md"
     )
     bench.add_argument("--quick", action="store_true", help="one or two runs each: a smoke test")
     bench.add_argument("--only", metavar="NAME[,NAME]", help="run only these benchmarks")
     bench.add_argument("--output", help="report to write (default: docs/benchmarks.md)")
     bench.add_argument("--bench-dir", help="folder of the benchmark scripts (default: bench/)")
-    bench.set_defaults(handler=command_bench)
     return parser
+
+
+def add_check_arguments(check: argparse.ArgumentParser) -> None:
+    """The options of Django's check command, which voxhelm check hands on to it."""
+    check.add_argument(
+        "app_labels",
+        metavar="APP_LABEL",
+        nargs="*",
+        help="check only these apps (default: all); options go before them",
+    )
+    check.add_argument(
+        "--deploy", action="store_true", help="also the checks for a production deployment"
+    )
+    check.add_argument(
+        "--tag",
+        "-t",
+        action="append",
+        dest="tags",
+        metavar="TAG",
+        help="run only the checks with this tag (repeatable; --list-tags shows them)",
+    )
+    check.add_argument(
+        "--list-tags", action="store_true", help="list the tags (with --deploy: those too)"
+    )
+    check.add_argument(
+        "--fail-level",
+        default="ERROR",
+        choices=("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"),
+        help="exit non-zero from this level up (default: ERROR)",
+    )
+    check.add_argument(
+        "--database",
+        action="append",
+        dest="databases",
+        metavar="ALIAS",
+        help="also run the database checks against this connection (repeatable)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Encoding mono PCM into the audio (and small video) containers clients ask for, with PyAV."""
+"""Encoding mono PCM into the audio (and small video) containers clients ask for, with PyAV
+(Ogg Vorbis with libsndfile)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import cast
 
 import av
 import numpy as np
+import soundfile
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.video.stream import VideoStream
@@ -37,16 +39,12 @@ class _Target:
     codec: str
     # None keeps the input rate; some encoders only run at fixed rates.
     rate: int | None = None
-    layout: str = "mono"
     options: tuple[tuple[str, str], ...] = ()
 
 
 _TARGETS: dict[str, _Target] = {
     "wav": _Target("wav", "pcm_s16le"),
     "mp3": _Target("mp3", "libmp3lame"),
-    # FFmpeg's own Vorbis encoder (the wheel has no libvorbis) is marked experimental and
-    # only encodes stereo; the mono signal is duplicated into both channels.
-    "ogg": _Target("ogg", "vorbis", layout="stereo", options=(("strict", "experimental"),)),
     # Opus runs at 48 kHz only.
     "opus": _Target("ogg", "libopus", rate=48000),
     "aac": _Target("adts", "aac"),
@@ -60,7 +58,7 @@ _VIDEO_CODECS = {"mp4": ("libx264", "yuv420p"), "webm": ("libvpx", "yuv420p")}
 _VIDEO_SIZE = 64
 _VIDEO_FPS = 5
 
-FORMATS = (*_TARGETS, "pcm")
+FORMATS = (*_TARGETS, "ogg", "pcm")
 """Every ``fmt`` that :func:`encode` accepts."""
 
 
@@ -75,6 +73,9 @@ def encode(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     pcm = _to_int16(samples)
     if fmt == "pcm":
         return pcm.astype("<i2", copy=False).tobytes()
+    if fmt == "ogg":
+        vorbis = _Vorbis(sample_rate)
+        return vorbis.write(pcm) + vorbis.finish()
     target = _target(fmt)
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=target.muxer) as container:
@@ -90,7 +91,8 @@ class StreamEncoder:
     seek, so the muxer never goes back to patch a header, and every packet is flushed at
     once. ``mp3``, ``ogg``, ``opus``, ``aac`` (ADTS), ``flac`` and ``pcm`` stream as they
     are; a streamed ``wav`` has the "unknown length" sizes (0xFFFFFFFF) in its header and a
-    streamed ``flac`` no total sample count (decoders read both to the end). ``rate`` is the
+    streamed ``flac`` no total sample count (decoders read both to the end); ``ogg`` (Vorbis)
+    comes an Ogg page (about 4 KiB) at a time. ``rate`` is the
     output rate (default: the input's, or the codec's fixed rate); ``pcm`` is 16-bit
     little-endian samples at that rate.
     """
@@ -103,9 +105,12 @@ class StreamEncoder:
         self._pcm_resampler: av.AudioResampler | None = None
         self._container: OutputContainer | None = None
         self._stream: AudioStream | None = None
-        if fmt == "pcm":
+        self._vorbis: _Vorbis | None = None
+        if fmt in ("pcm", "ogg"):
             if rate is not None and rate != sample_rate:
                 self._pcm_resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            if fmt == "ogg":
+                self._vorbis = _Vorbis(rate or sample_rate)
             return
         target = _target(fmt)
         options = {"flush_packets": "1"}
@@ -127,9 +132,11 @@ class StreamEncoder:
         frame.time_base = Fraction(1, self.sample_rate)
         self._pts += len(pcm)
         if self._container is None:
-            if self._pcm_resampler is None:
-                return pcm.astype("<i2", copy=False).tobytes()
-            return _pcm_bytes(self._pcm_resampler.resample(frame))
+            if self._pcm_resampler is not None:
+                pcm = _pcm_samples(self._pcm_resampler.resample(frame))
+            if self._vorbis is not None:
+                return self._vorbis.write(pcm)
+            return pcm.astype("<i2", copy=False).tobytes()
         assert self._stream is not None
         self._container.mux(self._stream.encode(frame))
         return self._sink.take()
@@ -137,10 +144,13 @@ class StreamEncoder:
     def finish(self) -> bytes:
         """Flush the encoder and close the file; the last bytes."""
         if self._container is None:
-            if self._pcm_resampler is None:
-                return b""
-            resampler, self._pcm_resampler = self._pcm_resampler, None
-            return _pcm_bytes(resampler.resample(None))
+            rest = np.zeros(0, dtype=np.int16)
+            if self._pcm_resampler is not None:
+                resampler, self._pcm_resampler = self._pcm_resampler, None
+                rest = _pcm_samples(resampler.resample(None))
+            if self._vorbis is not None:
+                return self._vorbis.write(rest) + self._vorbis.finish()
+            return rest.astype("<i2", copy=False).tobytes()
         assert self._stream is not None
         container, self._container = self._container, None
         container.mux(self._stream.encode(None))
@@ -149,6 +159,8 @@ class StreamEncoder:
 
     def close(self) -> None:
         """Drop an unfinished encoding (its bytes are discarded)."""
+        if self._vorbis is not None:
+            self._vorbis.close()
         if self._container is not None:
             container, self._container = self._container, None
             container.close()
@@ -170,8 +182,64 @@ class _Sink:
         return data
 
 
-def _pcm_bytes(frames: list[av.AudioFrame]) -> bytes:
-    return b"".join(frame.to_ndarray().astype("<i2", copy=False).tobytes() for frame in frames)
+class _Vorbis:
+    """Mono Vorbis in Ogg, written by libsndfile (through soundfile) as the samples come.
+
+    FFmpeg's own Vorbis encoder, the only one in PyAV's wheels (they have no libvorbis),
+    encodes stereo only; libsndfile brings libvorbis. It writes each Ogg page once it is
+    full (about 4 KiB) and, past the header, only appends, so the file streams.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self._sink = _AppendOnly()
+        self._file = soundfile.SoundFile(
+            self._sink,
+            mode="w",
+            samplerate=sample_rate,
+            channels=1,
+            format="OGG",
+            subtype="VORBIS",
+        )
+
+    def write(self, pcm: np.ndarray) -> bytes:
+        if len(pcm):
+            self._file.write(pcm)
+        return self._sink.take()
+
+    def finish(self) -> bytes:
+        self._file.close()
+        return self._sink.take()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _AppendOnly(_Sink):
+    """A sink libsndfile can write to: it asks for the position and the length (both the end
+    of what was written) and never goes back for an Ogg file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._written = 0
+
+    def write(self, data: bytes) -> int:
+        self._written += len(data)
+        return super().write(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = {io.SEEK_SET: 0, io.SEEK_CUR: self._written, io.SEEK_END: self._written}
+        if target[whence] + offset != self._written:
+            raise io.UnsupportedOperation("an append-only stream cannot seek back")
+        return self._written
+
+
+def _pcm_samples(frames: list[av.AudioFrame]) -> np.ndarray:
+    if not frames:
+        return np.zeros(0, dtype=np.int16)
+    return np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames]).astype(np.int16)
 
 
 def encode_video_with_audio(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
@@ -228,7 +296,7 @@ def _add_audio_stream(container: OutputContainer, target: _Target, sample_rate: 
             target.codec, rate=target.rate or sample_rate, options=dict(target.options)
         ),
     )
-    stream.layout = target.layout
+    stream.layout = "mono"
     return stream
 
 

@@ -157,9 +157,10 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # Production behind a TLS proxy (VOXHELM_HTTPS_ONLY): plain HTTP is redirected, except the
-# health check a container probe makes on loopback, and cookies are always Secure.
+# health checks a container or load balancer probe makes over plain HTTP, and cookies are
+# always Secure.
 SECURE_SSL_REDIRECT = VOXHELM.http.https_only
-SECURE_REDIRECT_EXEMPT = [r"^v1/health$"]
+SECURE_REDIRECT_EXEMPT = [r"^v1/health(/live)?$"]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = VOXHELM.http.https_only
 SECURE_HSTS_SECONDS = VOXHELM.http.hsts_seconds
 # includeSubDomains and preload bind every other host of the operator's domain to HTTPS: a

@@ -8,7 +8,7 @@ from django.views import defaults
 
 from voxhelm.api.errors import not_found_response
 from voxhelm.api.middleware import is_api_request
-from voxhelm.api.views.health import health
+from voxhelm.api.views.health import health, live
 from voxhelm.api.views.metrics import metrics_view
 from voxhelm.api.views.models import list_models, retrieve_model
 from voxhelm.api.views.openapi import docs_page, openapi_document
@@ -31,6 +31,7 @@ from voxhelm.workers.views import (
 
 urlpatterns = [
     path("v1/health", health, name="health"),
+    path("v1/health/live", live, name="health-live"),  # no token: for probes
     path("v1/openapi.json", openapi_document, name="openapi"),
     path("v1/docs", docs_page, name="docs"),
     path("v1/audio/transcriptions", create_transcription, name="transcriptions"),

@@ -196,11 +196,16 @@ def test_the_single_host_default_starts_and_transcribes(
             assert time.monotonic() < deadline, podman.run("logs", container).stdout.decode()
             time.sleep(0.5)
         token = podman.text("exec", container, "cat", "/var/lib/voxhelm/dev-token")
-        health = httpx.get(
-            f"http://127.0.0.1:{http_port}/v1/health",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert health.json()["stt"]["state"] == "ready"
+        # Healthy is alive; the default model may still be loading for a moment.
+        while (
+            httpx.get(
+                f"http://127.0.0.1:{http_port}/v1/health",
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()["stt"]["state"]
+            != "ready"
+        ):
+            assert time.monotonic() < deadline, podman.run("logs", container).stdout.decode()
+            time.sleep(0.5)
         speech = synthesize(SENTENCE)
         client = OpenAI(base_url=f"http://127.0.0.1:{http_port}/v1", api_key=token)
         text = client.audio.transcriptions.create(

@@ -40,6 +40,7 @@ def test_every_route_declares_its_body_rule() -> None:
         ("/v1/internal/work/claim", BodyRule("worker", "json")),
         (f"/v1/internal/work/{JOB}/complete", BodyRule("worker", "result")),
         ("/v1/health", BodyRule("any", "none")),
+        ("/v1/health/live", BodyRule("none", "none")),
         ("/v1/openapi.json", BodyRule("none", "none")),
         ("/metrics", BodyRule("metrics", "none")),
         ("/", BodyRule("operator", "upload", visitor_body="sign_in")),

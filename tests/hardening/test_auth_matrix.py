@@ -144,6 +144,7 @@ def rows(job: str) -> list[Row]:
     failure = {**lease, "retryable": False, "error_detail": "x"}
     return [
         Row("GET", "/v1/health", health),
+        Row("GET", "/v1/health/live", everyone),
         Row("GET", "/v1/openapi.json", everyone),
         Row("GET", "/v1/docs", everyone),
         Row("POST", "/v1/audio/transcriptions", producer_only(400), {}),

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import PRODUCER_TOKEN, ServerProcess
 from tests.speech import EPISODE, SENTENCES, word_error_rate
+from tests.test_encode import channels
 from tests.tts.conftest import listen
 from voxhelm.audio import Audio, decode, from_pcm16
 
@@ -91,6 +92,8 @@ def test_every_format_decodes_to_the_whole_speech(
     headers = response.response.headers
     assert headers["content-type"] == FORMATS[fmt]
     assert headers["content-disposition"] == f'inline; filename="speech.{fmt}"'
+    if fmt != "pcm":  # raw samples have no header to read channels from
+        assert channels(response.content) == 1
     audio = decoded(response.content, fmt)
     assert audio.duration == pytest.approx(wav_duration, rel=DURATION_TOLERANCE)
     assert word_error_rate(TEXT, listen(audio)) <= 0.10

@@ -35,6 +35,14 @@ class LoadedModel(BaseModel):
     pinned: bool = Field(description="Never unloaded for idleness (a default model).")
 
 
+class LivenessResponse(BaseModel):
+    """All that a caller without a token learns: whether this process serves."""
+
+    status: Literal["ok", "degraded"] = Field(
+        description="degraded (with 503): the default speech-to-text engine cannot load."
+    )
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     version: str

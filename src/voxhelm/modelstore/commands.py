@@ -10,6 +10,7 @@ from typing import Any
 
 from voxhelm.config import Config, load_config
 from voxhelm.errors import InvalidInput
+from voxhelm.helptext import add_command
 from voxhelm.modelcache import catalogue
 from voxhelm.modelstore.listing import Entry, entries, store_for
 from voxhelm.modelstore.progress import LineProgress, TerminalProgress, megabytes
@@ -17,24 +18,26 @@ from voxhelm.modelstore.pull import Progress, PullFailed, pull
 
 
 def register(models: Any) -> None:
-    """Add the subcommands to ``voxhelm models``'s subparsers."""
-    listing = models.add_parser("list", help="installed models (--all: known ones too)")
+    """Add the subcommands to the subparsers of voxhelm models."""
+    listing = add_command(models, "list", command_list, "installed models (--all: known ones too)")
     listing.add_argument("--all", action="store_true", help="also models not installed")
     listing.add_argument("--json", action="store_true", help="one JSON document")
-    listing.set_defaults(handler=command_list)
-    info = models.add_parser("info", help="what one model is, where it is, what it weighs")
-    info.add_argument("name")
-    info.set_defaults(handler=command_info)
-    pulling = models.add_parser(
+    info = add_command(
+        models, "info", command_info, "what one model is, where it is, what it weighs"
+    )
+    info.add_argument("name", help="a model's or voice's name, as voxhelm models list shows it")
+    pulling = add_command(
+        models,
         "pull",
-        help="download a model: a faster-whisper name (small, large-v3, ...) or Hub "
+        command_pull,
+        "download a model: a faster-whisper name (small, large-v3, ...) or Hub "
         "repository id, a Piper voice name, or a whisper.cpp ggml-*.bin",
     )
-    pulling.add_argument("name")
-    pulling.set_defaults(handler=command_pull)
-    remove = models.add_parser("rm", help="remove a pulled model")
-    remove.add_argument("name")
-    remove.set_defaults(handler=command_rm)
+    pulling.add_argument(
+        "name", help="small, large-v3, a Hub repository id, de_DE-thorsten-medium, ggml-small.bin"
+    )
+    remove = add_command(models, "rm", command_rm, "remove a pulled model")
+    remove.add_argument("name", help="a pulled model's name (bundled and packaged ones stay)")
 
 
 def _config() -> Config:
@@ -71,6 +74,8 @@ def _languages(entry: Entry) -> str:
 
 
 def command_list(args: argparse.Namespace) -> None:
+    """List the installed models and Piper voices with their size, source (bundled,
+    packaged, pulled), languages and whether they can serve here. Needs no network."""
     rows = entries(_config(), include_all=args.all)
     if args.json:
         print(json.dumps([_row(entry) for entry in rows], indent=2))
@@ -92,6 +97,7 @@ def command_list(args: argparse.Namespace) -> None:
 
 
 def command_info(args: argparse.Namespace) -> None:
+    """Show one model: its repository, commit, path, size, languages and last use."""
     config = _config()
     found = next((e for e in entries(config, include_all=True) if e.name == args.name), None)
     if found is None:
@@ -130,6 +136,8 @@ def progress_for_stream() -> Progress:
 
 
 def command_pull(args: argparse.Namespace) -> None:
+    """Download a model from the Hugging Face Hub into the model cache (a Piper voice into
+    VOXHELM_TTS_VOICES_DIR). An interrupted pull resumes."""
     config = _config()
     try:
         known = catalogue.resolve(args.name)
@@ -160,6 +168,7 @@ def command_pull(args: argparse.Namespace) -> None:
 
 
 def command_rm(args: argparse.Namespace) -> None:
+    """Remove a pulled model (bundled and packaged models stay)."""
     config = _config()
     store = store_for(config)
     installed = store.find(args.name)

@@ -29,6 +29,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from voxhelm import __version__
 from voxhelm.artifacts.s3 import S3Store
 from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config, load_config
@@ -43,6 +44,7 @@ from voxhelm.workers.protocol import WorkerHeartbeat
 
 logger = logging.getLogger("voxhelm.remote_worker")
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_BACKOFF_SECONDS = 60.0
 EXIT_INTERRUPTED = 130
 
@@ -75,8 +77,13 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="voxhelm-remote-worker", description="Run Voxhelm transcription jobs on this machine."
+        prog="voxhelm-remote-worker",
+        description="Run Voxhelm transcription jobs on this machine: lease them from the "
+        "server, transcribe, and upload the artifacts to the shared S3 store. Settings come "
+        "from the environment, --env-file (which overrides it) and the options below (which "
+        "override both).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--env-file", help="KEY=VALUE lines that override the environment")
     parser.add_argument("--base-url", help="the Voxhelm server (default: $VOXHELM_WORKER_BASE_URL)")
     parser.add_argument("--worker-id", help="this worker's label (default: $VOXHELM_WORKER_ID)")
@@ -85,15 +92,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--hostname", help="reported to the server (default: this machine's)")
     parser.add_argument("--once", action="store_true", help="one iteration, then exit")
-    parser.add_argument("--poll-seconds", type=float, help="idle poll interval (default: 5)")
-    parser.add_argument("--http-timeout-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        help="idle poll interval (default: $VOXHELM_REMOTE_WORKER_POLL_SECONDS, 5)",
+    )
+    parser.add_argument(
+        "--http-timeout-seconds",
+        type=float,
+        default=60.0,
+        help="how long to wait for the server: to connect (10 at most) and for each "
+        "answer (default: 60)",
+    )
     parser.add_argument(
         "--heartbeat-interval-seconds",
         type=float,
         default=60.0,
         help="longest pause between lease heartbeats (a third of the lease at most)",
     )
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="the least severe messages to log (default: INFO)",
+    )
     return parser
 
 
@@ -176,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The text format escapes what the server and the producers' URLs put into messages.
     handler = logging.StreamHandler()
     handler.setFormatter(TextFormatter())
-    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    logging.basicConfig(level=args.log_level, handlers=[handler])
     environ = load_environment(args.env_file, os.environ)
     os.environ.update(environ)  # engines (subprocesses, model downloads) see the env file too
     sweep(when="at start")  # after the env file: it may set TMPDIR

@@ -18,8 +18,10 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
+from voxhelm import __version__
 from voxhelm.config import Config, ConfigError, Problem, load_config
 from voxhelm.errors import InvalidInput
+from voxhelm.helptext import ParagraphFormatter, plain
 from voxhelm.modelstore.startup import let_engines_pull
 from voxhelm.workdirs import sweep
 from voxhelm.wyoming_server.handler import SttService
@@ -116,8 +118,9 @@ async def _serve_until_signalled(server: WyomingServer, uri: str, settings: SttS
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="voxhelm-wyoming-stt", description=__doc__.splitlines()[0] if __doc__ else None
+        prog="voxhelm-wyoming-stt", description=plain(__doc__), formatter_class=ParagraphFormatter
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--uri",
         help="tcp://HOST:PORT, unix://PATH or stdio:// "

@@ -1,5 +1,5 @@
-"""``GET /v1/health``: liveness, version, the default STT engine's readiness and the STT
-models loaded in this process."""
+"""``GET /v1/health``: version, the default STT engine's readiness and the STT models loaded
+in this process; ``GET /v1/health/live``: liveness for anyone, one word long."""
 
 from __future__ import annotations
 
@@ -9,9 +9,18 @@ from django.http import HttpRequest, JsonResponse
 from voxhelm import __version__
 from voxhelm.api.decorators import api_view
 from voxhelm.api.openapi import Operation, operation
-from voxhelm.api.schemas import EngineStatus, HealthResponse, LoadedModel
+from voxhelm.api.schemas import EngineStatus, HealthResponse, LivenessResponse, LoadedModel
 from voxhelm.stt.base import EngineState
+from voxhelm.stt.base import EngineStatus as SttEngineStatus
 from voxhelm.stt.registry import ENGINES, resolve
+
+
+def default_engine_status() -> SttEngineStatus:
+    """The default STT engine's state, without loading it (no database, no model work:
+    this answers at once while inference runs)."""
+    stt_config = settings.VOXHELM.stt
+    primary = resolve("auto", stt_config)[0]
+    return ENGINES.get(primary, stt_config).status()
 
 
 @operation(
@@ -26,10 +35,8 @@ from voxhelm.stt.registry import ENGINES, resolve
 )
 @api_view(["GET"], auth="any")
 async def health(request: HttpRequest) -> JsonResponse:
-    # No database and no model work here: this answers at once while inference runs.
     stt_config = settings.VOXHELM.stt
-    primary = resolve("auto", stt_config)[0]
-    engine = ENGINES.get(primary, stt_config).status()
+    engine = default_engine_status()
     body = HealthResponse(
         status="degraded" if engine.state == EngineState.UNAVAILABLE else "ok",
         version=__version__,
@@ -50,3 +57,24 @@ async def health(request: HttpRequest) -> JsonResponse:
         ],
     )
     return JsonResponse(body.model_dump())
+
+
+@operation(
+    Operation(
+        "/v1/health/live",
+        "get",
+        "Liveness for container and load balancer probes (no token)",
+        "health",
+        responses={200: LivenessResponse, 503: LivenessResponse},
+        secured=False,
+        errors=(),
+    )
+)
+@api_view(["GET"], auth="none")
+async def live(request: HttpRequest) -> JsonResponse:
+    # Anyone on the network may ask, so the answer names nothing: no version, no model, no
+    # count. 503 when the default engine cannot load (a CUDA image without a GPU), so a
+    # probe takes such a process out instead of it failing every request.
+    if default_engine_status().state == EngineState.UNAVAILABLE:
+        return JsonResponse(LivenessResponse(status="degraded").model_dump(), status=503)
+    return JsonResponse(LivenessResponse(status="ok").model_dump())

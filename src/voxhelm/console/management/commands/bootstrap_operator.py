@@ -20,10 +20,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         operator = settings.VOXHELM.operator
-        parser.add_argument("--username", default=operator.bootstrap_username)
-        parser.add_argument("--email", default=operator.bootstrap_email)
+        parser.add_argument(
+            "--username",
+            default=operator.bootstrap_username,
+            help="default: $VOXHELM_BOOTSTRAP_OPERATOR_USERNAME",
+        )
+        parser.add_argument(
+            "--email",
+            default=operator.bootstrap_email,
+            help="default: $VOXHELM_BOOTSTRAP_OPERATOR_EMAIL",
+        )
         # The environment (or a _FILE) keeps the password out of the process list.
-        parser.add_argument("--password", default=None)
+        parser.add_argument(
+            "--password",
+            default=None,
+            help="visible to other users in the process list: prefer "
+            "$VOXHELM_BOOTSTRAP_OPERATOR_PASSWORD(_FILE) or the prompt",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         password = options["password"] or settings.VOXHELM.operator.bootstrap_password
