@@ -105,6 +105,14 @@ class Backend(ABC):
         """Problems that would make this engine unavailable, each with a hint; [] if none."""
         return []
 
+    def refuse_unsupported(self, request: TranscriptionRequest) -> None:  # noqa: B027
+        """Raise InvalidInput when this model cannot serve ``request`` (a language it does
+        not speak, a task it cannot do), so a caller can refuse before any audio is decoded.
+
+        May load the model (run it in a worker thread); raises BackendUnavailable when it
+        cannot. Engines that cannot tell do nothing, and :meth:`transcribe` refuses as well.
+        """
+
     def load(self) -> None:  # noqa: B027 - optional hook, engines without a model skip it
         """Load the model now (warm-up). Engines without a resident model do nothing."""
 
