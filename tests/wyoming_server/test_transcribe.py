@@ -135,7 +135,8 @@ def test_the_debug_line_reports_the_wait_for_an_early_decode_still_running(
     assert line["early_decode"] is True
     assert waited > 0.1  # the decode was still running (a decode takes about half a second)
     assert 0.5 * waited * 1000 <= line["duration_ms"] <= waited * 1000 + 1  # type: ignore[operator]
-    assert line["early_decode_ms"] >= line["duration_ms"]  # type: ignore[operator]
+    # The decode began before audio-stop: the wait is at most its rest (and a few ms).
+    assert line["duration_ms"] <= line["early_decode_ms"] + 100  # type: ignore[operator]
     assert line["realtime_factor"] > 1  # type: ignore[operator]
 
 

@@ -105,13 +105,17 @@ class Backend(ABC):
         """Problems that would make this engine unavailable, each with a hint; [] if none."""
         return []
 
-    def refuse_unsupported(self, request: TranscriptionRequest) -> None:  # noqa: B027
+    def refuse_unsupported(self, request: TranscriptionRequest) -> None:
         """Raise InvalidInput when this model cannot serve ``request`` (a language it does
-        not speak, a task it cannot do), so a caller can refuse before any audio is decoded.
+        not speak, a task it cannot do), so a caller can refuse before any audio is decoded;
+        BackendUnavailable when the engine cannot run at all.
 
-        May load the model (run it in a worker thread); raises BackendUnavailable when it
-        cannot. Engines that cannot tell do nothing, and :meth:`transcribe` refuses as well.
+        May load the model (call it from a worker thread). Engines that cannot tell only
+        check that they can run; :meth:`transcribe` refuses as well.
         """
+        problems = self.check()
+        if problems:
+            raise BackendUnavailable(problems[0])
 
     def load(self) -> None:  # noqa: B027 - optional hook, engines without a model skip it
         """Load the model now (warm-up). Engines without a resident model do nothing."""
