@@ -1,7 +1,9 @@
 """A language the model cannot transcribe: refused before anything is decoded, and quietly.
 
-The server runs as a real process with JSON logs, so each test reads the records it wrote
-(level, logger, message, traceback) while a command ran.
+The server runs as a real process with JSON logs at debug level, so each test reads the
+records it wrote (level, logger, message, traceback) while a command ran. Every decode,
+early or at audio-stop, first takes an interactive lane slot, and the lane scheduler logs
+each admission: no admission record, no decode.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from voxhelm.wyoming_server.info import resolve_settings
 pytestmark = pytest.mark.slow
 
 COMMAND = "Please turn on the kitchen lights and open the garden door."
-DECODE_MESSAGE = "Processing audio with duration"  # faster-whisper's record of each decode
+ADMITTED = "lane_scheduler admitted lane=interactive"  # before every decode
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WyomingProcess]
     """The bundled English-only model, early decoding on (the default), JSON log records."""
     process = start_wyoming(
         tmp_path_factory.mktemp("wyoming-languages"),
-        {"VOXHELM_LOG_FORMAT": "json", "VOXHELM_LOG_LEVEL": "info"},
+        {"VOXHELM_LOG_FORMAT": "json", "VOXHELM_LOG_LEVEL": "debug"},
     )
     yield process
     process.stop()
@@ -61,7 +63,7 @@ def command_records(
 
 
 def decodes(logged: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in logged if r["logger"] == "faster_whisper" and DECODE_MESSAGE in r["message"]]
+    return [r for r in logged if r["message"].startswith(ADMITTED)]
 
 
 @pytest.mark.parametrize("realtime", [True, False], ids=["microphone", "burst"])
@@ -85,13 +87,13 @@ def test_a_language_the_model_cannot_transcribe_is_refused_before_any_decoding(
     assert decodes(logged) == []  # neither the early decode nor one at audio-stop ran
     assert [r for r in logged if "exception" in r] == []
     assert [r for r in logged if r["level"] in ("WARNING", "ERROR", "CRITICAL")] == []
-    refusal = [r for r in logged if r["logger"] == "voxhelm.wyoming"]
+    refusal = [r for r in logged if r["logger"] == "voxhelm.wyoming" and r["level"] != "DEBUG"]
     assert [r["level"] for r in refusal] == ["INFO"]
     assert "unsupported_language" in refusal[0]["message"]
     assert "Traceback" not in server.log()
 
 
-def test_the_same_connection_setup_with_english_decodes(server: WyomingProcess) -> None:
+def test_english_on_the_same_server_is_decoded(server: WyomingProcess) -> None:
     # The control of the test above: its assertions see a decode when one runs.
     speech = synthesize(COMMAND, pause_seconds=0.8)
     events, logged = command_records(
@@ -105,7 +107,7 @@ def test_the_same_connection_setup_with_english_decodes(server: WyomingProcess) 
     )
     assert [e.type for e in events] == ["transcript"]
     assert word_error_rate(COMMAND, events[0].data["text"]) <= 0.15
-    assert len(decodes(logged)) == 1
+    assert len(decodes(logged)) >= 1
     assert [r for r in logged if "exception" in r] == []
 
 
@@ -186,4 +188,3 @@ def test_a_named_model_is_checked_against_the_default_language(
         events = asyncio.run(run())
     assert [(e.type, e.data.get("code")) for e in events] == [("error", "unsupported_language")]
     assert not [r for r in caplog.records if r.exc_info]
-    assert not [r for r in caplog.records if DECODE_MESSAGE in r.getMessage()]
