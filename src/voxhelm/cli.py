@@ -197,6 +197,8 @@ def run_web_app(args: argparse.Namespace, *, embedded: bool) -> None:
     setup_django()
     sweep_work_folders()
     run_checks_or_exit()
+    if getattr(args, "wyoming", False):
+        check_wyoming_settings()
     migrate()
     prepare_models()
     warm_up_default_engine()
@@ -224,6 +226,22 @@ def start_lease_sweeper() -> None:
     from voxhelm.workers.leases import start_lease_sweeper as start
 
     start(settings.VOXHELM)
+
+
+def check_wyoming_settings() -> None:
+    """``serve --wyoming``: exit 1 on Wyoming settings the server refuses (a language its
+    model lacks), before a model starts loading on a thread that exit could not stop."""
+    from django.conf import settings
+
+    from voxhelm.config import ConfigError
+    from voxhelm.wyoming_server.info import resolve_settings
+
+    try:
+        resolve_settings(settings.VOXHELM)
+    except ConfigError as exc:
+        problems = [str(p) for p in exc.problems]
+        print("voxhelm: refusing to start.", *problems, sep="\n  ", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def start_wyoming() -> None:

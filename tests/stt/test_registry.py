@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import make_config
 from voxhelm.audio import Audio
+from voxhelm.config import is_apple_silicon
 from voxhelm.errors import InvalidInput, ServiceUnavailable
 from voxhelm.stt.base import (
     Backend,
@@ -116,6 +117,23 @@ def test_all_unavailable_is_a_service_unavailable_error_without_details() -> Non
         engines.transcribe(SILENCE, "auto", TranscriptionRequest(), stt)
     assert caught.value.message == "No configured STT backend is available."
     assert "/secret" not in caught.value.message
+
+
+@pytest.mark.skipif(is_apple_silicon(), reason="the primary must be an engine that cannot run")
+def test_a_request_is_refused_by_the_engine_that_would_serve_it_before_any_audio() -> None:
+    # mlx cannot run on this machine (its check says why), so the fallback would serve
+    # the alias: the bundled English-only model, which refuses German but takes English.
+    stt = make_config(VOXHELM_STT_BACKEND="mlx", VOXHELM_STT_FALLBACK_BACKEND="fasterwhisper").stt
+    engines = Engines()
+    with pytest.raises(InvalidInput) as caught:
+        engines.refuse_unsupported("auto", TranscriptionRequest(language="de"), stt)
+    assert (caught.value.code, caught.value.param) == ("unsupported_language", "language")
+    assert "tiny.en" in caught.value.message
+    engines.refuse_unsupported("auto", TranscriptionRequest(language="en"), stt)
+    engines.refuse_unsupported("auto", TranscriptionRequest(), stt)
+    # With no engine that can run, the transcription itself reports it (a 503), not this.
+    alone = make_config(VOXHELM_STT_BACKEND="mlx").stt
+    engines.refuse_unsupported("auto", TranscriptionRequest(language="de"), alone)
 
 
 def test_backends_are_built_once_per_model() -> None:

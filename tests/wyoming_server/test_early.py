@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
+from wyoming.asr import Transcribe
+from wyoming.audio import AudioChunk, AudioStop
+from wyoming.event import Event
 
 from tests.conftest import make_config
 from tests.speech import synthesize, word_error_rate
+from voxhelm import capacity
 from voxhelm.audio import SAMPLE_RATE, Audio, from_pcm16
 from voxhelm.stt import vad
 from voxhelm.stt.base import TranscriptionRequest
 from voxhelm.stt.faster_whisper import FasterWhisperBackend
 from voxhelm.transcript import Transcript
 from voxhelm.wyoming_server.early import PAUSE_MS, EarlyDecoder, EarlyResult
+from voxhelm.wyoming_server.handler import SttService
+from voxhelm.wyoming_server.info import resolve_settings
 
 CHUNK = 1024  # samples per piece fed, as the benchmark's client sends them
 
@@ -141,3 +149,46 @@ def test_a_failing_vad_costs_only_the_head_start(caplog: pytest.LogCaptureFixtur
     assert asyncio.run(run()) is None  # the command is decoded at audio-stop instead
     failures = [r for r in caplog.records if "VAD failed" in r.getMessage()]
     assert len(failures) == 1  # once per command, not once per chunk
+
+
+def test_a_busy_server_costs_the_early_decode_its_head_start_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One slot, held by another thread (a batch job's window) for the whole command: the
+    # early decode and the decode at audio-stop each wait a tenth of a second and give up.
+    config = make_config(
+        tmp_path, VOXHELM_LANE_SLOTS="1", VOXHELM_LANE_INTERACTIVE_SLOTS="0",
+        VOXHELM_LANE_WAIT_SECONDS="0.1",
+    )  # fmt: skip
+    service = SttService(config, resolve_settings(config))
+    pcm = (spoken("Turn on the kitchen lights.", 0.8) * 32767).astype("<i2").tobytes()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with capacity.slot(config.lanes, capacity.VOICE):
+            held.set()
+            release.wait(30)
+
+    async def command() -> list[Event]:
+        session = service.session()
+        await session.handle_event(Transcribe(language="en").event())
+        for offset in range(0, len(pcm), 2048):
+            await session.handle_event(AudioChunk(16000, 2, 1, pcm[offset : offset + 2048]).event())
+            await asyncio.sleep(0.005)  # the early decode starts in the trailing silence
+        assert session.early is not None
+        return list((await session.handle_event(AudioStop().event())).events)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with caplog.at_level("INFO"):
+            events = asyncio.run(command())
+    finally:
+        release.set()
+        holder.join()
+    assert [(e.type, e.data.get("code")) for e in events] == [("error", "server_busy")]
+    gave_up = [r for r in caplog.records if "early decoding gave up" in r.getMessage()]
+    assert len(gave_up) == 1  # the early decode did run into the busy lane
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")] == []

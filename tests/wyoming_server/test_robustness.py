@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,6 +168,27 @@ def test_a_client_that_leaves_before_its_transcript_harms_nobody(
     events = asyncio.run(transcribe(wyoming.port, speech.samples, speech.sample_rate))
     assert [e.type for e in events] == ["transcript"]
     assert wyoming.alive()
+
+
+def test_a_client_that_resets_its_connection_mid_command_is_no_server_error(
+    wyoming: WyomingProcess,
+) -> None:
+    speech = synthesize(HEALTHY, pause_seconds=0.8)
+    pcm = speech.samples.tobytes()
+    before = len(wyoming.log())
+    with socket.create_connection(("127.0.0.1", wyoming.port)) as client:
+        client.sendall(header(type="transcribe", data={"language": "en"}))
+        client.sendall(header(type="audio-start", data={"rate": 22050, "width": 2, "channels": 1}))
+        client.sendall(chunk(pcm, rate=22050))  # an early decode starts in its trailing silence
+        time.sleep(0.3)
+        # A zero linger time makes close() send a reset, as a client that crashes does.
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.5)
+    events = asyncio.run(transcribe(wyoming.port, speech.samples, speech.sample_rate))
+    assert [e.type for e in events] == ["transcript"]
+    logged = wyoming.log()[before:]
+    assert "wyoming: the client reset the connection" in logged
+    assert "Traceback" not in logged and " ERROR " not in logged
 
 
 @pytest.mark.parametrize("opening", [b"", b'{"type": "desc'], ids=["silent", "slow-header"])

@@ -36,10 +36,21 @@ def test_the_wyoming_backend_picks_the_default_model(tmp_path: Path) -> None:
 
 
 def test_advertised_languages_fall_back_to_the_language(tmp_path: Path) -> None:
-    settings = resolve_settings(make_config(tmp_path, VOXHELM_WYOMING_STT_LANGUAGE="de-DE"))
+    # A whisper.cpp model does not say which languages it speaks (tiny.en would refuse de:
+    # see test_languages.py).
+    whispercpp = {
+        "VOXHELM_WYOMING_STT_BACKEND": "whispercpp",
+        "VOXHELM_WHISPERCPP_MODEL": "ggml-base.bin",
+    }
+    settings = resolve_settings(
+        make_config(tmp_path, VOXHELM_WYOMING_STT_LANGUAGE="de-DE", **whispercpp)
+    )
     assert (settings.language, settings.languages) == ("de", ("de-DE",))
     config = make_config(
-        tmp_path, VOXHELM_WYOMING_STT_LANGUAGES="de,en,de", VOXHELM_WYOMING_STT_LANGUAGE="de"
+        tmp_path,
+        VOXHELM_WYOMING_STT_LANGUAGES="de,en,de",
+        VOXHELM_WYOMING_STT_LANGUAGE="de",
+        **whispercpp,
     )
     listed = resolve_settings(config)
     assert listed.languages == ("de", "en")

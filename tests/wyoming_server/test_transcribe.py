@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import numpy as np
 import pytest
 from wyoming.asr import Transcribe
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
 
 from tests.speech import synthesize, word_error_rate
 from tests.wyoming_server.conftest import WyomingProcess, describe, transcribe
@@ -100,6 +103,41 @@ def test_a_command_streamed_in_real_time_is_decoded_during_its_trailing_silence(
     assert word_error_rate(COMMAND, events[0].data["text"]) <= 0.15
     (line,) = debug_lines(wyoming)[before:]
     assert line["early_decode"] is True
+
+
+async def timed_command(port: int, samples: np.ndarray, rate: int) -> tuple[str, float]:
+    """Send a whole command at once; its transcript and how long the client waited for it
+    after ``audio-stop``."""
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(Transcribe(language="en").event())
+        await client.write_event(AudioStart(rate=rate, width=2, channels=1).event())
+        data = samples.tobytes()
+        for offset in range(0, len(data), 2048):
+            await client.write_event(AudioChunk(rate, 2, 1, data[offset : offset + 2048]).event())
+        await client.write_event(AudioStop().event())
+        stopped = time.monotonic()
+        event = await asyncio.wait_for(client.read_event(), 60)
+        waited = time.monotonic() - stopped
+        assert event is not None and event.type == "transcript", event
+        return str(event.data["text"]), waited
+
+
+def test_the_debug_line_reports_the_wait_for_an_early_decode_still_running(
+    wyoming: WyomingProcess,
+) -> None:
+    # Sent faster than real time, the speech ends (and its early decode starts) a moment
+    # before audio-stop: the client then waits for that decode to finish.
+    speech = synthesize(COMMAND, pause_seconds=0.8)
+    before = len(debug_lines(wyoming))
+    text, waited = asyncio.run(timed_command(wyoming.port, speech.samples, speech.sample_rate))
+    assert word_error_rate(COMMAND, text) <= 0.15
+    (line,) = debug_lines(wyoming)[before:]
+    assert line["early_decode"] is True
+    assert waited > 0.1  # the decode was still running (a decode takes about half a second)
+    assert 0.5 * waited * 1000 <= line["duration_ms"] <= waited * 1000 + 1  # type: ignore[operator]
+    # The decode began before audio-stop: the wait is at most its rest (and a few ms).
+    assert line["duration_ms"] <= line["early_decode_ms"] + 100  # type: ignore[operator]
+    assert line["realtime_factor"] > 1  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("pause", [1.2, 0.35])

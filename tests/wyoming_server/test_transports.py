@@ -101,6 +101,31 @@ def test_it_refuses_a_bad_uri(tmp_path: Path) -> None:
     assert "bad --uri" in result.stderr
 
 
+@pytest.mark.parametrize("web", [False, True], ids=["voxhelm-wyoming-stt", "serve-wyoming"])
+def test_it_refuses_to_start_with_a_language_its_model_lacks(tmp_path: Path, web: bool) -> None:
+    port = str(free_port())
+    argv = (
+        [sys.executable, "-m", "voxhelm.cli", "serve", "--wyoming", "--port", port]
+        if web
+        else [str(SCRIPT), "--uri", f"tcp://127.0.0.1:{port}"]
+    )
+    result = subprocess.run(
+        argv,
+        env=process_env(tmp_path, {"VOXHELM_WYOMING_STT_LANGUAGE": "de"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "refusing to start" in result.stderr
+    assert (
+        "VOXHELM_WYOMING_STT_LANGUAGE: The model tiny.en is English-only and cannot "
+        "transcribe 'de'."
+    ) in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_voxhelm_serve_wyoming_shares_the_process(tmp_path: Path) -> None:
     port, http_port = free_port(), free_port()
     log_path = tmp_path / "serve.log"

@@ -105,6 +105,18 @@ class Backend(ABC):
         """Problems that would make this engine unavailable, each with a hint; [] if none."""
         return []
 
+    def refuse_unsupported(self, request: TranscriptionRequest) -> None:
+        """Raise InvalidInput when this model cannot serve ``request`` (a language it does
+        not speak, a task it cannot do), so a caller can refuse before any audio is decoded;
+        BackendUnavailable when the engine cannot run at all.
+
+        May load the model (call it from a worker thread). Engines that cannot tell only
+        check that they can run; :meth:`transcribe` refuses as well.
+        """
+        problems = self.check()
+        if problems:
+            raise BackendUnavailable(problems[0])
+
     def load(self) -> None:  # noqa: B027 - optional hook, engines without a model skip it
         """Load the model now (warm-up). Engines without a resident model do nothing."""
 

@@ -326,6 +326,9 @@ class FasterWhisperBackend(Backend):
             task=request.task,
         ).renumbered()
 
+    def refuse_unsupported(self, request: TranscriptionRequest) -> None:
+        self._refuse_unsupported(self._loaded_model(), request)
+
     def _refuse_unsupported(self, model: Any, request: TranscriptionRequest) -> None:
         # faster-whisper would silently transcribe English instead (and ignore the task).
         if model.model.is_multilingual:

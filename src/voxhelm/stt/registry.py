@@ -350,6 +350,23 @@ class Engines:
             "No configured STT backend is available.", code="backend_unavailable"
         )
 
+    def refuse_unsupported(
+        self, model: str, request: TranscriptionRequest, config: SttConfig
+    ) -> None:
+        """Raise InvalidInput when the backend that would serve ``model`` refuses
+        ``request`` (an English-only model asked for German), before any audio is decoded.
+
+        Runs in a worker thread (it may load the model). A backend that cannot run is
+        passed over as :meth:`transcribe` passes it over; when none can, :meth:`transcribe`
+        reports it.
+        """
+        for invocation in resolve(model, config):
+            try:
+                self.get(invocation, config).refuse_unsupported(request)
+            except BackendUnavailable:
+                continue
+            return
+
     @contextlib.contextmanager
     def _in_use(self, key: tuple[str, str]) -> Iterator[None]:
         with self._lock:

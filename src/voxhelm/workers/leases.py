@@ -39,7 +39,7 @@ from voxhelm.batch.request import JobOutputs, UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import check_url
-from voxhelm.jobs.models import Job, JobPhase, JobState
+from voxhelm.jobs.models import Job, JobState
 from voxhelm.jobs.periodic import start_periodic
 from voxhelm.jobs.staged import settle_upload
 from voxhelm.workers.capabilities import Requirements, matches, requirements
@@ -253,7 +253,7 @@ def beat(
         "worker_progress": progress.model_dump(exclude_none=True),
         "eta_seconds": progress.eta_seconds,
     }
-    if progress.phase in JobPhase.values and progress.phase:
+    if progress.phase is not None:  # one of the worker phases (the protocol maps aliases)
         report["phase"] = progress.phase
     if progress.percent is not None:
         report["progress"] = progress.percent

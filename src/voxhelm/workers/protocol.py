@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from voxhelm.batch.sink import DECODING, DIARIZING, DOWNLOADING, RENDERING, TRANSCRIBING
 from voxhelm.workers.limits import (
     MAX_ARTIFACT_CHARS,
     MAX_ARTIFACTS,
@@ -278,11 +279,39 @@ class ClaimResponse(BaseModel):
 
 # -- POST /v1/internal/work/<id>/heartbeat -----------------------------------------------------
 
+WORKER_PHASES = (DOWNLOADING, DECODING, TRANSCRIBING, DIARIZING, RENDERING)
+"""The phases of a remote run: the batch core's steps, which ``Job.phase`` shows."""
+
+PHASE_ALIASES = {
+    # The reference worker's names for the same steps (it beats at once on each new one).
+    "materialize_input": DOWNLOADING,
+    "extract_audio": DECODING,
+    "transcribe": TRANSCRIBING,
+    "diarization": DIARIZING,
+    "known_speaker_diarization": DIARIZING,
+    "render_artifacts": RENDERING,
+    "complete": RENDERING,  # its last beat: the artifacts are uploaded, completion is next
+}
+
+
+def worker_phase(phase: str) -> str:
+    """Voxhelm's name of a phase a worker reports (the reference's names are aliases); any
+    other name is a 400 listing the names taken."""
+    if phase in WORKER_PHASES:
+        return phase
+    if phase in PHASE_ALIASES:
+        return PHASE_ALIASES[phase]
+    raise exact(
+        f"progress.phase '{phase}' is not a phase; use one of {', '.join(WORKER_PHASES)} "
+        f"(or the reference worker's {', '.join(PHASE_ALIASES)})."
+    )
+
 
 class Progress(BaseModel):
-    """A running job's progress: ``phase`` (trimmed, printable, at most 32 characters),
-    ``message`` (trimmed, at most 500), ``percent`` (0-100) and ``eta_seconds``; longer text
-    is a 400, other keys and types are dropped."""
+    """A running job's progress: ``phase`` (one of :data:`WORKER_PHASES`, or an alias of
+    :data:`PHASE_ALIASES`, stored as the phase it names), ``message`` (trimmed, at most
+    500), ``percent`` (0-100) and ``eta_seconds``; an unknown phase and longer text are a
+    400, other keys and types are dropped."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -296,7 +325,7 @@ class Progress(BaseModel):
     def _phase(cls, value: object) -> str | None:
         if not isinstance(value, str) or not value.strip():
             return None
-        return name(value.strip(), "progress.phase", MAX_PHASE_CHARS)
+        return worker_phase(name(value.strip(), "progress.phase", MAX_PHASE_CHARS))
 
     @field_validator("message", mode="before")
     @classmethod

@@ -19,8 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from voxhelm import __version__
-from voxhelm.config import Config, ConfigError, Problem, load_config
-from voxhelm.errors import InvalidInput
+from voxhelm.config import Config, ConfigError, load_config
 from voxhelm.helptext import ParagraphFormatter, plain
 from voxhelm.modelstore.startup import let_engines_pull
 from voxhelm.workdirs import sweep
@@ -38,10 +37,7 @@ def default_uri(config: Config) -> str:
 def build_service(config: Config) -> SttService:
     """The shared service for ``config``; raises ConfigError for invalid settings."""
     config.raise_for_problems()
-    try:
-        settings = resolve_settings(config)
-    except InvalidInput as exc:
-        raise ConfigError([Problem("VOXHELM_WYOMING_STT_LANGUAGE", exc.message)]) from None
+    settings = resolve_settings(config)
     from voxhelm.stt.registry import ENGINES, resolve
 
     # The interactive default stays loaded even with VOXHELM_MODEL_IDLE_SECONDS set.

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from voxhelm.audio import SAMPLE_RATE, Audio
+from voxhelm.errors import VoxhelmError
 from voxhelm.stt import vad
 from voxhelm.transcript import Transcript
 
@@ -37,10 +39,12 @@ Decode = Callable[[Audio], Transcript]
 
 @dataclass(frozen=True)
 class EarlyResult:
-    """A transcript of the first ``covered`` seconds of a command."""
+    """A transcript of the first ``covered`` seconds of a command, and the seconds the
+    decode took."""
 
     covered: float
     transcript: Transcript
+    seconds: float
 
 
 class EarlyDecoder:
@@ -81,8 +85,9 @@ class EarlyDecoder:
         self._task.add_done_callback(_retrieve)
 
     async def _run(self, audio: Audio) -> None:
+        started = time.monotonic()
         transcript = await asyncio.to_thread(self._decode, audio)
-        self._result = EarlyResult(audio.duration, transcript)
+        self._result = EarlyResult(audio.duration, transcript, time.monotonic() - started)
 
     async def settle(self, audio: Audio) -> EarlyResult | None:
         """The command ended with ``audio`` (all of it): the early result, if one covers
@@ -100,6 +105,11 @@ class EarlyDecoder:
                 complete = False
         try:
             await self._task
+        except VoxhelmError as exc:
+            # No slot in time, an engine that is unavailable: the decode at audio-stop
+            # meets it again and answers it; a client's error is no fault of the server.
+            logger.info("wyoming: early decoding gave up: %s (%s)", exc.message, exc.code)
+            return None
         except Exception:
             # The decode at audio-stop reports a real problem again; here it only costs
             # the head start.

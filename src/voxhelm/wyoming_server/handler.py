@@ -6,6 +6,11 @@ request; ``audio-start`` fixes the input format and starts a fresh buffer; each
 and answers ``transcript`` (or ``error``), after which the connection closes. A protocol
 error answers ``error`` and closes too; the server goes on.
 
+The model is asked whether it serves the command's language as soon as the command is
+known (its ``transcribe`` event, else the first audio): a refused command (an English-only
+model asked for German) starts no decode, early or late, and its ``error`` is the answer
+to ``audio-stop``, where the client reads it.
+
 The engine runs in a worker thread: first the VAD gate (no speech -> an empty transcript,
 Whisper never runs), then an interactive lane admission around the engine call, through
 the process-wide ``ENGINES`` registry, so a model already loaded in this process is shared.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -113,6 +119,11 @@ class SttService:
     def default_command(self) -> Command:
         return self.command({})
 
+    def refuse_unsupported(self, command: Command) -> None:
+        """Raise InvalidInput when the command's model cannot serve its language or task
+        (in a worker thread: the first call may load the model)."""
+        ENGINES.refuse_unsupported(command.model, command.request, self.config.stt)
+
     @property
     def early_decoding(self) -> bool:
         return self.config.wyoming.vad and self.config.wyoming.early_decode
@@ -128,12 +139,14 @@ class SttService:
         command: Command,
         shape: dict[str, Any],
         early: EarlyResult | None = None,
+        *,
+        stopped: float,
     ) -> TranscriptEvent:
         """Transcribe one command: VAD gate, engine, normalizer (in a worker thread, unless
         ``early`` is given: a transcript of all the speech in ``audio``, decoded while the
-        trailing silence streamed in).
+        trailing silence streamed in). ``stopped`` is when ``audio-stop`` came (monotonic):
+        the client's wait is counted from there.
         """
-        started = time.monotonic()
         skipped = False
         if early is not None:
             transcript = early.transcript
@@ -153,7 +166,7 @@ class SttService:
                 text = normalized
         if self.config.stt.debug_logging:
             final = dataclasses.replace(transcript, text=text)
-            self._log(command, final, raw, shape, started, skipped=skipped, early=early is not None)
+            self._log(command, final, raw, shape, stopped, skipped=skipped, early=early)
         return TranscriptEvent(text=text, language=language)
 
     @staticmethod
@@ -162,23 +175,30 @@ class SttService:
         transcript: Transcript,
         raw: str,
         shape: dict[str, Any],
-        started: float,
+        stopped: float,
         *,
         skipped: bool,
-        early: bool,
+        early: EarlyResult | None,
     ) -> None:
+        # duration_ms is the client's wait after audio-stop, the figure a voice command's
+        # latency is made of; an early decode began before it (and may still have run then).
         fields = debuglog.record(
             source=DEBUG_SOURCE,
             audio=shape,
             requested_model=command.model,
             request=command.request,
             transcript=transcript,
-            seconds=time.monotonic() - started,
+            seconds=time.monotonic() - stopped,
         )
         if skipped:
             fields["vad"] = "no_speech"  # the model did not run
-        if early:
-            fields["early_decode"] = True  # decoded before audio-stop; duration_ms is after it
+        if early is not None:
+            fields["early_decode"] = True
+            fields["early_decode_ms"] = round(early.seconds * 1000)
+            # The engine's speed, not the wait's: the wait may be a fraction of the decode.
+            fields["realtime_factor"] = (
+                round(early.covered / early.seconds, 2) if early.seconds > 0 else None
+            )
         if raw.strip() and raw.strip() != transcript.text:
             fields["transcript_raw"] = debuglog.preview(raw, debuglog.TRANSCRIPT_CHARS)
         debuglog.logger.warning("%s", debuglog.format_line(fields))
@@ -190,6 +210,8 @@ class SttSession:
 
     service: SttService
     command: Command | None = None
+    checked: bool = False  # the command's model was asked whether it serves the command
+    refusal: VoxhelmError | None = None  # what it answered, when it refused
     pcm: PcmCollector = field(init=False)
     early: EarlyDecoder | None = None
     speech: SpeechSession = field(init=False)
@@ -206,16 +228,16 @@ class SttSession:
         if kind == "ping":
             return Reply((Event("pong", {"text": event.data.get("text")}),))
         if kind == "transcribe":
+            self._reset()
             self.command = self.service.command(event.data)
-            self.pcm.start(None)
-            self.early = None
+            await self._admit()
             return KEEP
         if kind == "audio-start":
             self.pcm.start(_format(event.data))
             self.early = None
             return KEEP
         if kind == "audio-chunk":
-            self._add_chunk(event)
+            await self._add_chunk(event)
             return KEEP
         if kind == "audio-stop":
             return await self._finish()
@@ -224,7 +246,20 @@ class SttSession:
             return KEEP if events is None else Reply(stream=events)
         return KEEP  # other events (wake word, intents, ...) are not for us
 
-    def _add_chunk(self, event: Event) -> None:
+    async def _admit(self) -> Command:
+        """The command in force (the defaults without a ``transcribe`` event), its model
+        asked once whether it serves it; a refusal is kept for ``audio-stop``."""
+        if self.command is None:
+            self.command = self.service.default_command()
+        if not self.checked:
+            self.checked = True
+            try:
+                await asyncio.to_thread(self.service.refuse_unsupported, self.command)
+            except VoxhelmError as exc:
+                self.refusal = exc
+        return self.command
+
+    async def _add_chunk(self, event: Event) -> None:
         try:
             converted = self.pcm.add(event.payload or b"", _format(event.data))
         except AudioTooLong as exc:
@@ -232,18 +267,30 @@ class SttSession:
         except AudioFormatError as exc:
             raise ProtocolError(str(exc), "bad_audio_format") from None
         if self.service.early_decoding:
+            command = await self._admit()
+            if self.refusal is not None:
+                return
             if self.early is None:
-                command = self.command or self.service.default_command()
                 self.early = EarlyDecoder(lambda audio: self.service.decode(audio, command))
             self.early.feed(converted, self.pcm.snapshot)
+
+    def _reset(self) -> None:
+        """Forget the command and its audio: the next one starts from the defaults."""
+        self.command = None
+        self.checked = False
+        self.refusal = None
+        self.early = None
+        self.pcm.start(None)
 
     async def _finish(self) -> Reply:
         if self.pcm.input_bytes == 0:
             return Reply((Error("No audio payload received.", "empty_audio").event(),), True)
-        command = self.command or self.service.default_command()
         started = time.monotonic()
         outcome = "error"
         try:
+            command = await self._admit()
+            if self.refusal is not None:
+                raise self.refusal
             if self.pcm.input_seconds <= MAX_SECONDS_ON_LOOP:
                 audio = self.pcm.finish()  # a millisecond: no thread hop on the answer's path
             else:
@@ -251,11 +298,14 @@ class SttSession:
             shape = self.pcm.shape(audio)
             early = await self.early.settle(audio) if self.early is not None else None
             if early is not None:
-                reply = self.service.run(audio, command, shape, early)  # no engine call
+                reply = self.service.run(audio, command, shape, early, stopped=started)
             else:
-                reply = await asyncio.to_thread(self.service.run, audio, command, shape)
+                run = functools.partial(self.service.run, stopped=started)
+                reply = await asyncio.to_thread(run, audio, command, shape)
         except VoxhelmError as exc:
-            # Busy (no slot in time), an engine that is unavailable: the message is safe.
+            # A refused language, busy (no slot in time), an engine that is unavailable:
+            # the client's doing or the server's state, not a fault; the message is safe.
+            logger.info("wyoming: answered an error: %s (%s)", exc.message, exc.code)
             return Reply((Error(exc.message, exc.code).event(),), True)
         except Exception:
             logger.exception("wyoming transcription failed")
@@ -264,9 +314,7 @@ class SttSession:
             outcome = "transcript"
         finally:
             metrics.wyoming_latency.labels(outcome).observe(time.monotonic() - started)
-            self.command = None
-            self.early = None
-            self.pcm.start(None)
+            self._reset()
         return Reply((reply.event(),), True)
 
 

@@ -17,7 +17,8 @@ from wyoming.info import (
 )
 
 from voxhelm import __version__, tts
-from voxhelm.config import Config
+from voxhelm.config import Config, ConfigError, Problem
+from voxhelm.errors import InvalidInput
 from voxhelm.modelcache.catalogue import Kind
 from voxhelm.modelstore.listing import store_for
 from voxhelm.stt.languages import normalize_language
@@ -41,9 +42,9 @@ class SttSettings:
     backend: str  # only picks the default model; requests resolve the model as usual
     model: str
     language: str | None  # Whisper code; None = detect
-    # Advertised only (requests are not restricted to them): VOXHELM_WYOMING_STT_LANGUAGES,
-    # else every language of a multilingual model (the configured one first), else the
-    # configured language or English.
+    # Advertised (requests are not restricted to them, but the model must speak each):
+    # VOXHELM_WYOMING_STT_LANGUAGES, else every language of a multilingual model (the
+    # configured one first), else the configured language or English.
     languages: tuple[str, ...]
     prompt: str | None
 
@@ -51,22 +52,40 @@ class SttSettings:
 def resolve_settings(config: Config) -> SttSettings:
     """Resolve ``VOXHELM_WYOMING_STT_*`` against the STT settings.
 
-    Raises :class:`~voxhelm.errors.InvalidInput` when ``VOXHELM_WYOMING_STT_LANGUAGE`` is
-    not a language Whisper knows.
+    Raises :class:`~voxhelm.config.ConfigError` when ``VOXHELM_WYOMING_STT_LANGUAGE`` is not
+    a language Whisper knows, or when it or one of ``VOXHELM_WYOMING_STT_LANGUAGES`` is not
+    a language the model transcribes (when the model says which it does): Home Assistant
+    would offer it, and every command in it would be refused.
     """
     wyoming = config.wyoming
     backend = wyoming.backend or config.stt.backend
     model = wyoming.model or default_model(backend, config.stt)
-    language = normalize_language(wyoming.language or None)
+    spoken = model_languages(config, backend, model)
+    language = _spoken(wyoming.language or None, spoken, model, "VOXHELM_WYOMING_STT_LANGUAGE")
     languages = tuple(dict.fromkeys(wyoming.languages))
+    for advertised in languages:
+        _spoken(advertised, spoken, model, "VOXHELM_WYOMING_STT_LANGUAGES")
     if not languages:
-        spoken = model_languages(config, backend, model)
         if len(spoken) > 1:
             first = (wyoming.language,) if wyoming.language else ()
             languages = (*first, *(code for code in spoken if code != language))
         else:
             languages = (wyoming.language,) if wyoming.language else ("en",)
     return SttSettings(backend, model, language, languages, wyoming.prompt or None)
+
+
+def _spoken(language: str | None, spoken: tuple[str, ...], model: str, setting: str) -> str | None:
+    """The Whisper code of ``language`` if ``model`` transcribes it (``spoken``: its
+    languages, () when unknown); else a ConfigError naming ``setting``."""
+    try:
+        code = normalize_language(language)
+    except InvalidInput as exc:
+        raise ConfigError([Problem(setting, exc.message)]) from None
+    if code is not None and spoken and code not in spoken:
+        only = "English-only" if spoken == ("en",) else f"for {', '.join(spoken)} only"
+        message = f"The model {model} is {only} and cannot transcribe '{language}'."
+        raise ConfigError([Problem(setting, message)])
+    return code
 
 
 def model_languages(config: Config, backend: str, model: str) -> tuple[str, ...]:

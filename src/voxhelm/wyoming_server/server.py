@@ -165,6 +165,13 @@ class WyomingServer:
             except TimeoutError:
                 await self._send(writer, Error("Connection idle for too long.", "idle_timeout"))
                 return False
+            except ConnectionError as exc:
+                if conn is not None and conn.evicted:
+                    raise  # closed here to make room: connection() says so
+                # A client that crashed or lost its network: nothing to answer, and no
+                # fault of the server.
+                logger.info("wyoming: the client reset the connection (%s)", exc)
+                return False
             except ProtocolError as exc:
                 logger.info("wyoming: closing a connection: %s (%s)", exc.message, exc.code)
                 await self._send(writer, exc)
