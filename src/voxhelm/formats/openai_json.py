@@ -7,6 +7,7 @@ from typing import Any
 
 from voxhelm.errors import InvalidJson
 from voxhelm.formats.encoding import dump_artifact_json, dump_response_json, finite_or
+from voxhelm.stt.languages import language_name
 from voxhelm.stt.loops import DROPPED, REPAIRED, SUSPECT
 from voxhelm.transcript import Segment, Transcript
 
@@ -21,15 +22,17 @@ def render_verbose_json(transcript: Transcript, words: bool = False) -> bytes:
 
     Keys in order: ``task``, ``language``, ``duration``, ``text``, ``segments`` and, with
     ``words=True`` (``timestamp_granularities[]=word``), a top-level ``words`` list of
-    ``{"word", "start", "end"}``. ``task`` and ``language`` are kept from the reference;
-    ``duration`` is OpenAI's (the audio length, else the last segment end, else 0.0).
+    ``{"word", "start", "end"}``. ``task`` is kept from the reference; ``language`` is the
+    name OpenAI answers (``english``, not the code ``en``), and for a translation the
+    language of the text, always ``english``, as OpenAI's; ``duration`` is OpenAI's (the
+    audio length, else the last segment end, else 0.0).
     Statistics an engine did not report are rendered as ``0.0`` / ``[]`` so typed clients
     accept them. A segment carries ``speaker`` only when it has one and ``voxhelm_flags``
     only when post-processing flagged it.
     """
     payload: dict[str, Any] = {
         "task": transcript.task,
-        "language": transcript.language,
+        "language": _language(transcript),
         "duration": _duration(transcript),
         "text": transcript.text.strip(),
         "segments": [_verbose_segment(segment) for segment in transcript.segments],
@@ -143,6 +146,12 @@ def _spans(segments: Iterable[Segment]) -> list[list[float]]:
         else:
             spans.append([start, end])
     return spans
+
+
+def _language(transcript: Transcript) -> str | None:
+    if transcript.task == "translate":
+        return language_name("en")
+    return language_name(transcript.language) if transcript.language else None
 
 
 def _duration(transcript: Transcript) -> float:
