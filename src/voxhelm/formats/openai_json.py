@@ -1,7 +1,9 @@
-"""JSON transcripts: OpenAI's `json` and `verbose_json` bodies, the `transcript.json` artifact."""
+"""JSON transcripts: OpenAI's `json`, `verbose_json` and `diarized_json` bodies, the
+`transcript.json` artifact."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,6 +46,73 @@ def render_verbose_json(transcript: Transcript, words: bool = False) -> bytes:
             if word.word.strip()
         ]
     return dump_response_json(payload)
+
+
+ANONYMOUS_SPEAKER = re.compile(r"Speaker \d+")
+"""The labels :mod:`voxhelm.diarization.align` gives speakers nobody named."""
+
+
+def render_diarized_json(transcript: Transcript) -> bytes:
+    """OpenAI's ``diarized_json`` body (the official client's ``TranscriptionDiarized``):
+    ``task``, ``duration``, ``text`` and ``segments`` as :func:`diarized_segments` gives
+    them. No ``usage``: nothing is billed."""
+    return dump_response_json(
+        {
+            "task": "transcribe",
+            "duration": _duration(transcript),
+            "text": transcript.text.strip(),
+            "segments": diarized_segments(transcript),
+        }
+    )
+
+
+def diarized_segments(transcript: Transcript) -> list[dict[str, Any]]:
+    """The segments of ``diarized_json`` (and of its streamed ``transcript.text.segment``
+    events): ``type``, ``id`` (``seg_0``, ...), ``start``, ``end``, ``text`` (stripped)
+    and ``speaker``, for every segment with text.
+
+    Speakers are named as OpenAI names them: a known speaker keeps its name, anonymous
+    speakers (``Speaker 2``) become ``A``, ``B``, ... in the order they first speak. The
+    format requires a speaker on every segment, so a segment no speaker turn overlapped (a
+    word in a pause) takes the speaker before it, else the one after it.
+    """
+    spoken = [segment for segment in transcript.segments if segment.text.strip()]
+    labels = _carried([segment.speaker for segment in spoken])
+    letters: dict[str, str] = {}
+    for label in labels:
+        if label is not None and ANONYMOUS_SPEAKER.fullmatch(label):
+            letters.setdefault(label, _letter(len(letters)))
+    return [
+        {
+            "type": "transcript.text.segment",
+            "id": f"seg_{number}",
+            "start": round(float(segment.start), 3),
+            "end": round(float(max(segment.start, segment.end)), 3),
+            "text": segment.text.strip(),
+            "speaker": letters.get(label, label) if label is not None else "A",
+        }
+        for number, (segment, label) in enumerate(zip(spoken, labels, strict=True))
+    ]
+
+
+def _carried(labels: list[str | None]) -> list[str | None]:
+    """Each missing label filled from the one before it, else the one after it."""
+    filled = list(labels)
+    for index in range(1, len(filled)):
+        filled[index] = filled[index] or filled[index - 1]
+    for index in range(len(filled) - 2, -1, -1):
+        filled[index] = filled[index] or filled[index + 1]
+    return filled
+
+
+def _letter(index: int) -> str:
+    """``A`` ... ``Z``, then ``AA``, ``AB``, ... (spreadsheet columns)."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
 
 
 def render_transcript_json(transcript: Transcript) -> bytes:
