@@ -10,17 +10,19 @@ data URLs as OpenAI's clients send them.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from openai.types.audio import TranscriptionDiarized
 
 from tests.conftest import PRODUCER_TOKEN, ServerProcess
 from tests.diarization.conversation import TWO_SPEAKERS, Conversation, Line, converse, has_espeak
 from tests.speech import synthesize, word_error_rate
+from voxhelm.config import Config
 
 pytestmark = [
     pytest.mark.slow,
@@ -341,3 +343,26 @@ def test_it_refuses_more_than_four_or_repeated_speaker_names(
         },
     )
     assert twice.status_code == 400 and error_of(twice)["param"] == "known_speaker_names"
+
+
+def test_without_a_diarization_backend_diarized_json_is_refused_before_any_work(
+    configure: Callable[..., Config], client: Any, auth_headers: dict[str, str]
+) -> None:
+    # In process (no server to start with another setting): refused while validating, so
+    # nothing is decoded or transcribed.
+    configure(VOXHELM_DIARIZATION_BACKEND="none")
+    upload = SimpleUploadedFile("clip.wav", b"RIFF not even audio", "audio/wav")
+    response = client.post(
+        "/v1/audio/transcriptions",
+        {"file": upload, "model": DIARIZE, "response_format": "diarized_json"},
+        headers=auth_headers,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("diarization_unavailable", "response_format")
+    plain = client.post(
+        "/v1/audio/transcriptions",
+        {"file": SimpleUploadedFile("clip.wav", b"RIFF", "audio/wav"), "model": DIARIZE},
+        headers=auth_headers,
+    )
+    assert plain.json()["error"]["code"] == "unsupported_media"  # json needs no diarization
