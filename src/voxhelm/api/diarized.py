@@ -117,7 +117,7 @@ def _decode_reference(url: str, number: int, config: Config) -> audio.Audio:
         )
     if "base64" not in [part.strip().lower() for part in found["params"].split(";")]:
         raise InvalidInput(f"{which} must be base64 (data:<type>;base64,...).", param=REFERENCES)
-    data = found["data"]
+    data = "".join(found["data"].split())  # some encoders wrap base64 in lines
     if len(data) // 4 * 3 > MAX_REFERENCE_BYTES + 3:  # before decoding any of it
         raise PayloadTooLarge(
             f"{which} exceeded the {human_bytes(MAX_REFERENCE_BYTES)} reference limit.",
