@@ -21,6 +21,7 @@ from openai.types.audio import TranscriptionDiarized
 
 from tests.conftest import PRODUCER_TOKEN, ServerProcess
 from tests.diarization.conversation import TWO_SPEAKERS, Conversation, Line, converse, has_espeak
+from tests.jobs.media_server import serve_media
 from tests.speech import synthesize, word_error_rate
 from voxhelm.config import Config
 
@@ -180,25 +181,28 @@ def test_any_model_diarizes_when_asked_for_diarized_json(
     assert {s["speaker"] for s in body["segments"]} == {"A", "B"}
 
 
-def test_a_json_url_request_diarizes_too(
-    server: ServerProcess, conversation: Conversation, references: list[str]
+def test_a_json_url_request_diarizes_with_known_speakers_too(
+    server: ServerProcess, conversation: Conversation, references: list[str], no_leaks: None
 ) -> None:
-    # The JSON form takes the same fields; the media URL is refused here only because the
-    # host is not allowlisted, after every field was validated (none is ignored).
-    with server.client() as client:
-        response = client.post(
-            "/v1/audio/transcriptions",
-            json={
-                "url": "https://blocked.example.org/talk.wav",
-                "model": DIARIZE,
-                "response_format": "diarized_json",
-                "chunking_strategy": "auto",
-                "known_speaker_names": ["Joe", "Ava"],
-                "known_speaker_references": references,
-            },
-        )
-    assert response.status_code == 400
-    assert "allowlist" in error_of(response)["message"]
+    with serve_media() as media:
+        url = media.add("/talk.wav", "audio/wav", conversation.wav_bytes())
+        with server.client() as client:
+            response = client.post(
+                "/v1/audio/transcriptions",
+                json={
+                    "url": url,
+                    "model": DIARIZE,
+                    "response_format": "diarized_json",
+                    "chunking_strategy": "auto",
+                    "known_speaker_names": ["Joe", "Ava"],
+                    "known_speaker_references": references,
+                },
+            )
+    assert response.status_code == 200, response.text
+    segments = TranscriptionDiarized.model_validate(response.json()).segments
+    assert segments
+    for segment in segments:
+        assert segment.speaker == NAMES[true_speaker(conversation, segment.start, segment.end)]
 
 
 @pytest.mark.parametrize(
