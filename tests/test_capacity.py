@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -52,4 +53,42 @@ def test_model_work_holds_the_diarization_lock() -> None:
         probe.start()
         probe.join()
     assert seen == [True]
+    assert not capacity.diarization_lock.locked()
+
+
+def test_a_request_waits_for_the_diarization_lock_only_as_long_as_for_a_slot() -> None:
+    # A batch diarization holds the lock for minutes; a sync request must get its 429 after
+    # the configured lane wait, not wait behind it.
+    config = make_config(VOXHELM_LANE_SCHEDULER_ENABLED="false", VOXHELM_LANE_WAIT_SECONDS="0.2")
+    holding, release = threading.Event(), threading.Event()
+
+    def batch_diarization() -> None:
+        with capacity.model_work(config):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=batch_diarization)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        started = time.monotonic()
+        outcome: list[BaseException] = []
+
+        def sync_request() -> None:
+            try:
+                with capacity.model_work(config, capacity.SYNC):
+                    pass
+            except BaseException as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=sync_request)
+        waiter.start()
+        waiter.join(5)
+        assert not waiter.is_alive(), "the request waited past its lane wait"
+        assert len(outcome) == 1 and isinstance(outcome[0], Busy)
+        assert outcome[0].code == "server_busy"
+        assert 0.15 <= time.monotonic() - started < 2
+    finally:
+        release.set()
+        holder.join()
     assert not capacity.diarization_lock.locked()

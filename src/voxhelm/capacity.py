@@ -14,7 +14,9 @@ Two mechanisms, one per scope:
   a pool each, with the same limits; ``voxhelm_inference_in_flight`` counts both.
 
 Diarization and speaker embeddings also hold the process's one diarization lock (they
-hold a whole recording's embeddings: two at once would double the peak memory).
+hold a whole recording's embeddings: two at once would double the peak memory); a caller
+waits for it no longer than for a slot, so a sync request behind a long batch diarization
+gets its 429 in time.
 """
 
 from __future__ import annotations
@@ -67,9 +69,20 @@ def slot(config: LanesConfig, admission: Admission) -> Iterator[None]:
 @contextmanager
 def model_work(config: Config, admission: Admission = BATCH) -> Iterator[None]:
     """Hold a slot (a batch job's, unless a request waits: ``SYNC``) and the diarization
-    lock (diarization and speaker embeddings)."""
-    with slot(config.lanes, admission), diarization_lock:
-        yield
+    lock (diarization and speaker embeddings); raises :class:`Busy` when either did not
+    come within the admission's wait."""
+    wait = config.lanes.wait_seconds if admission.wait_seconds is None else admission.wait_seconds
+    with slot(config.lanes, admission):
+        if not diarization_lock.acquire(timeout=wait):
+            raise Busy(
+                "The server is busy with another diarization; retry shortly.",
+                retry_after=2,
+                code="server_busy",
+            )
+        try:
+            yield
+        finally:
+            diarization_lock.release()
 
 
 class InferencePool:

@@ -44,6 +44,7 @@ def test_the_openai_client_lists_only_models_that_can_serve(oai: openai.OpenAI) 
         "whisper-1",
         "gpt-4o-mini-transcribe",
         "gpt-4o-transcribe",
+        "gpt-4o-transcribe-diarize",  # the session server diarizes (onnx)
         "tiny.en",
         "base",  # the multilingual extra, which the dev group installs
     }
@@ -59,6 +60,7 @@ def test_the_openai_client_lists_only_models_that_can_serve(oai: openai.OpenAI) 
         "reason": None,
     }
     assert details(models["tiny.en"])["alias_of"] is None
+    assert details(models["gpt-4o-transcribe-diarize"])["alias_of"] == "tiny.en"
     base = details(models["base"])
     assert (base["available"], base["installed"], base["reason"]) == (True, True, None)
     assert base["size_bytes"] > 140_000_000

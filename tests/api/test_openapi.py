@@ -41,9 +41,14 @@ def test_it_describes_streaming_translations_and_hotwords(client: Any) -> None:
     transcriptions = doc["paths"]["/v1/audio/transcriptions"]["post"]
     events = transcriptions["responses"]["200"]["content"]["text/event-stream"]["schema"]
     kinds = {option["properties"]["type"]["const"] for option in events["oneOf"]}
-    assert kinds == {"transcript.text.delta", "transcript.text.done"}
+    assert kinds == {"transcript.text.delta", "transcript.text.segment", "transcript.text.done"}
     form = transcriptions["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert {"stream", "hotwords"} <= set(form["properties"])
+    assert {"chunking_strategy", "known_speaker_names", "known_speaker_references"} <= set(
+        form["properties"]
+    )
+    bodies = transcriptions["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "TranscriptionDiarized" in {option.get("title") for option in bodies["oneOf"]}
     translations = doc["paths"]["/v1/audio/translations"]["post"]
     form = translations["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert {"file", "model", "prompt", "response_format", "temperature"} <= set(form["properties"])
@@ -105,6 +110,7 @@ def transcribe(server: ServerProcess, wav: bytes, **fields: str) -> httpx.Respon
     [
         {"response_format": "json"},
         {"response_format": "verbose_json", "timestamp_granularities[]": "word"},
+        {"response_format": "diarized_json"},
     ],
 )
 def test_a_real_transcript_matches_the_document(
@@ -116,12 +122,16 @@ def test_a_real_transcript_matches_the_document(
 
 
 @pytest.mark.slow
-def test_real_streamed_events_match_the_document(server: ServerProcess, speech_wav: bytes) -> None:
+@pytest.mark.parametrize("response_format", ["json", "diarized_json"])
+def test_real_streamed_events_match_the_document(
+    server: ServerProcess, speech_wav: bytes, response_format: str
+) -> None:
     doc = httpx.get(f"{server.url}/v1/openapi.json").json()
     pointer = "/paths/~1v1~1audio~1transcriptions/post/responses/200/content/text~1event-stream"
     # The document as the root, so the events' schema resolves its references into it.
     validator = OAS31Validator({**doc, "$ref": f"#{pointer}/schema"})
-    lines = transcribe(server, speech_wav, stream="true").text.splitlines()
+    answer = transcribe(server, speech_wav, stream="true", response_format=response_format)
+    lines = answer.text.splitlines()
     events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
     assert [event["type"] for event in events][-1] == "transcript.text.done"
     for event in events:

@@ -51,6 +51,7 @@ def test_it_describes_every_format() -> None:
         "json": "application/json",
         "text": "text/plain; charset=utf-8",
         "verbose_json": "application/json",
+        "diarized_json": "application/json",
         "transcript_json": "application/json",
         "vtt": "text/vtt; charset=utf-8",
         "srt": "application/x-subrip; charset=utf-8",
@@ -64,7 +65,7 @@ def test_it_describes_every_format() -> None:
 
 
 def test_it_offers_openais_response_formats_for_sync() -> None:
-    assert set(RESPONSE_FORMATS) == {"json", "text", "srt", "verbose_json", "vtt"}
+    assert set(RESPONSE_FORMATS) == {"json", "text", "srt", "verbose_json", "vtt", "diarized_json"}
     assert set(RESPONSE_FORMATS) <= set(FORMATS)
 
 

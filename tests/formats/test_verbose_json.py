@@ -10,6 +10,7 @@ import pytest
 from openai.types.audio import TranscriptionVerbose
 
 from voxhelm.formats import render
+from voxhelm.stt.languages import NAMES, whisper_languages
 from voxhelm.transcript import Segment, Transcript, Word
 
 
@@ -58,7 +59,7 @@ def verbose(transcript: Transcript, *, words: bool = False) -> bytes:
 
 def test_it_parses_with_the_openai_type(whisper_like: Transcript) -> None:
     parsed = TranscriptionVerbose.model_validate_json(verbose(whisper_like))
-    assert parsed.language == "en"
+    assert parsed.language == "english"  # OpenAI answers the name, not the code
     assert parsed.duration == 3.3
     assert parsed.text == "Hello there. Hi!"
     assert parsed.words is None
@@ -156,7 +157,28 @@ def test_it_renders_the_task_of_a_translation() -> None:
     transcript = Transcript.from_segments(
         [Segment(0, 0.0, 1.0, "Hello")], language="de", duration=1.0, task="translate"
     )
-    assert json.loads(verbose(transcript))["task"] == "translate"
+    payload = json.loads(verbose(transcript))
+    assert payload["task"] == "translate"
+    # OpenAI's translation type: "the language of the output translation (always english)".
+    assert payload["language"] == "english"
+
+
+@pytest.mark.parametrize(
+    ("code", "name"), [("de", "german"), ("yue", "cantonese"), ("ht", "haitian creole")]
+)
+def test_it_names_every_language_as_openai_does(code: str, name: str) -> None:
+    transcript = Transcript.from_segments([Segment(0, 0.0, 1.0, "a")], language=code, duration=1)
+    assert json.loads(verbose(transcript))["language"] == name
+
+
+def test_every_language_whisper_knows_has_a_name() -> None:
+    assert set(NAMES) == whisper_languages()
+    assert NAMES["en"] == "english"
+
+
+def test_a_language_it_cannot_name_is_kept_as_the_engine_said() -> None:
+    transcript = Transcript.from_segments([Segment(0, 0.0, 1.0, "a")], language="xx", duration=1)
+    assert json.loads(verbose(transcript))["language"] == "xx"
 
 
 def test_it_is_compact_and_ascii_escaped() -> None:

@@ -206,8 +206,8 @@ def test_deeply_nested_json_is_a_400_invalid_json_everywhere(
 ) -> None:
     body = NESTED[name]
     check(every_json_endpoint(target, body), body, "invalid_json", figures, name, "nested")
-    # No form field is parsed as JSON: the same text there is plain text (an upload ignores
-    # the fields it does not know), never a 500.
+    # No form field is parsed as JSON: the same text there is plain text (an upload refuses
+    # the fields it does not know with a 400), never a 500.
     check(every_form(target, body[:60_000].decode()), b"", "no-5xx", figures, name, "form")
     assert "RecursionError" not in target.server.log()
 

@@ -19,7 +19,14 @@ from voxhelm.stt.base import (
     TranscriptionFailed,
     TranscriptionRequest,
 )
-from voxhelm.stt.registry import Engines, Invocation, accepted_models, resolve, validate_model
+from voxhelm.stt.registry import (
+    DIARIZE_ALIAS,
+    Engines,
+    Invocation,
+    accepted_models,
+    resolve,
+    validate_model,
+)
 from voxhelm.transcript import Transcript
 
 SILENCE = Audio(np.zeros(1600, dtype=np.float32))
@@ -231,3 +238,14 @@ def test_engines_get_the_handed_pull_only_while_auto_pull_is_on(tmp_path: Path) 
     engines.pull_with(puller)
     assert pull("small", tmp_path) == tmp_path / "small"
     assert pulled == ["small"]
+
+
+def test_the_diarizing_model_is_the_default_engine_for_a_request_that_labels_speakers() -> None:
+    stt = make_config().stt
+    assert resolve(DIARIZE_ALIAS, stt) == resolve("auto", stt)
+    assert validate_model(DIARIZE_ALIAS, stt, diarizing=True) == DIARIZE_ALIAS
+    # A translation, a job or the console would transcribe without the speakers it asks for.
+    with pytest.raises(InvalidInput) as refused:
+        validate_model(DIARIZE_ALIAS, stt)
+    assert refused.value.code == "model_not_found"
+    assert DIARIZE_ALIAS not in accepted_models(stt)

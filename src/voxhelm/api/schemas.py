@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -53,8 +53,11 @@ class HealthResponse(BaseModel):
 
 
 TRANSCRIPTION_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+DIARIZED_FORMAT = "diarized_json"
 MAX_HOTWORDS = 50
 MAX_HOTWORD_CHARS = 64
+MAX_KNOWN_SPEAKERS = 4  # OpenAI's limit
+MAX_SPEAKER_NAME_CHARS = 64
 
 
 def optional_text(value: object) -> object:
@@ -67,7 +70,11 @@ def optional_text(value: object) -> object:
 
 
 class AudioParams(BaseModel):
-    """Fields shared by transcriptions and translations."""
+    """Fields shared by transcriptions and translations. A field no endpoint knows is
+    refused (400 naming it), never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    formats: ClassVar[tuple[str, ...]] = TRANSCRIPTION_FORMATS
 
     model: str = Field(description="A model id from /v1/models, or an alias such as whisper-1.")
     prompt: str | None = Field(default=None, description="Text to guide spelling and style.")
@@ -117,15 +124,16 @@ class AudioParams(BaseModel):
             return "json"
         if not isinstance(value, str):
             raise ValueError("The 'response_format' field must be a string.")
-        if value not in TRANSCRIPTION_FORMATS:
-            raise ValueError(
-                "Unsupported response_format. Use json, text, srt, verbose_json, or vtt."
-            )
+        if value not in cls.formats:
+            *first, last = cls.formats
+            raise ValueError(f"Unsupported response_format. Use {', '.join(first)}, or {last}.")
         return value
 
 
 class TranscriptionParams(AudioParams):
     """Fields of ``POST /v1/audio/transcriptions`` (multipart, or JSON with ``url``)."""
+
+    formats: ClassVar[tuple[str, ...]] = (*TRANSCRIPTION_FORMATS, DIARIZED_FORMAT)
 
     language: str | None = Field(default=None, description="ISO 639-1 code; omit to detect.")
     timestamp_granularities: list[Literal["segment", "word"]] = Field(
@@ -135,13 +143,57 @@ class TranscriptionParams(AudioParams):
     stream: bool = Field(
         default=False,
         description="Answer text/event-stream: transcript.text.delta per segment, then "
-        "transcript.text.done (response_format json or text).",
+        "transcript.text.done (response_format json or text); with diarized_json a "
+        "transcript.text.delta (with segment_id) and a transcript.text.segment per segment.",
+    )
+    chunking_strategy: Literal["auto"] | None = Field(
+        default=None,
+        description="auto (or omitted): Voxhelm cuts long audio itself, at quiet moments. "
+        "OpenAI's server_vad object is refused.",
+    )
+    known_speaker_names: list[str] = Field(
+        default_factory=list,
+        description="Sent as known_speaker_names[]: up to 4 names, one per reference; "
+        "with response_format diarized_json.",
+    )
+    known_speaker_references: list[str] = Field(
+        default_factory=list,
+        description="Sent as known_speaker_references[]: a data URL "
+        "(data:audio/wav;base64,...) of 2-10 s of each known speaker's voice.",
     )
 
     @field_validator("language", mode="before")
     @classmethod
     def _language(cls, value: object) -> object:
         return optional_text(value)
+
+    @field_validator("chunking_strategy", mode="before")
+    @classmethod
+    def _chunking(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if value == "auto":
+            return value
+        if isinstance(value, dict) and value.get("type") == "server_vad":
+            raise ValueError(
+                "chunking_strategy server_vad is not supported: Voxhelm cuts long audio "
+                "itself, at quiet moments. Send auto or leave it out."
+            )
+        raise ValueError("chunking_strategy must be auto (or left out).")
+
+    @field_validator("known_speaker_names")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        names = [name.strip() for name in names]
+        if len(names) > MAX_KNOWN_SPEAKERS:
+            raise ValueError(f"known_speaker_names takes at most {MAX_KNOWN_SPEAKERS} names.")
+        if any(not name or len(name) > MAX_SPEAKER_NAME_CHARS for name in names):
+            raise ValueError(
+                f"Each of known_speaker_names must be 1-{MAX_SPEAKER_NAME_CHARS} characters."
+            )
+        if len(set(names)) != len(names):
+            raise ValueError("known_speaker_names must not repeat a name.")
+        return names
 
 
 class TranscriptionUrlRequest(TranscriptionParams):
@@ -173,6 +225,20 @@ class TranscriptTextDelta(BaseModel):
 
     type: Literal["transcript.text.delta"] = "transcript.text.delta"
     delta: str
+    segment_id: str | None = Field(
+        default=None, description="With diarized_json: the segment the text belongs to."
+    )
+
+
+class TranscriptTextSegment(BaseModel):
+    """A streamed event of diarized_json: one segment with its speaker."""
+
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
 
 
 class TranscriptLanguage(BaseModel):
@@ -212,6 +278,26 @@ class TranscriptionWordOut(BaseModel):
     word: str
     start: float
     end: float
+
+
+class TranscriptionDiarizedSegmentOut(BaseModel):
+    type: Literal["transcript.text.segment"]
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str = Field(
+        description="A known speaker's name, else A, B, ... in the order they first speak."
+    )
+
+
+class TranscriptionDiarized(BaseModel):
+    """The answer to response_format=diarized_json."""
+
+    task: Literal["transcribe"]
+    duration: float
+    text: str
+    segments: list[TranscriptionDiarizedSegmentOut]
 
 
 class TranscriptionVerbose(BaseModel):

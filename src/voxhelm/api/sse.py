@@ -17,6 +17,11 @@ raises ``TranscriptionCanceled``, and so gives its lane slot and inference threa
 The done event's text is the transcript after loop repair; in the rare case that repair
 re-decodes a looping stretch, it differs from the concatenated deltas, which were sent as
 decoded.
+
+With ``response_format=diarized_json`` the speakers are known only once the whole recording
+is diarized, so nothing is sent before: then, per segment, a ``transcript.text.delta``
+naming its ``segment_id`` and a ``transcript.text.segment`` with its speaker, and the done
+event, in the official client's types.
 """
 
 from __future__ import annotations
@@ -36,12 +41,14 @@ from pydantic import BaseModel
 from voxhelm import capacity, metrics
 from voxhelm.api.errors import response_for_exception
 from voxhelm.api.schemas import (
+    DIARIZED_FORMAT,
     TranscriptionParams,
     TranscriptLanguage,
     TranscriptTextDelta,
     TranscriptTextDone,
 )
 from voxhelm.config import Config
+from voxhelm.formats.openai_json import diarized_segments
 from voxhelm.stt.base import TranscriptionCanceled, TranscriptionRequest
 from voxhelm.transcript import Segment, Transcript
 
@@ -57,11 +64,12 @@ class SegmentFeed:
     event loop.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, deltas: bool = True) -> None:
         self._loop = loop
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._canceled = threading.Event()
         self._sent_text = False
+        self._deltas = deltas  # False: the segments go out with their speakers at the end
 
     @property
     def canceled(self) -> bool:
@@ -81,7 +89,7 @@ class SegmentFeed:
         if self.canceled:
             return False
         text = segment.text.strip()
-        if text:
+        if text and self._deltas:
             # Deltas join as the transcript's text does: one space between segments.
             self._put(("delta", f" {text}" if self._sent_text else text))
             self._sent_text = True
@@ -119,6 +127,17 @@ def done_event(transcript: Transcript) -> bytes:
     return event(TranscriptTextDone(text=transcript.text, languages=languages))
 
 
+def segment_events(transcript: Transcript) -> list[bytes]:
+    """A diarized transcript's events before the done event: each segment's text as a
+    delta naming it, then the segment with its speaker."""
+    events = []
+    for number, segment in enumerate(diarized_segments(transcript)):
+        text = segment["text"] if number == 0 else f" {segment['text']}"
+        events.append(event(TranscriptTextDelta(delta=text, segment_id=segment["id"])))
+        events.append(event(segment))
+    return events
+
+
 async def stream_transcription(
     request: HttpRequest,
     params: TranscriptionParams,
@@ -128,7 +147,8 @@ async def stream_transcription(
 ) -> StreamingHttpResponse:
     """Start ``work`` on the inference pool and answer with its events once the first is
     ready. ``work(request, on_window)`` runs the transcription on the inference thread."""
-    feed = SegmentFeed(asyncio.get_running_loop())
+    diarized = params.response_format == DIARIZED_FORMAT
+    feed = SegmentFeed(asyncio.get_running_loop(), deltas=not diarized)
     streamed = dataclasses.replace(stt_request, on_segment=feed.offer)
     pool = capacity.transcription_pool(config)
     pool.submit(lambda: feed.run(lambda: work(streamed, feed.check)))  # Busy: a 429 envelope
@@ -140,20 +160,24 @@ async def stream_transcription(
             _count_disconnect()
         raise
     response = StreamingHttpResponse(
-        _events(request, first, feed), content_type="text/event-stream"
+        _events(request, first, feed, diarized=diarized), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
-async def _events(request: HttpRequest, first: Item, feed: SegmentFeed) -> AsyncIterator[bytes]:
+async def _events(
+    request: HttpRequest, first: Item, feed: SegmentFeed, *, diarized: bool
+) -> AsyncIterator[bytes]:
     item = first
     finished = False
     try:
         while True:
             kind, value = item
             if kind == "done":
+                for segment in segment_events(value) if diarized else ():
+                    yield segment
                 yield done_event(value)
                 finished = True
                 return

@@ -28,6 +28,8 @@ def _message(error: dict[str, Any]) -> tuple[str, str | None]:
         return str(error.get("msg")), field
     if error.get("type") == "missing":
         return f"The '{field}' field is required.", field
+    if error.get("type") == "extra_forbidden":
+        return f"Unknown field '{field}'.", field
     message = str(error.get("msg", "Invalid value."))
     message = message.removeprefix("Value error, ")
     if field and field not in message:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,16 @@ def diarize(
     decoded: audio.Audio,
     transcript: Transcript,
     config: Config,
+    *,
+    admission: capacity.Admission = capacity.BATCH,
+    references: Sequence[ReferenceClip] | None = None,
 ) -> Diarized:
     """Apply a job's ``diarization`` request to ``transcript`` (a no-op when disabled).
+
+    ``admission``: how long the model work may wait for its slot and the diarization lock
+    (a job long, a request only the configured lane wait); ``references``: the known
+    speakers' clips already decoded (a sync request's data URLs), instead of reading the
+    request's references.
 
     Raises :class:`DiarizationError` when anonymous diarization fails or the known-speaker
     references cannot be used.
@@ -77,21 +86,28 @@ def diarize(
     sink.checkpoint(DIARIZING, DIARIZE)
     hints = SpeakerHints(request.num_speakers, request.min_speakers, request.max_speakers)
     if request.known:
-        document, labels = _known_speakers(decoded, transcript, request, hints, config)
+        document, labels = _known_speakers(
+            decoded, transcript, request, hints, config, admission=admission, references=references
+        )
         sink.put(SPEAKERS, dump_artifact_json(document), phase=DIARIZING, percent=DIARIZE)
         if request.labels_transcript:
             transcript = transcript.with_speakers(labels)
         return Diarized(transcript, document["summary"])
     if not transcript.segments:  # nothing was said that could carry a label
         return Diarized(transcript)
-    turns = speaker_turns(decoded, hints, config)
+    turns = speaker_turns(decoded, hints, config, admission)
     return Diarized(label_transcript(transcript, turns))
 
 
-def speaker_turns(decoded: audio.Audio, hints: SpeakerHints, config: Config) -> list[Turn]:
-    """Normalized turns from the configured engine, admitted like other batch work."""
+def speaker_turns(
+    decoded: audio.Audio,
+    hints: SpeakerHints,
+    config: Config,
+    admission: capacity.Admission = capacity.BATCH,
+) -> list[Turn]:
+    """Normalized turns from the configured engine, admitted like other model work."""
     engine = diarizer(config.diarization)
-    with capacity.model_work(config):
+    with capacity.model_work(config, admission):
         turns = engine.diarize(decoded, hints)
     return normalize_turns(turns)
 
@@ -102,12 +118,19 @@ def _known_speakers(
     request: DiarizationRequest,
     hints: SpeakerHints,
     config: Config,
+    *,
+    admission: capacity.Admission,
+    references: Sequence[ReferenceClip] | None,
 ) -> tuple[dict[str, Any], list[str | None]]:
     """The sidecar, and a label per segment: the confident name, else the anonymous
     speaker (``Speaker 2``), else none."""
     options = MatchOptions(**{k: v for k, v in request.match.items() if k in MATCH_FIELDS})
     embedder = shared_embedder()
-    clips = _reference_clips(request.known_speakers, config)
+    clips = (
+        list(references)
+        if references is not None
+        else _reference_clips(request.known_speakers, config)
+    )
     saved = library_voiceprints(
         [
             SavedVoice(s.name, s.library, s.voiceprint, s.embedding_version)
@@ -116,16 +139,16 @@ def _known_speakers(
         ]
     )
     # Embeddings are model work too: gated like diarization (the reference did not).
-    with capacity.model_work(config):
+    with capacity.model_work(config, admission):
         prints = reference_voiceprints(clips, embedder, saved)
     turns: list[Turn] | None
     try:
-        turns = speaker_turns(decoded, hints, config)
+        turns = speaker_turns(decoded, hints, config, admission)
     except DiarizationError as exc:
         # Anonymous turns only help here (voiceprints per speaker); segments match alone.
         logger.info("known-speaker job: no anonymous turns (%s)", exc.code)
         turns = None
-    with capacity.model_work(config):
+    with capacity.model_work(config, admission):
         matches = identify(
             transcript,
             audio=decoded,

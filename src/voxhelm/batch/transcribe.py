@@ -93,9 +93,9 @@ def transcribe_media(
 ) -> Outcome:
     """Run every step on the media file ``fetched`` (the caller downloaded or copied it).
 
-    ``admission``: how long a window may wait for its lane (a job waits long, a console
-    page only the configured lane wait); ``decoded``: the file's audio when the caller has
-    already decoded it (within the same caps).
+    ``admission``: how long a window or the diarization may wait for its lane (a job waits
+    long, a console page only the configured lane wait); ``decoded``: the file's audio when
+    the caller has already decoded it (within the same caps).
     """
     started = time.monotonic()
     content_type = fetched.content_type or OCTET_STREAM
@@ -129,7 +129,7 @@ def transcribe_media(
         checkpoints=sink,
         report=report,
     )
-    diarized = diarize(diarization, sink, decoded, transcript, config)
+    diarized = diarize(diarization, sink, decoded, transcript, config, admission=admission)
     render(diarized.transcript, request.outputs.formats, sink)
     return Outcome(
         transcript=diarized.transcript,

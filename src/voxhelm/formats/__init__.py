@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from voxhelm.errors import InvalidInput
 from voxhelm.formats.openai_json import (
+    render_diarized_json,
     render_json,
     render_transcript_json,
     render_verbose_json,
@@ -93,6 +94,7 @@ _INFOS = (
         artifact_kind="transcript_text",
     ),
     FormatInfo("verbose_json", JSON, render_verbose_json),
+    FormatInfo("diarized_json", JSON, _plain(render_diarized_json)),
     FormatInfo(
         "transcript_json",
         JSON,
@@ -150,7 +152,7 @@ ARTIFACT_FORMATS: Mapping[str, ArtifactFormat] = MappingProxyType(
 )
 """Batch format key (``text json vtt srt dote podlove``) → artifact name, kind, content type."""
 
-RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 """The formats a sync transcription may ask for (OpenAI's ``response_format`` values)."""
 
 _ALIASES = {"webvtt": "vtt"}

@@ -1,12 +1,15 @@
-"""JSON transcripts: OpenAI's `json` and `verbose_json` bodies, the `transcript.json` artifact."""
+"""JSON transcripts: OpenAI's `json`, `verbose_json` and `diarized_json` bodies, the
+`transcript.json` artifact."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from voxhelm.errors import InvalidJson
 from voxhelm.formats.encoding import dump_artifact_json, dump_response_json, finite_or
+from voxhelm.stt.languages import language_name
 from voxhelm.stt.loops import DROPPED, REPAIRED, SUSPECT
 from voxhelm.transcript import Segment, Transcript
 
@@ -21,15 +24,17 @@ def render_verbose_json(transcript: Transcript, words: bool = False) -> bytes:
 
     Keys in order: ``task``, ``language``, ``duration``, ``text``, ``segments`` and, with
     ``words=True`` (``timestamp_granularities[]=word``), a top-level ``words`` list of
-    ``{"word", "start", "end"}``. ``task`` and ``language`` are kept from the reference;
-    ``duration`` is OpenAI's (the audio length, else the last segment end, else 0.0).
+    ``{"word", "start", "end"}``. ``task`` is kept from the reference; ``language`` is the
+    name OpenAI answers (``english``, not the code ``en``), and for a translation the
+    language of the text, always ``english``, as OpenAI's; ``duration`` is OpenAI's (the
+    audio length, else the last segment end, else 0.0).
     Statistics an engine did not report are rendered as ``0.0`` / ``[]`` so typed clients
     accept them. A segment carries ``speaker`` only when it has one and ``voxhelm_flags``
     only when post-processing flagged it.
     """
     payload: dict[str, Any] = {
         "task": transcript.task,
-        "language": transcript.language,
+        "language": _language(transcript),
         "duration": _duration(transcript),
         "text": transcript.text.strip(),
         "segments": [_verbose_segment(segment) for segment in transcript.segments],
@@ -41,6 +46,73 @@ def render_verbose_json(transcript: Transcript, words: bool = False) -> bytes:
             if word.word.strip()
         ]
     return dump_response_json(payload)
+
+
+ANONYMOUS_SPEAKER = re.compile(r"Speaker \d+")
+"""The labels :mod:`voxhelm.diarization.align` gives speakers nobody named."""
+
+
+def render_diarized_json(transcript: Transcript) -> bytes:
+    """OpenAI's ``diarized_json`` body (the official client's ``TranscriptionDiarized``):
+    ``task``, ``duration``, ``text`` and ``segments`` as :func:`diarized_segments` gives
+    them. No ``usage``: nothing is billed."""
+    return dump_response_json(
+        {
+            "task": "transcribe",
+            "duration": _duration(transcript),
+            "text": transcript.text.strip(),
+            "segments": diarized_segments(transcript),
+        }
+    )
+
+
+def diarized_segments(transcript: Transcript) -> list[dict[str, Any]]:
+    """The segments of ``diarized_json`` (and of its streamed ``transcript.text.segment``
+    events): ``type``, ``id`` (``seg_0``, ...), ``start``, ``end``, ``text`` (stripped)
+    and ``speaker``, for every segment with text.
+
+    Speakers are named as OpenAI names them: a known speaker keeps its name, anonymous
+    speakers (``Speaker 2``) become ``A``, ``B``, ... in the order they first speak. The
+    format requires a speaker on every segment, so a segment no speaker turn overlapped (a
+    word in a pause) takes the speaker before it, else the one after it.
+    """
+    spoken = [segment for segment in transcript.segments if segment.text.strip()]
+    labels = _carried([segment.speaker for segment in spoken])
+    letters: dict[str, str] = {}
+    for label in labels:
+        if label is not None and ANONYMOUS_SPEAKER.fullmatch(label):
+            letters.setdefault(label, _letter(len(letters)))
+    return [
+        {
+            "type": "transcript.text.segment",
+            "id": f"seg_{number}",
+            "start": round(float(segment.start), 3),
+            "end": round(float(max(segment.start, segment.end)), 3),
+            "text": segment.text.strip(),
+            "speaker": letters.get(label, label) if label is not None else "A",
+        }
+        for number, (segment, label) in enumerate(zip(spoken, labels, strict=True))
+    ]
+
+
+def _carried(labels: list[str | None]) -> list[str | None]:
+    """Each missing label filled from the one before it, else the one after it."""
+    filled = list(labels)
+    for index in range(1, len(filled)):
+        filled[index] = filled[index] or filled[index - 1]
+    for index in range(len(filled) - 2, -1, -1):
+        filled[index] = filled[index] or filled[index + 1]
+    return filled
+
+
+def _letter(index: int) -> str:
+    """``A`` ... ``Z``, then ``AA``, ``AB``, ... (spreadsheet columns)."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
 
 
 def render_transcript_json(transcript: Transcript) -> bytes:
@@ -143,6 +215,12 @@ def _spans(segments: Iterable[Segment]) -> list[list[float]]:
         else:
             spans.append([start, end])
     return spans
+
+
+def _language(transcript: Transcript) -> str | None:
+    if transcript.task == "translate":
+        return language_name("en")
+    return language_name(transcript.language) if transcript.language else None
 
 
 def _duration(transcript: Transcript) -> float:

@@ -3,7 +3,9 @@
 Rules (the reference's, with ``fasterwhisper`` added):
 
 * an alias (``auto``, ``whisper-1``, ``gpt-4o-mini-transcribe``, ``gpt-4o-transcribe``)
-  resolves to ``VOXHELM_STT_BACKEND`` with that backend's configured model;
+  resolves to ``VOXHELM_STT_BACKEND`` with that backend's configured model; so does OpenAI's
+  diarizing model, ``gpt-4o-transcribe-diarize``, which only a transcription request may
+  name (it asks for speakers, which translations, jobs and voice commands do not answer);
 * ``whisperkit`` and ``VOXHELM_WHISPERKIT_MODEL`` resolve to WhisperKit (when enabled);
 * a configured model name picks its backend, and so does a model pulled into the model
   cache (``voxhelm models pull``);
@@ -47,6 +49,7 @@ from voxhelm.transcript import Transcript
 logger = logging.getLogger("voxhelm.stt")
 
 ALIASES = frozenset({"auto", "whisper-1", "gpt-4o-mini-transcribe", "gpt-4o-transcribe"})
+DIARIZE_ALIAS = "gpt-4o-transcribe-diarize"
 WHISPERKIT_ALIAS = "whisperkit"
 
 
@@ -146,10 +149,13 @@ def not_installed(model: str, config: SttConfig | None = None) -> InvalidInput:
     )
 
 
-def validate_model(model: str, config: SttConfig) -> str:
+def validate_model(model: str, config: SttConfig, *, diarizing: bool = False) -> str:
     """Return ``model`` if a request may use it, else raise InvalidInput (param ``model``):
-    ``model_not_installed`` for a model that could be pulled, else ``model_not_found``."""
+    ``model_not_installed`` for a model that could be pulled, else ``model_not_found``.
+    ``diarizing``: the request can label speakers, so :data:`DIARIZE_ALIAS` is accepted."""
     if model in ALIASES or (model == WHISPERKIT_ALIAS and config.whisperkit.enabled):
+        return model
+    if model == DIARIZE_ALIAS and diarizing:
         return model
     backend = concrete_models(config).get(model) or pullable_backend(model)
     if backend is not None and (
@@ -169,7 +175,7 @@ def validate_model(model: str, config: SttConfig) -> str:
 
 def resolve(model: str, config: SttConfig) -> list[Invocation]:
     """The backends to try for a request model, in order."""
-    if model in ALIASES:
+    if model in ALIASES or model == DIARIZE_ALIAS:
         primary = Invocation(config.backend, default_model(config.backend, config))
         fallback = config.fallback_backend
         if fallback and fallback != config.backend:

@@ -22,7 +22,7 @@ from voxhelm.errors import InvalidInput, NotFound
 from voxhelm.modelcache.catalogue import Kind
 from voxhelm.modelstore.listing import Entry, entries
 from voxhelm.stt.base import EngineState
-from voxhelm.stt.registry import ENGINES, accepted_models, resolve
+from voxhelm.stt.registry import DIARIZE_ALIAS, ENGINES, accepted_models, resolve
 
 
 class ModelDetails(BaseModel):
@@ -95,7 +95,10 @@ def from_store(entry: Entry) -> ModelObject:
 def catalogue(config: Config, *, include_all: bool) -> list[ModelObject]:
     """What the list shows, by name: serving models, and with ``include_all`` the rest."""
     store = {e.name: e for e in entries(config, include_all=True) if e.kind != Kind.PIPER}
-    models = {name: describe(name, config, store) for name in accepted_models(config.stt)}
+    names = accepted_models(config.stt)
+    if config.diarization.backend != "none":  # only a transcription takes it: not in the table
+        names.append(DIARIZE_ALIAS)
+    models = {name: describe(name, config, store) for name in names}
     if include_all:
         for name, entry in store.items():
             models.setdefault(name, from_store(entry))

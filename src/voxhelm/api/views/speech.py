@@ -21,7 +21,7 @@ from typing import Literal, cast
 import numpy as np
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voxhelm import capacity, tts
 from voxhelm.api.decorators import api_view
@@ -41,7 +41,9 @@ _FIXED_RATES = {"pcm": PCM_RATE, "opus": 48000}
 
 
 class SpeechRequest(BaseModel):
-    """The JSON body of ``POST /v1/audio/speech``."""
+    """The JSON body of ``POST /v1/audio/speech``; a field it does not know is refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description=f"One of {', '.join(tts.SPEECH_MODELS)}.")
     input: str = Field(description="The text to speak (VOXHELM_TTS_MAX_INPUT_CHARS at most).")

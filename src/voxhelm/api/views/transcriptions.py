@@ -4,13 +4,15 @@ Multipart with ``file`` (as OpenAI) or JSON with ``url`` (fetched by the guarded
 Every field is validated before any download; decoding and inference run on the bounded
 inference pool, never on the event loop; a downloaded file lives in a work folder
 (:mod:`voxhelm.workdirs`) that is removed as soon as it is decoded. ``stream=true`` answers
-server-sent events (:mod:`voxhelm.api.sse`). ``POST /v1/audio/translations`` shares these
-steps.
+server-sent events (:mod:`voxhelm.api.sse`). ``response_format=diarized_json`` labels
+speakers (:mod:`voxhelm.api.diarized`). ``POST /v1/audio/translations`` shares these
+steps. A field neither form knows is refused, never ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,12 +22,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from voxhelm import audio, capacity
-from voxhelm.api import sse
+from voxhelm.api import diarized, sse
 from voxhelm.api.decorators import api_view
 from voxhelm.api.errors import invalid_request
 from voxhelm.api.openapi import Content, OneOf, Operation, operation
 from voxhelm.api.schemas import (
     AudioParams,
+    TranscriptionDiarized,
     TranscriptionMultipart,
     TranscriptionParams,
     TranscriptionText,
@@ -33,6 +36,7 @@ from voxhelm.api.schemas import (
     TranscriptionVerbose,
     TranscriptTextDelta,
     TranscriptTextDone,
+    TranscriptTextSegment,
 )
 from voxhelm.api.validation import json_object, parse
 from voxhelm.batch.inputs import sync_fetch_policy
@@ -48,7 +52,15 @@ from voxhelm.transcript import Transcript
 from voxhelm.units import human_bytes
 from voxhelm.workdirs import Workdir
 
-STREAM_FORMATS = ("json", "text")
+STREAM_FORMATS = ("json", "text", "diarized_json")
+LIST_FIELDS = (
+    "timestamp_granularities",
+    "hotwords",
+    "known_speaker_names",
+    "known_speaker_references",
+)
+"""Multipart fields that take a list, also when sent once without brackets."""
+NESTED_FIELD = re.compile(r"(?P<name>\w+)\[(?P<key>\w+)\]")
 DEBUG_SOURCES = {"transcribe": "http.audio_transcriptions", "translate": "http.audio_translations"}
 
 
@@ -61,9 +73,26 @@ class SyncRequest:
     url: str | None = None
 
 
-def _list_field(request: HttpRequest, name: str) -> list[str]:
-    """A multipart list field, sent as ``name[]`` (OpenAI's clients) or repeated ``name``."""
-    return request.POST.getlist(f"{name}[]") or request.POST.getlist(name)
+def _form_fields(request: HttpRequest) -> dict[str, Any]:
+    """The multipart fields in the JSON form's shape, as OpenAI's clients send them: a list
+    as ``name[]`` (or ``name`` repeated), an object's keys as ``name[key]``
+    (``chunking_strategy[type]``). A field sent twice is a list, which a single-valued field
+    refuses."""
+    fields: dict[str, Any] = {}
+    for key, values in request.POST.lists():
+        nested = NESTED_FIELD.fullmatch(key)
+        if key.endswith("[]"):
+            fields.setdefault(key[:-2], []).extend(values)
+        elif nested is not None:
+            target = fields.setdefault(nested["name"], {})
+            if not isinstance(target, dict):
+                raise invalid_request(f"Send '{nested['name']}' once.", param=nested["name"])
+            target[nested["key"]] = values[-1]
+        elif key in LIST_FIELDS:
+            fields.setdefault(key, []).extend(values)
+        else:
+            fields[key] = values[0] if len(values) == 1 else values
+    return fields
 
 
 def _read_multipart(request: HttpRequest, config: Config, model: type[AudioParams]) -> SyncRequest:
@@ -72,18 +101,15 @@ def _read_multipart(request: HttpRequest, config: Config, model: type[AudioParam
         raise invalid_request(
             "Multipart requests must include a file field named 'file'.", param="file"
         )
+    for name, uploads in request.FILES.lists():
+        if name != "file" or len(uploads) > 1:
+            raise invalid_request(f"Unknown field '{name}': send one file, as 'file'.", param=name)
     limit = config.limits.max_upload_bytes
     if upload.size is not None and upload.size > limit:
         raise PayloadTooLarge(
             f"Uploaded file exceeded {human_bytes(limit)} transcription limit.", param="file"
         )
-    fields: dict[str, Any] = {key: request.POST.get(key) for key in request.POST}
-    for name in ("timestamp_granularities", "hotwords"):
-        values = _list_field(request, name)
-        fields.pop(f"{name}[]", None)
-        if values:
-            fields[name] = values
-    return SyncRequest(params=parse(model, fields), upload=upload)
+    return SyncRequest(params=parse(model, _form_fields(request)), upload=upload)
 
 
 def _read_json(request: HttpRequest, model: type[AudioParams]) -> SyncRequest:
@@ -120,12 +146,15 @@ def check_source(sync: SyncRequest, config: Config) -> None:
         check_url(sync.url, sync_fetch_policy(config))
 
 
-def _validate(sync: SyncRequest, config: Config) -> TranscriptionRequest:
+def _validate(
+    sync: SyncRequest, config: Config
+) -> tuple[TranscriptionRequest, diarized.Speakers | None]:
     params = cast(TranscriptionParams, sync.params)
-    validate_model(params.model, config.stt)
+    validate_model(params.model, config.stt, diarizing=True)
     if params.stream and params.response_format not in STREAM_FORMATS:
         raise InvalidInput(
-            "stream=true answers transcript.text events; use response_format json or text.",
+            "stream=true answers transcript.text events; use response_format json, text or "
+            "diarized_json.",
             param="response_format",
         )
     words = "word" in params.timestamp_granularities
@@ -134,14 +163,17 @@ def _validate(sync: SyncRequest, config: Config) -> TranscriptionRequest:
             "timestamp_granularities[]=word requires response_format=verbose_json.",
             param="timestamp_granularities",
         )
+    speakers = diarized.check(params, config)
     check_source(sync, config)
-    return TranscriptionRequest(
+    request = TranscriptionRequest(
         language=normalize_language(params.language),
         prompt=params.prompt,
         hotwords=tuple(params.hotwords),
         temperature=params.temperature,
-        word_timestamps=words,
+        # Speaker labels cut segments at the word nearest a change of speaker.
+        word_timestamps=words or speakers is not None,
     )
+    return request, speakers
 
 
 def _decode(sync: SyncRequest, config: Config) -> tuple[audio.Audio, dict[str, Any] | None]:
@@ -164,12 +196,15 @@ def transcribe_sync(
     stt_request: TranscriptionRequest,
     config: Config,
     on_window: Callable[[float, float], None] | None = None,
+    speakers: diarized.Speakers | None = None,
 ) -> Transcript:
-    """Fetch, decode and transcribe: runs on an inference thread.
+    """Fetch, decode, transcribe and, given ``speakers``, label them: runs on an inference
+    thread.
 
-    ``on_window`` runs after each window of long audio (a streamed request stops there
-    when its client has gone).
+    ``on_window`` runs after each window of long audio, and before diarizing (a streamed
+    request stops there when its client has gone).
     """
+    clips = diarized.reference_clips(speakers, config) if speakers else []
     decoded, shape = _decode(sync, config)
     started = time.monotonic()
     # Only the engine calls hold a lane slot (window by window for long audio), not the
@@ -191,13 +226,26 @@ def transcribe_sync(
             transcript=transcript,
             seconds=time.monotonic() - started,
         )
+    if speakers is not None:
+
+        def stop() -> None:
+            if on_window is not None:
+                on_window(decoded.duration, decoded.duration)
+
+        transcript = diarized.label(decoded, transcript, speakers, clips, config, stop=stop)
     return transcript
 
 
-async def run_sync(sync: SyncRequest, stt_request: TranscriptionRequest, config: Config) -> Any:
-    """Transcribe on the inference pool (429 when it is full) and await the transcript."""
+async def run_sync(
+    sync: SyncRequest,
+    stt_request: TranscriptionRequest,
+    config: Config,
+    speakers: diarized.Speakers | None = None,
+) -> Any:
+    """Transcribe (and label speakers) on the inference pool (429 when it is full) and
+    await the transcript."""
     pool = capacity.transcription_pool(config)
-    return await pool.run(lambda: transcribe_sync(sync, stt_request, config))
+    return await pool.run(lambda: transcribe_sync(sync, stt_request, config, speakers=speakers))
 
 
 def respond(transcript: Transcript, response_format: str, *, words: bool) -> HttpResponse:
@@ -218,7 +266,9 @@ def close_uploads(request: HttpRequest) -> None:
 
 STREAM_DESCRIPTION = (
     "With stream=true: text/event-stream of `data: <json>` events, a transcript.text.delta "
-    "per finished segment, then transcript.text.done."
+    "per finished segment, then transcript.text.done. With diarized_json, once the speakers "
+    "are known: per segment a transcript.text.delta naming its segment_id and a "
+    "transcript.text.segment, then transcript.text.done."
 )
 
 
@@ -244,8 +294,12 @@ TRANSCRIPT_RESPONSES: Content = {
         responses={
             200: {
                 **TRANSCRIPT_RESPONSES,
+                "application/json": OneOf(
+                    (TranscriptionText, TranscriptionVerbose, TranscriptionDiarized)
+                ),
                 "text/event-stream": OneOf(
-                    (TranscriptTextDelta, TranscriptTextDone), STREAM_DESCRIPTION
+                    (TranscriptTextDelta, TranscriptTextSegment, TranscriptTextDone),
+                    STREAM_DESCRIPTION,
                 ),
             }
         },
@@ -257,17 +311,19 @@ async def create_transcription(request: HttpRequest) -> HttpResponse | Streaming
     config: Config = settings.VOXHELM
     try:
         sync = await read_request(request, config, TranscriptionParams, TranscriptionUrlRequest)
-        stt_request = _validate(sync, config)
+        stt_request, speakers = _validate(sync, config)
         params = cast(TranscriptionParams, sync.params)
         if params.stream:
             return await sse.stream_transcription(
                 request,
                 params,
-                lambda streamed, on_window: transcribe_sync(sync, streamed, config, on_window),
+                lambda streamed, on_window: transcribe_sync(
+                    sync, streamed, config, on_window, speakers
+                ),
                 stt_request,
                 config,
             )
-        transcript = await run_sync(sync, stt_request, config)
+        transcript = await run_sync(sync, stt_request, config, speakers)
         return respond(transcript, sync.params.response_format, words=stt_request.word_timestamps)
     finally:
         # Django would delete the uploaded temp file only after the response is sent; do it
