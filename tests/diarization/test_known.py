@@ -7,7 +7,7 @@ import pytest
 
 from tests.diarization.conversation import TWO_SPEAKERS, Conversation, Line, converse, has_espeak
 from voxhelm.audio import Audio
-from voxhelm.diarization.align import normalize_turns
+from voxhelm.diarization.align import label_transcript, normalize_turns
 from voxhelm.diarization.base import DiarizationError
 from voxhelm.diarization.embedding import SpeakerEmbedder, model_version
 from voxhelm.diarization.known import (
@@ -72,7 +72,7 @@ def test_it_names_every_segment_through_the_anonymous_speakers(
 ) -> None:
     turns = normalize_turns(conversation.turns)  # piper → Speaker 1, ava → Speaker 2
     matches = identify(
-        transcript_from(conversation),
+        label_transcript(transcript_from(conversation), turns),  # as anonymous labels cut it
         audio=conversation.audio(),
         turns=turns,
         prints=prints,

@@ -11,6 +11,7 @@ storage keys appear in artifacts, metadata or error messages.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from dataclasses import dataclass
@@ -77,10 +78,8 @@ def diarize(
     sink.checkpoint(DIARIZING, DIARIZE)
     hints = SpeakerHints(request.num_speakers, request.min_speakers, request.max_speakers)
     if request.known:
-        document, labels = _known_speakers(decoded, transcript, request, hints, config)
+        document, transcript = _known_speakers(decoded, transcript, request, hints, config)
         sink.put(SPEAKERS, dump_artifact_json(document), phase=DIARIZING, percent=DIARIZE)
-        if request.labels_transcript:
-            transcript = transcript.with_speakers(labels)
         return Diarized(transcript, document["summary"])
     if not transcript.segments:  # nothing was said that could carry a label
         return Diarized(transcript)
@@ -102,9 +101,10 @@ def _known_speakers(
     request: DiarizationRequest,
     hints: SpeakerHints,
     config: Config,
-) -> tuple[dict[str, Any], list[str | None]]:
-    """The sidecar, and a label per segment: the confident name, else the anonymous
-    speaker (``Speaker 2``), else none."""
+) -> tuple[dict[str, Any], Transcript]:
+    """The sidecar, and the transcript cut where the speaker changes as anonymous labels
+    cut it (the sidecar's indexes are its segments). When asked, each segment is labeled
+    with its confident name, else its anonymous speaker (``Speaker 2``), else none."""
     options = MatchOptions(**{k: v for k, v in request.match.items() if k in MATCH_FIELDS})
     embedder = shared_embedder()
     clips = _reference_clips(request.known_speakers, config)
@@ -125,9 +125,14 @@ def _known_speakers(
         # Anonymous turns only help here (voiceprints per speaker); segments match alone.
         logger.info("known-speaker job: no anonymous turns (%s)", exc.code)
         turns = None
+    labeled = transcript
+    if turns is not None:
+        # The anonymous path's own cut, so both modes split a two-voice segment alike.
+        with contextlib.suppress(DiarizationError):  # no segment overlaps a turn
+            labeled = label_transcript(transcript, turns)
     with capacity.model_work(config):
         matches = identify(
-            transcript,
+            labeled,
             audio=decoded,
             turns=turns,
             prints=prints,
@@ -135,10 +140,10 @@ def _known_speakers(
             options=options,
         )
     document = sidecar(matches, request.names, options, raw_available=turns is not None)
-    labels = [
-        entry["speaker"] or entry["raw_diarization_speaker"] for entry in document["segments"]
-    ]
-    return document, labels
+    labels: list[str | None] = [None] * len(labeled.segments)
+    if request.labels_transcript:
+        labels = [e["speaker"] or e["raw_diarization_speaker"] for e in document["segments"]]
+    return document, labeled.with_speakers(labels)
 
 
 def _reference_clips(speakers: tuple[KnownSpeaker, ...], config: Config) -> list[ReferenceClip]:

@@ -3,11 +3,12 @@
 
 A voiceprint is the mean (then unit length) CAM++ embedding of the speech windows of a name's
 reference clips; clips with the same name are merged. Each anonymous speaker of the recording
-gets a voiceprint the same way from its own turns, and every transcript segment takes the
-match of its speaker: the reference with the highest cosine similarity, accepted when the
-similarity reaches ``min_top_similarity`` and beats the runner-up by ``auto_accept_margin``.
-A segment without an anonymous speaker is matched on its own audio and is accepted only when
-it lasts at least ``min_segment_duration``. Public transcripts stay unlabeled in this mode;
+gets a voiceprint the same way from its own turns, and every transcript segment (cut where
+the anonymous speaker changes, as anonymous labels cut it) takes the match of its speaker:
+the reference with the highest cosine similarity, accepted when the similarity reaches
+``min_top_similarity`` and beats the runner-up by ``auto_accept_margin``. A segment without
+an anonymous speaker is matched on its own audio and is accepted only when it lasts at
+least ``min_segment_duration``. Public transcripts stay unlabeled in this mode unless asked;
 the sidecar carries names and scores, never where the reference audio came from.
 """
 
@@ -21,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from voxhelm.audio import SAMPLE_RATE, Audio
-from voxhelm.diarization.align import speaker_at
 from voxhelm.diarization.base import KNOWN_STRATEGY, DiarizationError, Turn
 from voxhelm.diarization.embedding import (
     MIN_FRAMES,
@@ -196,15 +196,21 @@ def identify(
     embedder: SpeakerEmbedder,
     options: MatchOptions,
 ) -> list[SegmentMatch]:
-    """A match for every transcript segment (``turns``: normalized anonymous turns, or None
-    when anonymous diarization was not available)."""
+    """A match for every transcript segment.
+
+    ``turns``: normalized anonymous turns, or None when anonymous diarization was not
+    available; ``transcript``: split and labeled with those turns' speakers as anonymous
+    diarization does it (:func:`~voxhelm.diarization.align.label_transcript`), so a segment
+    holding two voices is two segments here too. A segment takes the match of its anonymous
+    speaker, or without one is matched on its own audio.
+    """
     speakers = (
         turn_voiceprints(audio, turns, embedder, options.min_segment_duration) if turns else {}
     )
     by_speaker = {speaker: match(vector, prints, options) for speaker, vector in speakers.items()}
     results = []
     for index, segment in enumerate(transcript.segments):
-        raw = speaker_at(segment.start, segment.end, turns) if turns else None
+        raw = segment.speaker
         found = by_speaker.get(raw) if raw else None
         if found is None:
             found = _segment_match(
