@@ -11,7 +11,6 @@ storage keys appear in artifacts, metadata or error messages.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 from dataclasses import dataclass
@@ -125,25 +124,21 @@ def _known_speakers(
         # Anonymous turns only help here (voiceprints per speaker); segments match alone.
         logger.info("known-speaker job: no anonymous turns (%s)", exc.code)
         turns = None
-    labeled = transcript
-    if turns is not None:
-        # The anonymous path's own cut, so both modes split a two-voice segment alike.
-        with contextlib.suppress(DiarizationError):  # no segment overlaps a turn
-            labeled = label_transcript(transcript, turns)
     with capacity.model_work(config):
-        matches = identify(
-            labeled,
+        identified = identify(
+            transcript,
             audio=decoded,
             turns=turns,
             prints=prints,
             embedder=embedder,
             options=options,
         )
-    document = sidecar(matches, request.names, options, raw_available=turns is not None)
-    labels: list[str | None] = [None] * len(labeled.segments)
+    document = sidecar(identified.matches, request.names, options, raw_available=turns is not None)
+    cut = identified.transcript
+    labels: list[str | None] = [None] * len(cut.segments)
     if request.labels_transcript:
         labels = [e["speaker"] or e["raw_diarization_speaker"] for e in document["segments"]]
-    return document, labeled.with_speakers(labels)
+    return document, cut.with_speakers(labels)
 
 
 def _reference_clips(speakers: tuple[KnownSpeaker, ...], config: Config) -> list[ReferenceClip]:
