@@ -51,9 +51,9 @@ class Segment:
     ``start`` and ``end`` are seconds from the start of the audio and must be finite; they
     are kept in whole milliseconds, and ``text`` without surrounding whitespace (a segment
     cut from words would otherwise open with a word's space). ``end`` may be smaller than
-    ``start`` (renderers that need order clamp it). ``seek`` is Whisper's
-    window offset in 10 ms frames; when None, renderers use ``int(start * 100)`` as the
-    reference did (see :attr:`seek_frames`). The statistics are None when the engine does
+    ``start`` (renderers that need order clamp it). ``seek`` is Whisper's window offset in
+    10 ms frames; when None, renderers use ``int(start * 100)`` as the reference did (see
+    :attr:`seek_frames`). The statistics are None when the engine does
     not report them. ``speaker`` is a display label such as ``"Speaker 1"``; ``flags`` are
     machine names attached by post-processing (for example loop repair).
     """
