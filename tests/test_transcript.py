@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
+import numpy as np
 import pytest
 
+from voxhelm.formats.timestamps import to_milliseconds
 from voxhelm.transcript import Segment, Transcript, Word
 
 
@@ -102,6 +105,31 @@ def test_it_renumbers_segments_from_zero() -> None:
     assert [s.text for s in stitched.renumbered().segments] == ["a", "b"]
 
 
+def test_a_segment_keeps_its_text_without_surrounding_whitespace() -> None:
+    # Text joined from words (a segment cut at a speaker change) opens with a word's space.
+    words = (Word(0.0, 0.5, " know"), Word(0.5, 0.9, " I"), Word(0.9, 1.3, " heard"))
+    cut = Segment(0, 0.0, 1.3, "".join(w.word for w in words), words=words)
+    assert cut.text == "know I heard"
+    assert [w.word for w in cut.words] == [" know", " I", " heard"]  # words keep theirs
+    assert dataclasses.replace(cut, text="\n  Hi there.\t").text == "Hi there."
+
+
+def test_times_are_whole_milliseconds_wherever_a_segment_is_made() -> None:
+    # 1.34 placed at a window's 6.0 s offset is 7.339999999999996 in floats.
+    noisy = Segment(0, 1.34, 2.0000001, "x", words=(Word(1.34, 1.6789, " x"),)).shifted(6.0)
+    assert (noisy.start, noisy.end) == (7.34, 8.0)
+    assert [(w.start, w.end) for w in noisy.words] == [(7.34, 7.679)]
+    assert json.dumps([noisy.start, noisy.end]) == "[7.34, 8.0]"
+    # Engines hand over numpy scalars; artifacts get plain floats.
+    from_numpy = Segment(0, np.float64(0.1) + np.float64(0.2), np.float32(1.1), "x")
+    assert (from_numpy.start, from_numpy.end) == (0.3, 1.1)
+    assert type(from_numpy.start) is float and type(from_numpy.end) is float
+    word = Word(np.float32(0.29), np.float64(0.5), " x")
+    assert (word.start, word.end) == (0.29, 0.5) and type(word.start) is float
+    # The formats' own rounding (half to even on the product): a JSON time and a cue agree.
+    assert Segment(0, 0.0025, 0.0015, "x").start * 1000 == to_milliseconds(0.0025)
+
+
 def test_it_defaults_seek_to_truncated_centiseconds() -> None:
     assert Segment(0, 0.29, 1.0, "x").seek_frames == 28
 
@@ -132,9 +160,9 @@ def test_a_correction_renames_then_sets_texts_and_speakers(transcript: Transcrip
     assert [(s.start, s.end) for s in corrected.segments] == [(0.0, 1.5), (1.5, 3.25)]
 
 
-def test_a_corrected_text_drops_the_machine_words_and_keeps_the_leading_space(
+def test_a_corrected_text_drops_the_machine_words_and_is_trimmed(
     transcript: Transcript,
 ) -> None:
-    corrected = transcript.corrected(texts={0: "Hallo there."})
-    assert corrected.segments[0].text == " Hallo there."
+    corrected = transcript.corrected(texts={0: " Hallo there. "})
+    assert corrected.segments[0].text == "Hallo there."
     assert corrected.segments[0].words == ()

@@ -14,12 +14,24 @@ def _require_finite(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}.{name} must be a finite number of seconds, not {value!r}.")
 
 
+def _keep_milliseconds(item: Word | Segment) -> None:
+    """Round ``item``'s times to whole milliseconds, as plain floats.
+
+    Done where every word and segment is made (an engine, a shift by a window's offset, a
+    split at a speaker change, a transcript read back for a correction), so no artifact
+    shows float noise such as ``7.339999999999996`` or numpy scalars. ``round(s * 1000)``
+    is the formats' own rounding (``to_milliseconds``), so a JSON time and a cue agree.
+    """
+    for name in ("start", "end"):
+        object.__setattr__(item, name, round(float(getattr(item, name)) * 1000) / 1000)
+
+
 @dataclass(frozen=True)
 class Word:
-    """One word with its timing in seconds, as faster-whisper's ``Word``.
+    """One word with its timing in seconds (whole milliseconds), as faster-whisper's ``Word``.
 
-    ``word`` keeps the engine's leading space (``" Hello"``); ``probability`` is None when
-    the engine does not report one.
+    ``word`` keeps the engine's leading space (``" Hello"``), so joined words read as the
+    text; ``probability`` is None when the engine does not report one.
     """
 
     start: float
@@ -29,16 +41,19 @@ class Word:
 
     def __post_init__(self) -> None:
         _require_finite("Word", start=self.start, end=self.end)
+        _keep_milliseconds(self)
 
 
 @dataclass(frozen=True)
 class Segment:
     """One transcribed stretch of audio, with Whisper's per-segment statistics.
 
-    ``start`` and ``end`` are seconds from the start of the audio and must be finite; ``end``
-    may be smaller than ``start`` (renderers that need order clamp it). ``seek`` is Whisper's
-    window offset in 10 ms frames; when None, renderers use ``int(start * 100)`` as the
-    reference did (see :attr:`seek_frames`). The statistics are None when the engine does
+    ``start`` and ``end`` are seconds from the start of the audio and must be finite; they
+    are kept in whole milliseconds, and ``text`` without surrounding whitespace (a segment
+    cut from words would otherwise open with a word's space). ``end`` may be smaller than
+    ``start`` (renderers that need order clamp it). ``seek`` is Whisper's window offset in
+    10 ms frames; when None, renderers use ``int(start * 100)`` as the reference did (see
+    :attr:`seek_frames`). The statistics are None when the engine does
     not report them. ``speaker`` is a display label such as ``"Speaker 1"``; ``flags`` are
     machine names attached by post-processing (for example loop repair).
     """
@@ -59,6 +74,8 @@ class Segment:
 
     def __post_init__(self) -> None:
         _require_finite("Segment", start=self.start, end=self.end)
+        _keep_milliseconds(self)
+        object.__setattr__(self, "text", self.text.strip())
 
     @property
     def seek_frames(self) -> int:
@@ -184,9 +201,7 @@ class Transcript:
             speaker = speakers.get(segment.id, speaker)
             changed = dataclasses.replace(segment, speaker=speaker)
             if segment.id in texts:
-                # Whisper's texts open with a space; a corrected one keeps that form.
-                lead = segment.text[: len(segment.text) - len(segment.text.lstrip())]
-                text = lead + texts[segment.id].strip()
+                text = texts[segment.id].strip()
                 if text != segment.text:
                     # Word timings belong to the words the machine heard, not the new ones.
                     changed = dataclasses.replace(changed, text=text, words=(), tokens=())

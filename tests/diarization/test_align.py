@@ -103,8 +103,8 @@ def test_it_splits_a_segment_at_the_word_boundary_nearest_the_speaker_change() -
     turns = normalize_turns([Turn(0.0, 1.75, "a"), Turn(1.75, 3.5, "b")])
     labeled = label_transcript(transcript, turns)
     assert [(s.id, s.start, s.end, s.text, s.speaker) for s in labeled.segments] == [
-        (0, 0.0, 1.6, " How are you today?", "Speaker 1"),
-        (1, 1.9, 3.5, " Fine, thanks a lot.", "Speaker 2"),
+        (0, 0.0, 1.6, "How are you today?", "Speaker 1"),  # no word's space leads a piece
+        (1, 1.9, 3.5, "Fine, thanks a lot.", "Speaker 2"),
     ]
     assert labeled.segments[0].seek == 0
     assert labeled.segments[1].seek is None  # renderers derive it from the new start
@@ -128,7 +128,7 @@ def test_it_keeps_a_short_blip_inside_its_sentence() -> None:
     turns = normalize_turns([Turn(0.0, 1.4, "a"), Turn(1.4, 1.8, "b"), Turn(1.8, 3.4, "a")])
     labeled = label_transcript(transcript, turns)
     assert [(s.text, s.speaker) for s in labeled.segments] == [
-        (" We planted three apple trees last autumn.", "Speaker 1")
+        ("We planted three apple trees last autumn.", "Speaker 1")
     ]
 
 

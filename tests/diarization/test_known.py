@@ -20,7 +20,7 @@ from voxhelm.diarization.known import (
     reference_voiceprints,
     sidecar,
 )
-from voxhelm.transcript import Segment, Transcript
+from voxhelm.transcript import Segment, Transcript, Word
 
 pytestmark = pytest.mark.skipif(not has_espeak(), reason="espeak-ng is installed by .ci/run")
 
@@ -78,7 +78,7 @@ def test_it_names_every_segment_through_the_anonymous_speakers(
         prints=prints,
         embedder=embedder,
         options=MatchOptions(),
-    )
+    ).matches
     document = sidecar(matches, ["Joe", "Ava", "Ava"], MatchOptions(), raw_available=True)
     names = {"piper": "Joe", "ava": "Ava"}
     expected = [names[line.speaker] for line in conversation.lines]
@@ -111,6 +111,44 @@ def test_it_names_every_segment_through_the_anonymous_speakers(
     assert summary["raw_diarization_available"] is True
 
 
+def test_a_segment_holding_two_voices_is_cut_as_anonymous_labels_cut_it(
+    conversation: Conversation, prints: dict[str, np.ndarray], embedder: SpeakerEmbedder
+) -> None:
+    # Whisper kept Piper's line and Ava's reply in one segment; its words are timed here
+    # evenly over each line's true turn (recognition is not under test, the voices are).
+    first, second = conversation.turns[:2]
+    words = []
+    for turn, line in zip((first, second), conversation.lines[:2], strict=True):
+        spoken = line.text.split()
+        step = turn.duration / len(spoken)
+        words += [
+            Word(turn.start + i * step, turn.start + (i + 1) * step, f" {word}")
+            for i, word in enumerate(spoken)
+        ]
+    both = Segment(0, first.start, second.end, "".join(w.word for w in words), words=tuple(words))
+    identified = identify(
+        Transcript.from_segments([both], "en", conversation.duration),
+        audio=conversation.audio(),
+        turns=normalize_turns(conversation.turns),
+        prints=prints,
+        embedder=embedder,
+        options=MatchOptions(),
+    )
+    cut = identified.transcript
+    assert [(s.text, s.speaker) for s in cut.segments] == [
+        (conversation.lines[0].text, "Speaker 1"),
+        (conversation.lines[1].text, "Speaker 2"),
+    ]
+    assert [(m.index, m.start, m.end) for m in identified.matches] == [
+        (s.id, s.start, s.end) for s in cut.segments
+    ]
+    assert [m.match.top[0] for m in identified.matches if m.match and m.match.top] == [
+        "Joe",
+        "Ava",
+    ]
+    assert [m.raw_speaker for m in identified.matches] == ["Speaker 1", "Speaker 2"]
+
+
 def test_without_anonymous_turns_segments_match_on_their_own_audio(
     conversation: Conversation, prints: dict[str, np.ndarray], embedder: SpeakerEmbedder
 ) -> None:
@@ -124,7 +162,7 @@ def test_without_anonymous_turns_segments_match_on_their_own_audio(
         prints=prints,
         embedder=embedder,
         options=MatchOptions(),
-    )
+    ).matches
     document = sidecar(matches, ["Joe", "Ava"], MatchOptions(), raw_available=False)
     speakers = [s["speaker"] for s in document["segments"]]
     assert speakers[:6] == ["Joe", "Ava", "Joe", "Ava", "Joe", "Ava"]

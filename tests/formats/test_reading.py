@@ -47,6 +47,31 @@ def test_every_artifact_renders_again_the_same_from_the_json_artifact() -> None:
         assert render_artifact(read, key) == render_artifact(machine, key), key
 
 
+def test_a_document_with_untrimmed_texts_and_float_noise_is_read_clean() -> None:
+    # transcript.json as a split at a speaker change wrote it before segments were kept
+    # trimmed and in whole milliseconds: a correction writes every artifact again from it.
+    stored = {
+        "task": "transcribe",
+        "language": "en",
+        "text": "You know I heard",
+        "segments": [
+            {"id": 0, "seek": 0, "start": 6.379999999999998, "end": 7.34, "text": "You"},
+            {"id": 1, "seek": 0, "start": 7.339999999999996, "end": 8.2, "text": " know I heard"},
+        ],
+    }
+    read = read_transcript_json(stored, duration=9.0)
+    assert [(s.start, s.end, s.text) for s in read.segments] == [
+        (6.38, 7.34, "You"),
+        (7.34, 8.2, "know I heard"),
+    ]
+    rendered = json.loads(render_artifact(read, "json"))
+    assert [(s["start"], s["text"]) for s in rendered["segments"]] == [
+        (6.38, "You"),
+        (7.34, "know I heard"),
+    ]
+    assert b"99999" not in render_artifact(read, "json")
+
+
 @pytest.mark.parametrize(
     "payload",
     [

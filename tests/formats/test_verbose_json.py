@@ -72,7 +72,7 @@ def test_it_parses_with_the_openai_type(whisper_like: Transcript) -> None:
         1.1,
         0.01,
     )
-    assert (second.text, second.temperature) == (" Hi!", 0.2)
+    assert (second.text, second.temperature) == ("Hi!", 0.2)  # segments are kept trimmed
 
 
 def test_it_adds_top_level_words_when_asked(whisper_like: Transcript) -> None:

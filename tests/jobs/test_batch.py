@@ -141,6 +141,15 @@ def poll(
     raise AssertionError(f"job not {until} after {timeout}s: {seen[-1]}")
 
 
+def assert_clean_segments(segments: list[dict[str, Any]]) -> None:
+    """transcript.json segments: ids in order, texts trimmed, times in whole milliseconds."""
+    assert [s["id"] for s in segments] == list(range(len(segments)))
+    for segment in segments:
+        assert segment["text"] == segment["text"].strip(), segment
+        for time_ in (segment["start"], segment["end"]):
+            assert round(time_ * 1000) / 1000 == time_, segment
+
+
 def wait_for_phase(client: httpx.Client, job_id: str, phase: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

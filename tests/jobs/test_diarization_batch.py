@@ -26,7 +26,7 @@ from tests.diarization.conversation import (
     has_espeak,
 )
 from tests.jobs.media_server import MediaServer, serve_media
-from tests.jobs.test_batch import poll, submit
+from tests.jobs.test_batch import assert_clean_segments, poll, submit
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,6 +34,15 @@ pytestmark = [
 ]
 
 TRUTH_NAMES = {"piper": "Speaker 1", "ava": "Speaker 2"}  # Piper opens the conversation
+ALL_FORMATS = ["text", "json", "dote", "podlove", "vtt", "srt"]
+# Ava takes over Piper's sentence without a pause, after 6.7 s of silence: Whisper keeps
+# the handover in one segment, which diarization (either mode) must cut at the word.
+HANDOVER = [
+    *TWO_SPEAKERS[:4],
+    Line("piper", "The weather station on the roof", pause=0.0),
+    Line("ava", "reported a cold front moving in from the west tonight."),
+]
+SPEECH_STARTS = 6.7
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +54,11 @@ def media() -> Iterator[MediaServer]:
 @pytest.fixture(scope="module")
 def conversation() -> Conversation:
     return converse(TWO_SPEAKERS)
+
+
+@pytest.fixture(scope="module")
+def handover() -> Conversation:
+    return converse(HANDOVER, lead_seconds=SPEECH_STARTS)
 
 
 def true_speaker(conversation: Conversation, start: float, end: float) -> str:
@@ -287,3 +301,107 @@ def test_a_failing_reference_fails_the_job_without_naming_its_url(
     assert job["error"]["code"] == "reference_audio_failed"
     assert "HTTP 404" in job["error"]["message"]
     assert "secret" not in json.dumps(job)
+
+
+def clock_milliseconds(clock: str) -> int:
+    hours, minutes, seconds = clock.split(":")
+    return round((int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000)
+
+
+def cut_at_the_handover(segments: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The segments saying "weather" (Piper's part) and "west" (Ava's): two, not one. Words
+    a little away from the change, since a turn boundary may be off by a word or two."""
+    (before,) = [s for s in segments if "weather" in s["text"]]
+    (after,) = [s for s in segments if "west" in s["text"]]
+    assert before is not after, before
+    return before, after
+
+
+def assert_clean_everywhere(server: ServerProcess, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every segment of transcript.json trimmed and in whole milliseconds, and the other
+    formats showing the same texts and times; the segments are returned."""
+    segments = json.loads(artifact(server, job, "json"))["segments"]
+    assert_clean_segments(segments)
+    milliseconds = [(round(s["start"] * 1000), round(s["end"] * 1000)) for s in segments]
+    texts = [s["text"] for s in segments]
+    entries = json.loads(artifact(server, job, "podlove"))["transcripts"]
+    assert [(e["start_ms"], e["end_ms"]) for e in entries] == milliseconds
+    assert [e["text"] for e in entries] == texts
+    lines = json.loads(artifact(server, job, "dote"))["lines"]
+    assert [line["text"] for line in lines] == texts
+    captions = webvtt.from_buffer(io.StringIO(artifact(server, job, "vtt").decode()))
+    assert [clock_milliseconds(c.start) for c in captions] == [m[0] for m in milliseconds]
+    subtitles = pysrt.from_string(artifact(server, job, "srt").decode())
+    assert [item.start.ordinal for item in subtitles] == [m[0] for m in milliseconds]
+    assert artifact(server, job, "text").decode() == " ".join(texts)
+    return segments
+
+
+def test_a_segment_cut_at_a_speaker_change_is_clean_in_every_artifact(
+    server: ServerProcess, media: MediaServer, handover: Conversation
+) -> None:
+    url = media.add("/handover.wav", "audio/wav", handover.wav_bytes())
+    job = run_job(server, url, output={"formats": ALL_FORMATS}, diarization={"enabled": True})
+    segments = assert_clean_everywhere(server, job)
+    before, after = cut_at_the_handover(segments)
+    assert (before["speaker"], after["speaker"]) == ("Speaker 1", "Speaker 2")
+    assert segments[0]["start"] > SPEECH_STARTS - 0.5  # the first word, not the window's 0.0
+
+
+def test_known_speakers_cut_segments_as_anonymous_labels_do(
+    server: ServerProcess, media: MediaServer, handover: Conversation
+) -> None:
+    joe = converse(
+        [Line("piper", "Fresh bread from the bakery on the corner sells out before nine.")]
+    )
+    ava = converse(
+        [Line("ava", "The museum opened a new exhibition about ancient maps and explorers.")]
+    )
+    talk = media.add("/handover-known.wav", "audio/wav", handover.wav_bytes())
+    known_speakers = [
+        {
+            "id": name.lower(),
+            "name": name,
+            "references": [
+                {
+                    "kind": "clip_artifact",
+                    "audio": {
+                        "kind": "url",
+                        "url": media.add(f"/refs/{name}.wav", "audio/wav", clip),
+                    },
+                }
+            ],
+        }
+        for name, clip in (("Joe", joe.wav_bytes()), ("Ava", ava.wav_bytes()))
+    ]
+    known = run_job(
+        server,
+        talk,
+        output={"formats": ALL_FORMATS},
+        diarization={
+            "enabled": True,
+            "strategy": "pyannote_known_speaker",
+            "known_speakers": known_speakers,
+            "known_speaker": {"label_transcript": True},
+        },
+    )
+    segments = assert_clean_everywhere(server, known)
+    before, after = cut_at_the_handover(segments)
+    assert (before["speaker"], after["speaker"]) == ("Joe", "Ava")
+    assert segments[0]["start"] > SPEECH_STARTS - 0.5  # the first word, not the window's 0.0
+
+    # The sidecar describes these very segments: index for id, the same times.
+    sidecar = json.loads(artifact(server, known, "speakers"))
+    assert [(e["index"], e["start"], e["end"]) for e in sidecar["segments"]] == [
+        (s["id"], s["start"], s["end"]) for s in segments
+    ]
+    assert [e["speaker"] for e in sidecar["segments"]] == [s["speaker"] for s in segments]
+
+    # And the cut is the anonymous path's own: the same segments, only other names.
+    anonymous = run_job(server, talk, output={"formats": ["json"]}, diarization={"enabled": True})
+    plain = json.loads(artifact(server, anonymous, "json"))["segments"]
+    assert [(s["start"], s["end"], s["text"]) for s in plain] == [
+        (s["start"], s["end"], s["text"]) for s in segments
+    ]
+    names = {"Speaker 1": "Joe", "Speaker 2": "Ava"}
+    assert [names[s["speaker"]] for s in plain] == [s["speaker"] for s in segments]

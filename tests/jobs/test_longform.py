@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import start_server, start_worker
 from tests.jobs.media_server import MediaServer, serve_media
-from tests.jobs.test_batch import FAST_JOBS, poll, submit
+from tests.jobs.test_batch import FAST_JOBS, assert_clean_segments, poll, submit
 from tests.media import speech_in
 from tests.speech import long_recording, word_error_rate
 
@@ -87,9 +87,10 @@ def test_a_killed_long_job_resumes_without_redoing_finished_chunks(
         assert percents == sorted(percents) and len(set(percents)) >= 3, percents
         assert any(p.get("eta_seconds") is not None for p in second)
         assert job["progress"]["eta_seconds"] is None
-        # One stitched transcript: ids in order, times across the whole recording.
+        # One stitched transcript: ids in order, times across the whole recording, in whole
+        # milliseconds though each chunk's were moved by its offset (a sample count / 16000).
         segments = transcript["segments"]
-        assert [s["id"] for s in segments] == list(range(len(segments)))
+        assert_clean_segments(segments)
         assert segments[-1]["end"] > speech.duration - 15
         assert set(transcript["voxhelm_flags"]) >= {"repaired", "suspect", "no_speech_ratio"}
         assert 0.0 <= transcript["voxhelm_flags"]["no_speech_ratio"] < 0.5

@@ -86,12 +86,10 @@ def diarize(
     sink.checkpoint(DIARIZING, DIARIZE)
     hints = SpeakerHints(request.num_speakers, request.min_speakers, request.max_speakers)
     if request.known:
-        document, labels = _known_speakers(
+        document, transcript = _known_speakers(
             decoded, transcript, request, hints, config, admission=admission, references=references
         )
         sink.put(SPEAKERS, dump_artifact_json(document), phase=DIARIZING, percent=DIARIZE)
-        if request.labels_transcript:
-            transcript = transcript.with_speakers(labels)
         return Diarized(transcript, document["summary"])
     if not transcript.segments:  # nothing was said that could carry a label
         return Diarized(transcript)
@@ -121,9 +119,10 @@ def _known_speakers(
     *,
     admission: capacity.Admission,
     references: Sequence[ReferenceClip] | None,
-) -> tuple[dict[str, Any], list[str | None]]:
-    """The sidecar, and a label per segment: the confident name, else the anonymous
-    speaker (``Speaker 2``), else none."""
+) -> tuple[dict[str, Any], Transcript]:
+    """The sidecar, and the transcript cut where the speaker changes as anonymous labels
+    cut it (the sidecar's indexes are its segments). When asked, each segment is labeled
+    with its confident name, else its anonymous speaker (``Speaker 2``), else none."""
     options = MatchOptions(**{k: v for k, v in request.match.items() if k in MATCH_FIELDS})
     embedder = shared_embedder()
     clips = (
@@ -149,7 +148,7 @@ def _known_speakers(
         logger.info("known-speaker job: no anonymous turns (%s)", exc.code)
         turns = None
     with capacity.model_work(config, admission):
-        matches = identify(
+        identified = identify(
             transcript,
             audio=decoded,
             turns=turns,
@@ -157,11 +156,12 @@ def _known_speakers(
             embedder=embedder,
             options=options,
         )
-    document = sidecar(matches, request.names, options, raw_available=turns is not None)
-    labels = [
-        entry["speaker"] or entry["raw_diarization_speaker"] for entry in document["segments"]
-    ]
-    return document, labels
+    document = sidecar(identified.matches, request.names, options, raw_available=turns is not None)
+    cut = identified.transcript
+    labels: list[str | None] = [None] * len(cut.segments)
+    if request.labels_transcript:
+        labels = [e["speaker"] or e["raw_diarization_speaker"] for e in document["segments"]]
+    return document, cut.with_speakers(labels)
 
 
 def _reference_clips(speakers: tuple[KnownSpeaker, ...], config: Config) -> list[ReferenceClip]:

@@ -173,8 +173,9 @@ class DiarizationRequest:
 
     @property
     def wants_word_timestamps(self) -> bool:
-        """Anonymous labels cut segments at the word boundary nearest a speaker change."""
-        return self.enabled and not self.known
+        """Both modes cut segments at the word boundary nearest a speaker change (and word
+        timings start a segment at its first word, not at the window's start)."""
+        return self.enabled
 
     @property
     def names(self) -> list[str]:

@@ -65,7 +65,8 @@ def speaker_at(start: float, end: float, turns: Sequence[Turn]) -> str | None:
 def label_transcript(
     transcript: Transcript, turns: Sequence[Turn], *, split: bool = True
 ) -> Transcript:
-    """``transcript`` with a speaker on every segment some turn overlaps.
+    """``transcript`` with a speaker on every segment some turn overlaps: the one cut of
+    both anonymous and known-speaker diarization.
 
     ``turns`` must be normalized. With ``split``, segments that change speaker between words
     become one segment per speaker (ids renumbered, the text unchanged). Raises

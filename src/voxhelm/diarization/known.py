@@ -3,16 +3,18 @@
 
 A voiceprint is the mean (then unit length) CAM++ embedding of the speech windows of a name's
 reference clips; clips with the same name are merged. Each anonymous speaker of the recording
-gets a voiceprint the same way from its own turns, and every transcript segment takes the
-match of its speaker: the reference with the highest cosine similarity, accepted when the
-similarity reaches ``min_top_similarity`` and beats the runner-up by ``auto_accept_margin``.
-A segment without an anonymous speaker is matched on its own audio and is accepted only when
-it lasts at least ``min_segment_duration``. Public transcripts stay unlabeled in this mode;
+gets a voiceprint the same way from its own turns, and every transcript segment (cut where
+the anonymous speaker changes, as anonymous labels cut it) takes the match of its speaker:
+the reference with the highest cosine similarity, accepted when the similarity reaches
+``min_top_similarity`` and beats the runner-up by ``auto_accept_margin``. A segment without
+an anonymous speaker is matched on its own audio and is accepted only when it lasts at
+least ``min_segment_duration``. Public transcripts stay unlabeled in this mode unless asked;
 the sidecar carries names and scores, never where the reference audio came from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from voxhelm.audio import SAMPLE_RATE, Audio
-from voxhelm.diarization.align import speaker_at
+from voxhelm.diarization.align import label_transcript
 from voxhelm.diarization.base import KNOWN_STRATEGY, DiarizationError, Turn
 from voxhelm.diarization.embedding import (
     MIN_FRAMES,
@@ -187,6 +189,18 @@ def match(vector: np.ndarray, prints: Mapping[str, np.ndarray], options: MatchOp
     return Match(tuple(scored), margin, confident)
 
 
+@dataclass(frozen=True)
+class Identified:
+    """The transcript as known speakers label it and a match for each of its segments.
+
+    ``transcript`` is cut where the anonymous speaker changes and each segment carries
+    that speaker (``Speaker 2``) or none; ``matches[i]`` is the match of its segment ``i``.
+    """
+
+    transcript: Transcript
+    matches: list[SegmentMatch]
+
+
 def identify(
     transcript: Transcript,
     *,
@@ -195,16 +209,25 @@ def identify(
     prints: Mapping[str, np.ndarray],
     embedder: SpeakerEmbedder,
     options: MatchOptions,
-) -> list[SegmentMatch]:
-    """A match for every transcript segment (``turns``: normalized anonymous turns, or None
-    when anonymous diarization was not available)."""
+) -> Identified:
+    """The transcript cut at speaker changes, and a match for every segment of it.
+
+    ``turns``: normalized anonymous turns, or None when anonymous diarization was not
+    available. The cut is anonymous diarization's own (:func:`label_transcript`), so a
+    segment holding two voices is two segments in both modes. A segment takes the match
+    of its anonymous speaker, or without one is matched on its own audio.
+    """
+    cut = transcript
+    if turns:
+        with contextlib.suppress(DiarizationError):  # no segment overlaps a turn: no cut
+            cut = label_transcript(transcript, turns)
     speakers = (
         turn_voiceprints(audio, turns, embedder, options.min_segment_duration) if turns else {}
     )
     by_speaker = {speaker: match(vector, prints, options) for speaker, vector in speakers.items()}
     results = []
-    for index, segment in enumerate(transcript.segments):
-        raw = speaker_at(segment.start, segment.end, turns) if turns else None
+    for index, segment in enumerate(cut.segments):
+        raw = segment.speaker
         found = by_speaker.get(raw) if raw else None
         if found is None:
             found = _segment_match(
@@ -216,7 +239,7 @@ def identify(
                 options=options,
             )
         results.append(SegmentMatch(index, segment.start, segment.end, found, raw))
-    return results
+    return Identified(cut, results)
 
 
 def _segment_match(
