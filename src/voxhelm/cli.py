@@ -178,7 +178,7 @@ def command_serve(args: argparse.Namespace) -> None:
     migrate()
     prepare_models()
     warm_up_default_engine()
-    start_lease_sweeper()
+    start_housekeeping()
     if args.command == "serve":
         start_batch_worker()
     if getattr(args, "wyoming", False):
@@ -195,13 +195,20 @@ def start_batch_worker() -> None:
     start_embedded_worker(settings.VOXHELM)
 
 
-def start_lease_sweeper() -> None:
-    """Expire the leases of remote pull workers that went silent, in every web process."""
+def start_housekeeping() -> None:
+    """The periodic sweeps (leases of silent remote workers, jobs of dead local workers,
+    expired staged uploads, leftovers of deleted jobs) and the callback outbox, in every
+    process that serves or runs jobs: whichever processes a set-up runs (``serve``; ``web``
+    with ``worker``; ``web`` with remote workers only), each runs somewhere."""
     from django.conf import settings
 
-    from voxhelm.workers.leases import start_lease_sweeper as start
+    from voxhelm.jobs.sweeper import start_sweeper
+    from voxhelm.jobs.webhooks import start_dispatcher
+    from voxhelm.workers.leases import start_lease_sweeper
 
-    start(settings.VOXHELM)
+    start_lease_sweeper(settings.VOXHELM)
+    start_sweeper(settings.VOXHELM)
+    start_dispatcher(settings.VOXHELM)
 
 
 def start_wyoming() -> None:
@@ -221,6 +228,7 @@ def command_worker(args: argparse.Namespace) -> None:
     migrate()
     prepare_models()
     warm_up_default_engine()
+    start_housekeeping()
     from django.conf import settings
 
     from voxhelm.jobs.worker import run_worker

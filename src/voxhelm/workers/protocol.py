@@ -122,8 +122,9 @@ class Capabilities(BaseModel):
     models: list[str] = Field(default_factory=list)
     output_formats: list[str] = Field(default_factory=list)
     diarization: DiarizationCapabilities = Field(default_factory=DiarizationCapabilities)
+    voices: list[str] = Field(default_factory=list, description="Piper voices (synthesize).")
 
-    @field_validator("job_types", "backends", "models", "output_formats", mode="before")
+    @field_validator("job_types", "backends", "models", "output_formats", "voices", mode="before")
     @classmethod
     def _names(cls, value: object, info: Any) -> list[str]:
         return name_list(value, f"capabilities.{info.field_name}")
@@ -236,17 +237,28 @@ class ClaimedUploadInput(BaseModel):
     staged_artifact: StagedArtifact
 
 
+class ClaimedTextInput(BaseModel):
+    """A synthesis job's input: the text to speak."""
+
+    kind: Literal["text"] = "text"
+    text: str
+
+
 class ClaimedOutput(BaseModel):
     formats: list[str]
     diarization: dict[str, Any] = Field(
+        default_factory=dict,
         description="The normalized request; strategy is explicit when enabled (reference URLs "
-        "and ranges of known speakers included)."
+        "and ranges of known speakers included).",
     )
+    # Sent for synthesis jobs only.
+    voice: str | None = Field(default=None, description="synthesize: the voice to speak with.")
+    speed: float = Field(default=1.0, description="synthesize: the speaking rate.")
 
 
 class ClaimedJob(BaseModel):
     id: str
-    job_type: Literal["transcribe"] = "transcribe"
+    job_type: Literal["transcribe", "synthesize"] = "transcribe"
     attempt: int
     lease_token: str = Field(description="Plaintext, only in this response.")
     lease_expires_at: str
@@ -256,7 +268,7 @@ class ClaimedJob(BaseModel):
     requested_model: str
     language: str | None
     prompt: str | None = None
-    input: ClaimedUrlInput | ClaimedUploadInput = Field(discriminator="kind")
+    input: ClaimedUrlInput | ClaimedUploadInput | ClaimedTextInput = Field(discriminator="kind")
     output: ClaimedOutput
     artifact_prefix: str = Field(description="<prefix>/jobs/<id>/attempt-<n>/")
     checkpoint_prefix: str = Field(
@@ -481,6 +493,7 @@ __all__ = [
     "ClaimRequest",
     "ClaimResponse",
     "ClaimedJob",
+    "ClaimedTextInput",
     "CompleteRequest",
     "DiarizationCapabilities",
     "FailRequest",
