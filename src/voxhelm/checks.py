@@ -7,7 +7,8 @@ IDs: voxhelm.E001 invalid value, E002 reserved label, E003 producer/worker token
 E004 one worker token for several labels, E005-E007 remote_pull prerequisites, E020 the
 metrics token is also a producer or worker token;
 voxhelm.W001 no producer tokens, W002 default STT engine unavailable, W003 text-to-speech
-cannot run or names a missing voice.
+cannot run or names a missing voice. W005 (a job type no process runs) reads the database:
+``voxhelm.workers.topology``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ alone on the server (no local worker), one ``voxhelm-remote-worker``, a real S3 
 
 A synthesis job is run by the remote worker (speech heard back by the bundled
 faster-whisper model) and its callback is sent by the web process; an expired staged upload
-is deleted by the web process's own retention sweep, with nothing else touching it.
+is deleted by the web process's own retention sweep, with nothing else touching it; and
+``voxhelm check`` warns while no process could run a job type.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ServerProcess, WorkerProcess
+from tests.conftest import ServerProcess, WorkerProcess, process_env
 from tests.loopback import ThreadedServer
 from tests.media import speech_in
 from tests.s3server import S3Server
@@ -83,6 +86,36 @@ def remote_worker(
     worker = start_remote_worker(tmp_path, "atlas", server, env)
     yield worker
     worker.stop()
+
+
+def voxhelm(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a ``voxhelm`` command with the state (database) kept under ``root``."""
+    return subprocess.run(
+        [sys.executable, "-m", "voxhelm.cli", *args],
+        env=process_env(root, env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_voxhelm_check_warns_while_no_process_runs_a_job_type(
+    tmp_path: Path, web: tuple[ServerProcess, dict[str, str], str], remote_worker: WorkerProcess
+) -> None:
+    server, env, _bucket = web
+    # A server of `voxhelm web` only, before any remote worker came: nothing runs any job.
+    (tmp_path / "var").mkdir()
+    assert voxhelm(tmp_path, env, "manage", "migrate", "-v", "0").returncode == 0
+    alone = voxhelm(tmp_path, env, "check")
+    assert alone.returncode == 0, alone.stderr  # a warning, not an error
+    assert alone.stderr.count("voxhelm.W005") == 2, alone.stderr
+    assert "runs transcribe jobs" in alone.stderr and "runs synthesize jobs" in alone.stderr
+    # The set-up under test: its remote worker beats and advertises both job types.
+    wait_for(lambda: "Voxhelm remote worker" in remote_worker.log(), 30, "the worker")
+    served = voxhelm(server.var_dir.parent, env, "check")
+    assert served.returncode == 0, served.stderr
+    assert "voxhelm.W005" not in served.stderr, served.stderr
 
 
 def test_a_remote_worker_runs_synthesis_jobs(
