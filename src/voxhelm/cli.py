@@ -259,8 +259,12 @@ def command_check(args: argparse.Namespace) -> None:
     from django.core.management import execute_from_command_line
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+    setup_django()
+    from voxhelm.workers.topology import database_ready
+
     # With a database, the checks that read it run too (voxhelm.W005: a job type nobody runs).
-    database = [] if "--database" in args.args else ["--database", "default"]
+    wanted = "--database" not in args.args and database_ready()
+    database = ["--database", "default"] if wanted else []
     execute_from_command_line(["voxhelm", "check", *database, *args.args])
 
 

@@ -12,9 +12,10 @@ the remote workers may run on other hosts. So ``voxhelm check`` reads the eviden
   take them: for local jobs no local worker started a task meanwhile, for remote jobs no
   worker seen lately can run them (another model, diarization, voice or format).
 
-A database check (Django's ``database`` tag): ``voxhelm check`` runs it, the checks at the
-start of ``serve``, ``web`` and ``worker`` do not (there the process is about to start what
-it runs, and the database may not be migrated yet).
+A database check (Django's ``database`` tag): ``voxhelm check`` runs it when the database is
+there (:func:`database_ready`); the checks at the start of ``serve``, ``web`` and ``worker``
+do not (there the process is about to start what it runs, and the database may not be
+migrated yet).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Tags, Warning, register
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task_backends
@@ -152,13 +153,26 @@ def _local_worker_active(since: datetime) -> bool:
     ).exists()
 
 
+def database_ready() -> bool:
+    """Whether the database is there to be read: it answers, and (SQLite) its file exists, so
+    that a check never creates one. Django's own database checks fail on a missing one."""
+    config: Config = settings.VOXHELM
+    if config.problems:
+        return False
+    if not config.paths.database_url and not config.paths.database_path.exists():
+        return False  # nothing has run yet
+    try:
+        connection.ensure_connection()
+    except DatabaseError:
+        return False
+    return True
+
+
 @register("voxhelm", Tags.database)
 def check_topology(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     config: Config = settings.VOXHELM
-    if config.problems:
+    if not database_ready():
         return []
-    if not config.paths.database_url and not config.paths.database_path.exists():
-        return []  # nothing has run yet (and the check must not create the database file)
     try:
         return topology_messages(config, timezone.now())
     except DatabaseError:
