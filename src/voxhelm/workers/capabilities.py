@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxhelm import tts
-from voxhelm.batch.request import DiarizationRequest, JobOutputs
+from voxhelm.batch.request import DiarizationRequest, JobOutputs, SynthesisRequest
 from voxhelm.batch.synthesize import SPEECH_FORMATS
 from voxhelm.config import Config, SttConfig
 from voxhelm.diarization.base import KNOWN_STRATEGY
@@ -77,13 +77,23 @@ def requirements(
 
 
 def job_requirements(
-    job_type: str, model: str, output_data: Mapping[str, Any], stt: SttConfig
+    job_type: str,
+    model: str,
+    input_data: Mapping[str, Any],
+    output_data: Mapping[str, Any],
+    stt: SttConfig,
 ) -> Requirements | None:
     """The requirements of a stored job of either type, or None when it cannot run remotely."""
     if job_type == SYNTHESIZE:
-        formats = tuple(str(fmt) for fmt in output_data.get("formats") or ())
-        voice = str(output_data.get("voice") or "")
-        return Requirements("piper", "piper", formats, None, job_type=SYNTHESIZE, voice=voice)
+        synthesis = SynthesisRequest.from_stored(input_data, output_data)
+        return Requirements(
+            "piper",
+            "piper",
+            synthesis.formats,
+            None,
+            job_type=SYNTHESIZE,
+            voice=synthesis.voice or "",
+        )
     outputs = JobOutputs.from_stored(output_data)
     return requirements(model, outputs.formats, outputs.diarization, stt)
 
@@ -93,9 +103,9 @@ def matches(capabilities: Capabilities, needs: Requirements) -> bool:
     if needs.job_type not in capabilities.job_types:
         return False
     if needs.job_type == SYNTHESIZE:
-        return needs.voice in capabilities.voices and set(needs.formats) <= set(
-            capabilities.output_formats
-        )
+        # A job stored without a voice speaks with the worker's default one.
+        voice_ok = not needs.voice or needs.voice in capabilities.voices
+        return voice_ok and set(needs.formats) <= set(capabilities.output_formats)
     if needs.backend not in capabilities.backends or needs.model not in capabilities.models:
         return False
     if not set(needs.formats) <= set(capabilities.output_formats):

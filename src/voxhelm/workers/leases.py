@@ -59,7 +59,7 @@ PRIORITY_ORDER = Case(
     output_field=IntegerField(),
 )
 _SQLITE_CLAIMS = threading.Lock()
-SCAN_FIELDS = ("pk", "priority", "created_at", "job_type", "model", "output_data")
+SCAN_FIELDS = ("pk", "priority", "created_at", "job_type", "model", "input_data", "output_data")
 
 
 @dataclass(frozen=True)
@@ -162,8 +162,8 @@ def _collect(
     config: Config,
     found: list[tuple[int, datetime, UUID, Requirements]],
 ) -> None:
-    for pk, priority, created_at, job_type, model, output in rows:
-        needs = job_requirements(job_type, model, output, config.stt)
+    for pk, priority, created_at, job_type, model, input_data, output in rows:
+        needs = job_requirements(job_type, model, input_data, output, config.stt)
         if needs is not None and matches(capabilities, needs):
             found.append((PRIORITIES.index(priority), created_at, pk, needs))
             if len(found) >= ELIGIBLE_LIMIT:

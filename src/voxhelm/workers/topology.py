@@ -133,9 +133,9 @@ def stalled_jobs(config: Config, now: datetime, seen: list[Capabilities]) -> Cou
     if not _local_worker_active(now - STALLED):
         for job_type in waiting.local().values_list("job_type", flat=True):
             stalled[job_type] += 1
-    rows = waiting.remote().values_list("job_type", "model", "output_data")
-    for job_type, model, output in rows.iterator():
-        needs = job_requirements(job_type, model, output, config.stt)
+    rows = waiting.remote().values_list("job_type", "model", "input_data", "output_data")
+    for job_type, model, input_data, output in rows.iterator():
+        needs = job_requirements(job_type, model, input_data, output, config.stt)
         if needs is None or not any(matches(worker, needs) for worker in seen):
             stalled[job_type] += 1
     return stalled
