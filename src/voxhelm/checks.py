@@ -96,13 +96,18 @@ def config_messages(config: Config) -> list[CheckMessage]:
 
 
 def _remote_pull_messages(config: Config) -> list[CheckMessage]:
-    if config.execution.transcription_mode != REMOTE_EXECUTION:
+    execution = config.execution
+    if execution.transcription_mode == REMOTE_EXECUTION:
+        setting = "VOXHELM_TRANSCRIPTION_EXECUTION_MODE"
+    elif execution.synthesis_mode == REMOTE_EXECUTION:
+        setting = "VOXHELM_SYNTHESIS_EXECUTION_MODE"
+    else:
         return []
     messages: list[CheckMessage] = []
     if not config.auth.worker_tokens:
         messages.append(
             Error(
-                "VOXHELM_TRANSCRIPTION_EXECUTION_MODE=remote_pull requires VOXHELM_WORKER_TOKENS.",
+                f"{setting}=remote_pull requires VOXHELM_WORKER_TOKENS.",
                 hint="Set VOXHELM_WORKER_TOKENS=worker-id=token for each remote worker.",
                 id="voxhelm.E005",
             )

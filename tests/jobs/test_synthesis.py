@@ -111,6 +111,18 @@ def test_synthesis_runs_where_transcription_runs(api: JobsApi, configure: Any) -
     assert (job.execution_mode, job.django_task_id, job.state) == ("remote_pull", "", "queued")
 
 
+def test_synthesis_may_stay_on_the_local_workers(api: JobsApi, configure: Any) -> None:
+    configure(
+        VOXHELM_TRANSCRIPTION_EXECUTION_MODE="remote_pull",
+        VOXHELM_SYNTHESIS_EXECUTION_MODE="django_tasks",
+        VOXHELM_ARTIFACT_BACKEND="filesystem",
+    )
+    response = api.submit(synth())
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert (job.execution_mode, bool(job.django_task_id)) == ("django_tasks", True)
+
+
 @pytest.mark.slow
 def test_a_synthesis_job_round_trips_on_the_real_server(server: ServerProcess) -> None:
     with server.client() as client:

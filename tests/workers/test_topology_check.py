@@ -42,6 +42,14 @@ def test_it_warns_when_no_remote_worker_was_seen(
     assert "runs transcribe jobs" in found[0] and "runs synthesize jobs" in found[1]
 
 
+def test_synthesis_kept_local_is_not_asked_of_remote_workers(
+    configure: Callable[..., Config], transactional_db: None
+) -> None:
+    config = configure(**REMOTE_ENV, VOXHELM_SYNTHESIS_EXECUTION_MODE="django_tasks")
+    found = warnings(config)
+    assert len(found) == 1 and "runs transcribe jobs" in found[0]
+
+
 def test_a_worker_that_advertises_everything_silences_it(
     worker: WorkerApi, remote_config: Config
 ) -> None:

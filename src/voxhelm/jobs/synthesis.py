@@ -2,8 +2,9 @@
 
 The submission is validated with the same checks as ``POST /v1/audio/speech`` (text length,
 voice, speed, model) so a bad job is a 400 at once, never a failed job later. Synthesis
-runs where transcription runs (``VOXHELM_TRANSCRIPTION_EXECUTION_MODE``): on the local workers,
-or, in ``remote_pull`` mode, on the remote workers (the reference kept it local, so a server
+runs where transcription runs (``VOXHELM_TRANSCRIPTION_EXECUTION_MODE``, unless
+``VOXHELM_SYNTHESIS_EXECUTION_MODE`` says otherwise): on the local workers, or, in
+``remote_pull`` mode, on the remote workers (the reference kept it local, so a server
 with only ``voxhelm web`` never ran it). The steps are ``voxhelm.batch.synthesize``.
 """
 

@@ -4,10 +4,10 @@ Settings alone cannot tell: the local workers (``voxhelm worker``, ``voxhelm ser
 the remote workers may run on other hosts. So ``voxhelm check`` reads the evidence and warns
 (voxhelm.W005) when a job type has nobody to run it:
 
-* in ``remote_pull`` mode, when no enabled remote worker seen lately (a heartbeat within
-  three poll intervals, at least a minute, or a live lease) advertises what a job of that
-  type needs with the server's defaults (``synthesize`` and the default voice; the default
-  STT backend and model);
+* for a job type in ``remote_pull`` mode, when no enabled remote worker seen lately (a
+  heartbeat within three poll intervals, at least a minute, or a live lease) advertises
+  what a job of that type needs with the server's defaults (``synthesize`` and the default
+  voice; the default STT backend and model);
 * in either mode, when jobs have been queued longer than :data:`STALLED` and nothing could
   take them: for local jobs no local worker started a task meanwhile, for remote jobs no
   worker seen lately can run them (another model, diarization, voice or format).
@@ -58,7 +58,8 @@ HINTS = {
 }
 LOCAL_HINT = (
     "Run `voxhelm worker` beside `voxhelm web` on the same database, or `voxhelm serve`; "
-    "or set VOXHELM_TRANSCRIPTION_EXECUTION_MODE=remote_pull for remote workers."
+    "or set VOXHELM_TRANSCRIPTION_EXECUTION_MODE=remote_pull for remote workers "
+    "(VOXHELM_SYNTHESIS_EXECUTION_MODE follows it)."
 )
 
 
@@ -67,19 +68,25 @@ def topology_messages(config: Config, now: datetime) -> list[CheckMessage]:
     seen = seen_capabilities(config, now)
     messages: list[CheckMessage] = []
     unserved: set[str] = set()
-    if config.execution.transcription_mode == REMOTE_EXECUTION:
-        for job_type in (JobType.TRANSCRIBE, JobType.SYNTHESIZE):
-            needs = default_needs(job_type, config)
-            if needs is None or not any(matches(worker, needs) for worker in seen):
-                unserved.add(job_type)
-                messages.append(
-                    Warning(
-                        f"No remote worker that runs {job_type} jobs with the server's defaults "
-                        "has been seen lately: such jobs wait in the queue until one claims them.",
-                        hint=HINTS[job_type],
-                        id="voxhelm.W005",
-                    )
-                )
+    modes = {
+        JobType.TRANSCRIBE: config.execution.transcription_mode,
+        JobType.SYNTHESIZE: config.execution.synthesis_mode,
+    }
+    for job_type, mode in modes.items():
+        if mode != REMOTE_EXECUTION:
+            continue
+        needs = default_needs(job_type, config)
+        if needs is not None and any(matches(worker, needs) for worker in seen):
+            continue
+        unserved.add(job_type)
+        messages.append(
+            Warning(
+                f"No remote worker that runs {job_type} jobs with the server's defaults "
+                "has been seen lately: such jobs wait in the queue until one claims them.",
+                hint=HINTS[job_type],
+                id="voxhelm.W005",
+            )
+        )
     for stuck_type, count in sorted(stalled_jobs(config, now, seen).items()):
         if stuck_type in unserved:
             continue
