@@ -51,6 +51,14 @@ def test_it_requires_worker_tokens_s3_and_full_s3_settings_for_remote_pull() -> 
     assert found == ["voxhelm.E005", "voxhelm.E006", "voxhelm.E007"]
 
 
+def test_remote_synthesis_alone_needs_the_remote_pull_prerequisites_too() -> None:
+    messages = config_messages(
+        make_config(VOXHELM_SYNTHESIS_EXECUTION_MODE="remote_pull", VOXHELM_WORKER_TOKENS="")
+    )
+    assert [m.id for m in messages] == ["voxhelm.E005", "voxhelm.E006", "voxhelm.E007"]
+    assert messages[0].msg.startswith("VOXHELM_SYNTHESIS_EXECUTION_MODE=remote_pull requires")
+
+
 def test_it_names_each_missing_s3_setting() -> None:
     messages = config_messages(
         make_config(

@@ -7,7 +7,8 @@ IDs: voxhelm.E001 invalid value, E002 reserved label, E003 producer/worker token
 E004 one worker token for several labels, E005-E007 remote_pull prerequisites, E020 the
 metrics token is also a producer or worker token;
 voxhelm.W001 no producer tokens, W002 default STT engine unavailable, W003 text-to-speech
-cannot run or names a missing voice.
+cannot run or names a missing voice. W005 (a job type no process runs) reads the database:
+``voxhelm.workers.topology``.
 """
 
 from __future__ import annotations
@@ -95,13 +96,18 @@ def config_messages(config: Config) -> list[CheckMessage]:
 
 
 def _remote_pull_messages(config: Config) -> list[CheckMessage]:
-    if config.execution.transcription_mode != REMOTE_EXECUTION:
+    execution = config.execution
+    if execution.transcription_mode == REMOTE_EXECUTION:
+        setting = "VOXHELM_TRANSCRIPTION_EXECUTION_MODE"
+    elif execution.synthesis_mode == REMOTE_EXECUTION:
+        setting = "VOXHELM_SYNTHESIS_EXECUTION_MODE"
+    else:
         return []
     messages: list[CheckMessage] = []
     if not config.auth.worker_tokens:
         messages.append(
             Error(
-                "VOXHELM_TRANSCRIPTION_EXECUTION_MODE=remote_pull requires VOXHELM_WORKER_TOKENS.",
+                f"{setting}=remote_pull requires VOXHELM_WORKER_TOKENS.",
                 hint="Set VOXHELM_WORKER_TOKENS=worker-id=token for each remote worker.",
                 id="voxhelm.E005",
             )

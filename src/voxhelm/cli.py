@@ -202,7 +202,7 @@ def run_web_app(args: argparse.Namespace, *, embedded: bool) -> None:
     migrate()
     prepare_models()
     warm_up_default_engine()
-    start_lease_sweeper()
+    start_housekeeping()
     if embedded:
         start_batch_worker()
     if getattr(args, "wyoming", False):
@@ -219,13 +219,20 @@ def start_batch_worker() -> None:
     start_embedded_worker(settings.VOXHELM)
 
 
-def start_lease_sweeper() -> None:
-    """Expire the leases of remote pull workers that went silent, in every web process."""
+def start_housekeeping() -> None:
+    """The periodic sweeps (leases of silent remote workers, jobs of dead local workers,
+    expired staged uploads, leftovers of deleted jobs) and the callback outbox, in every
+    process that serves or runs jobs: whichever processes a set-up runs (``serve``; ``web``
+    with ``worker``; ``web`` with remote workers only), each runs somewhere."""
     from django.conf import settings
 
-    from voxhelm.workers.leases import start_lease_sweeper as start
+    from voxhelm.jobs.sweeper import start_sweeper
+    from voxhelm.jobs.webhooks import start_dispatcher
+    from voxhelm.workers.leases import start_lease_sweeper
 
-    start(settings.VOXHELM)
+    start_lease_sweeper(settings.VOXHELM)
+    start_sweeper(settings.VOXHELM)
+    start_dispatcher(settings.VOXHELM)
 
 
 def check_wyoming_settings() -> None:
@@ -266,6 +273,7 @@ def command_worker(args: argparse.Namespace) -> None:
     migrate()
     prepare_models()
     warm_up_default_engine()
+    start_housekeeping()
     from django.conf import settings
 
     from voxhelm.jobs.worker import run_worker
@@ -305,6 +313,14 @@ def command_check(args: argparse.Namespace) -> None:
     argv = ["--fail-level", args.fail_level]
     argv += [f"--tag={tag}" for tag in args.tags or ()]
     argv += [f"--database={alias}" for alias in args.databases or ()]
+    if not args.databases:
+        setup_django()
+        from voxhelm.workers.topology import database_ready
+
+        # With a database, the checks that read it run too (voxhelm.W005: a job type nobody
+        # runs).
+        if database_ready():
+            argv.append("--database=default")
     if args.deploy:
         argv.append("--deploy")
     if args.list_tags:

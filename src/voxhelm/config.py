@@ -210,6 +210,7 @@ class ArtifactsConfig:
 @dataclass(frozen=True)
 class ExecutionConfig:
     transcription_mode: str
+    synthesis_mode: str  # VOXHELM_SYNTHESIS_EXECUTION_MODE; default: the transcription mode
     tasks_backend: str
     task_queue: str
     lease_seconds: int
@@ -502,9 +503,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             for k, v in env.mapping("VOXHELM_PIPER_LANGUAGE_VOICES").items()
         },
     )
+    transcription_mode = env.choice(
+        "VOXHELM_TRANSCRIPTION_EXECUTION_MODE", LOCAL_EXECUTION, EXECUTION_MODES
+    )
     execution = ExecutionConfig(
-        transcription_mode=env.choice(
-            "VOXHELM_TRANSCRIPTION_EXECUTION_MODE", LOCAL_EXECUTION, EXECUTION_MODES
+        transcription_mode=transcription_mode,
+        synthesis_mode=env.choice(
+            "VOXHELM_SYNTHESIS_EXECUTION_MODE", transcription_mode, EXECUTION_MODES
         ),
         tasks_backend=env.string("VOXHELM_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
         task_queue=env.string("VOXHELM_TASK_QUEUE", "default"),

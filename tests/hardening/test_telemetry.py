@@ -265,9 +265,14 @@ def assert_diarized(client: httpx.Client, wav: bytes) -> None:
 
 
 def run_remote_set_up(fleet: Fleet, s3: S3Server) -> None:
-    """``voxhelm web`` in remote_pull mode with a ``voxhelm worker`` (a synthesis job: Piper)
-    and a ``voxhelm-remote-worker`` (a diarized transcription: Silero VAD and CAM++)."""
-    env = {**cluster_env(s3, s3.new_bucket()), "VOXHELM_DIARIZATION_BACKEND": "onnx"}
+    """``voxhelm web`` in remote_pull mode with a ``voxhelm worker`` (a synthesis job kept on
+    the local workers: Piper) and a ``voxhelm-remote-worker`` (a diarized transcription:
+    Silero VAD and CAM++)."""
+    env = {
+        **cluster_env(s3, s3.new_bucket()),
+        "VOXHELM_DIARIZATION_BACKEND": "onnx",
+        "VOXHELM_SYNTHESIS_EXECUTION_MODE": "django_tasks",
+    }
     trace, home = fleet.place("web")
     web = start_server(trace.root, {**env, **home}, "web", wrapper=strace_command(trace.path))
     fleet.keep(trace, web.process, onnx=False)

@@ -98,14 +98,27 @@ def test_a_task_ref_retry_matches_only_the_same_speech(api: JobsApi) -> None:
     assert len({r.json()["id"] for r in (first, other_text, other_voice)}) == 3
 
 
-def test_synthesis_runs_locally_in_remote_pull_mode_too(api: JobsApi, configure: Any) -> None:
+def test_synthesis_runs_where_transcription_runs(api: JobsApi, configure: Any) -> None:
+    # remote_pull mode: a remote worker leases it (no task); a server of only `voxhelm web`
+    # and remote workers has no local worker that would ever run a task.
     configure(
         VOXHELM_TRANSCRIPTION_EXECUTION_MODE="remote_pull",
         VOXHELM_ARTIFACT_BACKEND="filesystem",
     )
     response = api.submit(synth())
-    if response.status_code != 201:  # remote_pull needs S3 for transcription, not for this
-        pytest.skip(response.content.decode())
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert (job.execution_mode, job.django_task_id, job.state) == ("remote_pull", "", "queued")
+
+
+def test_synthesis_may_stay_on_the_local_workers(api: JobsApi, configure: Any) -> None:
+    configure(
+        VOXHELM_TRANSCRIPTION_EXECUTION_MODE="remote_pull",
+        VOXHELM_SYNTHESIS_EXECUTION_MODE="django_tasks",
+        VOXHELM_ARTIFACT_BACKEND="filesystem",
+    )
+    response = api.submit(synth())
+    assert response.status_code == 201, response.content
     job = Job.objects.get(pk=response.json()["id"])
     assert (job.execution_mode, bool(job.django_task_id)) == ("django_tasks", True)
 

@@ -108,7 +108,7 @@ def test_the_reference_workers_run_moves_the_phase_at_each_step(
     assert seen == ["downloading", "transcribing", "rendering", "rendering"]
 
 
-@pytest.mark.parametrize("phase", ["uploading", "Transcribe", "synthesizing"])
+@pytest.mark.parametrize("phase", ["uploading", "Transcribe", "speaking"])
 def test_an_unknown_phase_is_refused_with_the_names_it_takes(
     leased: tuple[httpx.Client, httpx.Client, dict[str, Any]], phase: str
 ) -> None:

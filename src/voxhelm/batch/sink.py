@@ -22,6 +22,8 @@ DECODING = "decoding"
 TRANSCRIBING = "transcribing"
 DIARIZING = "diarizing"
 RENDERING = "rendering"
+SYNTHESIZING = "synthesizing"
+ENCODING = "encoding"
 
 # Percent reached when each step starts. Transcription dominates the run time; it advances
 # from TRANSCRIBE to RENDER window by window (long audio: over all its chunks).

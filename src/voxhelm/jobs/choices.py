@@ -31,8 +31,8 @@ class JobPhase(models.TextChoices):
     TRANSCRIBING = sink.TRANSCRIBING
     DIARIZING = sink.DIARIZING
     RENDERING = sink.RENDERING
-    SYNTHESIZING = "synthesizing"
-    ENCODING = "encoding"
+    SYNTHESIZING = sink.SYNTHESIZING
+    ENCODING = sink.ENCODING
 
 
 class JobType(models.TextChoices):

@@ -10,7 +10,7 @@ from uuid import UUID
 from django.db import models
 from django.db.models import Count, F, Q
 
-from voxhelm.jobs.choices import NOT_REUSABLE_STATES, ExecutionMode, JobState, JobType
+from voxhelm.jobs.choices import NOT_REUSABLE_STATES, ExecutionMode, JobState
 
 if TYPE_CHECKING:
     from voxhelm.jobs.models import Job  # noqa: F401 - named in the base class below
@@ -30,8 +30,8 @@ class JobQuerySet(models.QuerySet["Job"]):
         return self.filter(execution_mode=ExecutionMode.LOCAL)
 
     def remote(self) -> JobQuerySet:
-        """Jobs remote pull workers lease (transcriptions; synthesis always runs locally)."""
-        return self.filter(execution_mode=ExecutionMode.REMOTE, job_type=JobType.TRANSCRIBE)
+        """Jobs remote pull workers lease (transcriptions and syntheses)."""
+        return self.filter(execution_mode=ExecutionMode.REMOTE)
 
     def claimable(self, now: datetime | None = None) -> JobQuerySet:
         """Jobs an attempt may start on: attempts left, and queued - or, given ``now``, a

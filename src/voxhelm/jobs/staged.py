@@ -7,7 +7,8 @@ the worker for an attempt, settled when the job ends, swept when forgotten.
 * :func:`settle_upload` runs when a job ends, wherever it ran: a succeeded job used the
   upload up (deleted: the job keeps its own ``source`` copy); a failed or canceled job
   releases it for a new job; the job's chunk checkpoints are dropped.
-* :func:`sweep_uploads` runs periodically in every worker process: it settles the uploads of
+* :func:`sweep_uploads` runs periodically in every server process (``web`` too, so a set-up
+  with remote workers only still runs it): it settles the uploads of
   jobs that ended elsewhere (canceled, abandoned by the job sweeper) and deletes expired
   unclaimed uploads with their objects.
 

@@ -146,7 +146,9 @@ def submit_synthesis(producer: str, request: SynthesisSubmission, config: Config
         max_attempts=config.execution.max_attempts,
         context_data=request.context or {},
         callback_url=check_callback(request.callback_url, config) if request.callback_url else "",
-        execution_mode=ExecutionMode.LOCAL,  # synthesis always runs on the local workers
+        # By default where transcription runs: a set-up of only `voxhelm web` and remote workers
+        # has no local worker (the reference kept synthesis local, and it never ran there).
+        execution_mode=config.execution.synthesis_mode,
     )
     return _create(producer, task_ref, fingerprint, fields)
 

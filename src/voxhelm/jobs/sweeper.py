@@ -1,13 +1,13 @@
 """Recovering jobs whose worker died: back to the queue with a new task, or failed.
 
-Every worker process runs :func:`start_sweeper`. A running job whose heartbeat is older than
-``VOXHELM_JOB_STALE_SECONDS`` lost its worker (killed, crashed, powered off); so did a
-queued job whose task was taken by a worker that died before starting the attempt. Such a
-job is re-queued with a fresh task while attempts remain (``max_attempts``), else failed
-with code ``worker_lost``. It also removes what deleted jobs' remote attempts may have left
-(:func:`~voxhelm.jobs.deletion.sweep_leftovers`). Every change is a conditional UPDATE that
-restates what the sweeper saw, so two sweepers (or a late heartbeat) cannot both act on one
-job.
+Every server process (``serve``, ``web``, ``worker``) runs :func:`start_sweeper`. A running
+job whose heartbeat is older than ``VOXHELM_JOB_STALE_SECONDS`` lost its worker (killed,
+crashed, powered off); so did a queued job whose task was taken by a worker that died before
+starting the attempt. Such a job is re-queued with a fresh task while attempts remain
+(``max_attempts``), else failed with code ``worker_lost``. It also removes what deleted
+jobs' remote attempts may have left (:func:`~voxhelm.jobs.deletion.sweep_leftovers`). Every
+change is a conditional UPDATE that restates what the sweeper saw, so two sweepers (or a
+late heartbeat) cannot both act on one job.
 """
 
 from __future__ import annotations

@@ -2,33 +2,30 @@
 
 The submission is validated with the same checks as ``POST /v1/audio/speech`` (text length,
 voice, speed, model) so a bad job is a 400 at once, never a failed job later. Synthesis
-always runs on the local workers (also in ``remote_pull`` mode, as in the reference): it is
-cheap next to transcription and needs no shared media.
+runs where transcription runs (``VOXHELM_TRANSCRIPTION_EXECUTION_MODE``, unless
+``VOXHELM_SYNTHESIS_EXECUTION_MODE`` says otherwise): on the local workers, or, in
+``remote_pull`` mode, on the remote workers (the reference kept it local, so a server
+with only ``voxhelm web`` never ran it). The steps are ``voxhelm.batch.synthesize``.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from voxhelm import capacity, tts
+from voxhelm import tts
 from voxhelm.api.validation import exact
 from voxhelm.batch.request import SynthesisRequest
-from voxhelm.batch.sink import Artifact
+from voxhelm.batch.synthesize import SPEECH_FORMATS, synthesize_speech
 from voxhelm.config import Config
-from voxhelm.encode import MIME_TYPES, encode
-from voxhelm.jobs.models import Job, JobPhase
+from voxhelm.jobs.models import Job
 from voxhelm.jobs.schemas import JobCommon, check_job_type, parse_output
 
-SPEECH_FORMATS = ("wav", "mp3", "ogg", "opus", "flac", "aac")
 DEFAULT_SPEECH_FORMATS = ("wav",)
 UNSUPPORTED_SPEECH_FORMAT = (
     "Unsupported output format. Use wav, mp3, ogg, opus, flac, or aac for synthesis."
 )
-SYNTHESIZE = 10  # percent when synthesis starts
-ENCODE = 80  # percent when encoding starts
 
 
 class TextInput(BaseModel):
@@ -125,34 +122,9 @@ def synthesis_fields(request: SynthesisSubmission, voice: str) -> dict[str, Any]
 
 
 def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
-    """The steps of a synthesis job (an ``pipeline.Attempt``); returns text and metadata."""
+    """The steps of a synthesis job run here (an ``pipeline.Attempt`` is the sink)."""
     job: Job = attempt.job
-    config: Config = attempt.config
-    started = time.monotonic()
-    attempt.checkpoint(JobPhase.SYNTHESIZING, SYNTHESIZE)
-    request = job.synthesis_request
-    speech = tts.synthesize(
-        request.text,
-        config=config,
-        voice=request.voice,
-        speed=request.speed,
-        language=job.language or None,
-        admission=capacity.BATCH,
+    text, worker = synthesize_speech(
+        job.synthesis_request, job.language or None, attempt, attempt.config
     )
-    for index, fmt in enumerate(request.formats):
-        attempt.put(
-            Artifact(f"speech.{fmt}", f"speech_{fmt}", fmt, MIME_TYPES[fmt], exposed=True),
-            encode(speech.audio.samples, speech.audio.sample_rate, fmt),
-            phase=JobPhase.ENCODING,
-            percent=ENCODE + index * (99 - ENCODE) // len(request.formats),
-        )
-    metadata = {
-        "backend": "piper",
-        "requested_model": job.model,
-        "model": "piper",
-        "voice": speech.voice.name,
-        "language": speech.language,
-        "duration_seconds": round(speech.audio.duration, 3),
-        "processing_seconds": round(time.monotonic() - started, 3),
-    }
-    return "", metadata
+    return text, {"backend": "piper", "requested_model": job.model, **worker}

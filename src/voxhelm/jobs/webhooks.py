@@ -1,12 +1,12 @@
 """Job callbacks: when a job with a ``callback_url`` ends, its representation is POSTed there.
 
 Delivery is an outbox: a finished job with a callback becomes ``pending``, and a dispatcher
-thread in every worker process sends what is due, so every way a job can end (its attempt,
-a cancel, the sweeper giving up, a remote worker) is covered without a hook in each. A
-delivery is claimed with a conditional UPDATE of ``webhook_next_at`` (so two processes never
-send one attempt twice); a 2xx answer delivers it, anything else is retried with backoff up
-to ``VOXHELM_WEBHOOK_MAX_ATTEMPTS`` times; every attempt is recorded on the job and shown
-to its producer.
+thread in every server process (``serve``, ``web``, ``worker``) sends what is due, so every
+way a job can end (its attempt, a cancel, the sweeper giving up, a remote worker) is covered
+without a hook in each. A delivery is claimed with a conditional UPDATE of
+``webhook_next_at`` (so two processes never send one attempt twice); a 2xx answer delivers
+it, anything else is retried with backoff up to ``VOXHELM_WEBHOOK_MAX_ATTEMPTS`` times;
+every attempt is recorded on the job and shown to its producer.
 
 The request goes through the guarded fetcher (``VOXHELM_WEBHOOK_ALLOWED_HOSTS``, resolved
 address checks, a deadline; redirects are not followed) and carries::
@@ -153,7 +153,7 @@ def deliver(job: Job, config: Config) -> bool:
 
 
 def start_dispatcher(config: Config, stop: threading.Event | None = None) -> threading.Thread:
-    """Send due callbacks every second in a daemon thread (one per worker process)."""
+    """Send due callbacks every second in a daemon thread (one per server process)."""
     return start_periodic(
         "voxhelm-webhooks", POLL_SECONDS, lambda: deliver_due(config), stop, wait_first=True
     )

@@ -1,7 +1,8 @@
 """The batch worker: ``voxhelm worker`` in the main thread, or a thread of ``voxhelm serve``.
 
 Both run the django-tasks-db worker loop (claim the next task, run it, repeat) on the
-configured queue, and a sweeper that recovers jobs of workers that died.
+configured queue. The sweepers and the callback outbox are not theirs: every server process
+starts them (``voxhelm.cli.start_housekeeping``), so a set-up without a local worker has them.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from django_tasks_db.management.commands.db_worker import Worker
 
 from voxhelm.config import Config
 from voxhelm.jobs.heartbeat import worker_identity
-from voxhelm.jobs.sweeper import start_sweeper
-from voxhelm.jobs.webhooks import start_dispatcher
 
 __all__ = ["run_worker", "start_embedded_worker"]
 
@@ -40,8 +39,6 @@ def _build_worker(config: Config) -> Worker:
 
 def run_worker(config: Config) -> None:
     """Run the worker in this (main) thread until SIGINT/SIGTERM; used by ``voxhelm worker``."""
-    start_sweeper(config)
-    start_dispatcher(config)
     worker = _build_worker(config)
     worker.configure_signals()  # the first signal lets the running job finish
     print(
@@ -53,8 +50,6 @@ def run_worker(config: Config) -> None:
 
 def start_embedded_worker(config: Config) -> threading.Thread:
     """Run the worker in a daemon thread of this process; used by ``voxhelm serve``."""
-    start_sweeper(config)
-    start_dispatcher(config)
     worker = _build_worker(config)
 
     def supervise() -> None:

@@ -1,6 +1,7 @@
 """One iteration of the remote worker: heartbeat, claim, run the leased job, report it.
 
-A leased job runs the batch core (``voxhelm.batch.transcribe``) with an :class:`UploadSink`:
+A leased job runs the batch core (``voxhelm.batch.transcribe``, or ``voxhelm.batch.synthesize``
+for a synthesis job) with an :class:`UploadSink`:
 each artifact is written to the shared store under the claim's attempt prefix and recorded
 in the manifest; each checkpoint tells the :class:`LeaseKeeper` the phase (its thread beats
 the lease while inference runs) and stops the run when the lease was lost or the worker is
@@ -33,10 +34,12 @@ from voxhelm.batch.request import (
     DiarizationRequest,
     JobOutputs,
     JobRequest,
+    SynthesisRequest,
     UploadSource,
     UrlSource,
 )
 from voxhelm.batch.sink import DOWNLOADING, LAST, RENDERING, Artifact, Sink
+from voxhelm.batch.synthesize import synthesize_speech
 from voxhelm.batch.transcribe import Outcome, transcribe_media
 from voxhelm.config import Config
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
@@ -48,6 +51,7 @@ from voxhelm.workers.protocol import (
     CLAIM_PATH,
     WORKER_HEARTBEAT_PATH,
     ClaimedJob,
+    ClaimedTextInput,
     ClaimedUploadInput,
     ClaimRequest,
     ClaimResponse,
@@ -188,6 +192,8 @@ class UploadSink(Sink):
 def materialize(job: ClaimedJob, config: Config, workdir: Path) -> FetchedFile:
     """The job's input as a local file: a URL through the guarded fetcher (this worker's
     allowlist), or the staged upload read from the shared store and verified."""
+    if isinstance(job.input, ClaimedTextInput):
+        raise TypeError("a synthesis job fetches nothing")
     if isinstance(job.input, ClaimedUploadInput):
         staged = job.input.staged_artifact
         store = store_for_identity(staged.storage_identity, config.artifacts)
@@ -216,6 +222,8 @@ def _request_of(job: ClaimedJob) -> JobRequest:
     if isinstance(job.input, ClaimedUploadInput):
         upload = job.input
         source = UploadSource(None, upload.filename, upload.content_type, upload.size_bytes)
+    elif isinstance(job.input, ClaimedTextInput):
+        raise TypeError("a synthesis job has no media request")
     else:
         source = UrlSource(job.input.url)
     diarization = DiarizationRequest.from_stored(job.output.diarization)
@@ -319,6 +327,8 @@ class Runner:
     def _run(self, job: ClaimedJob, keeper: LeaseKeeper, workdir: Path) -> CompleteRequest:
         store = store_for_identity(job.artifact_store, self.config.artifacts)
         sink = UploadSink(job, store, keeper, self.stop)
+        if isinstance(job.input, ClaimedTextInput):
+            return self._synthesize(job, job.input, sink)
         sink.checkpoint(DOWNLOADING, 0)
         fetched = materialize(job, self.config, workdir)
         outcome = transcribe_media(fetched, _request_of(job), sink, self.config, workdir)
@@ -328,6 +338,21 @@ class Runner:
             lease_token=job.lease_token,
             result_text=outcome.text,
             result_metadata=result_metadata(outcome, job),
+            artifacts=sink.manifest,
+        )
+
+    def _synthesize(
+        self, job: ClaimedJob, text: ClaimedTextInput, sink: UploadSink
+    ) -> CompleteRequest:
+        request = SynthesisRequest(
+            text.text, job.output.voice, job.output.speed, tuple(job.output.formats)
+        )
+        result, metadata = synthesize_speech(request, job.language, sink, self.config)
+        return CompleteRequest(
+            worker_id=self.settings.worker_id,
+            lease_token=job.lease_token,
+            result_text=result,
+            result_metadata=metadata,
             artifacts=sink.manifest,
         )
 

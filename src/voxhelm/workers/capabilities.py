@@ -6,20 +6,27 @@ that backend's model on the server; the fallback backend is not considered) amon
 worker's ``backends`` and ``models``; every requested format among ``output_formats``;
 and for diarization ``diarization.anonymous``, or for known speakers
 ``diarization.known_speaker``, the job's embedding model in ``embedding_models`` and
-``speakers`` among the output formats. Framework-free.
+``speakers`` among the output formats. A synthesis job needs ``synthesize`` among the
+``job_types``, its voice (resolved at submission) among the ``voices`` and each of its audio
+formats among the ``output_formats``; a worker advertises it when its Piper engine can run.
+Framework-free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from voxhelm.batch.request import DiarizationRequest
+from voxhelm import tts
+from voxhelm.batch.request import DiarizationRequest, JobOutputs, SynthesisRequest
+from voxhelm.batch.synthesize import SPEECH_FORMATS
 from voxhelm.config import Config, SttConfig
 from voxhelm.diarization.base import KNOWN_STRATEGY
 from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
 from voxhelm.formats import ARTIFACT_FORMATS
 from voxhelm.stt.registry import concrete_models, resolve
+from voxhelm.workers.limits import MAX_NAMES
 from voxhelm.workers.protocol import (
     SPEAKERS_FORMAT,
     SPEAKERS_KIND,
@@ -28,6 +35,7 @@ from voxhelm.workers.protocol import (
 )
 
 TRANSCRIBE = "transcribe"
+SYNTHESIZE = "synthesize"
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class Requirements:
     formats: tuple[str, ...]
     strategy: str | None  # None: no diarization
     embedding_model: str = ""
+    job_type: str = TRANSCRIBE
+    voice: str = ""  # a synthesis job's voice
 
 
 def resolve_backend(model: str, stt: SttConfig) -> tuple[str, str] | None:
@@ -66,10 +76,36 @@ def requirements(
     return Requirements(resolved[0], resolved[1], tuple(formats), strategy, embedding)
 
 
+def job_requirements(
+    job_type: str,
+    model: str,
+    input_data: Mapping[str, Any],
+    output_data: Mapping[str, Any],
+    stt: SttConfig,
+) -> Requirements | None:
+    """The requirements of a stored job of either type, or None when it cannot run remotely."""
+    if job_type == SYNTHESIZE:
+        synthesis = SynthesisRequest.from_stored(input_data, output_data)
+        return Requirements(
+            "piper",
+            "piper",
+            synthesis.formats,
+            None,
+            job_type=SYNTHESIZE,
+            voice=synthesis.voice or "",
+        )
+    outputs = JobOutputs.from_stored(output_data)
+    return requirements(model, outputs.formats, outputs.diarization, stt)
+
+
 def matches(capabilities: Capabilities, needs: Requirements) -> bool:
     """Whether a worker with ``capabilities`` can run a job with ``needs``."""
-    if TRANSCRIBE not in capabilities.job_types:
+    if needs.job_type not in capabilities.job_types:
         return False
+    if needs.job_type == SYNTHESIZE:
+        # A job stored without a voice speaks with the worker's default one.
+        voice_ok = not needs.voice or needs.voice in capabilities.voices
+        return voice_ok and set(needs.formats) <= set(capabilities.output_formats)
     if needs.backend not in capabilities.backends or needs.model not in capabilities.models:
         return False
     if not set(needs.formats) <= set(capabilities.output_formats):
@@ -88,7 +124,8 @@ def matches(capabilities: Capabilities, needs: Requirements) -> bool:
 
 def advertised(config: Config) -> Capabilities:
     """A worker's capabilities, from its own configuration: its STT backend (and fallback),
-    the concrete models they serve, every transcript format, and diarization when configured."""
+    the concrete models they serve, every transcript format, diarization when configured,
+    and synthesis (its voices, every audio format) when its Piper engine can run."""
     stt = config.stt
     backends = [stt.backend]
     if stt.fallback_backend and stt.fallback_backend != stt.backend:
@@ -100,11 +137,19 @@ def advertised(config: Config) -> Capabilities:
     diarizes = config.diarization.backend not in ("", "none")
     if diarizes:
         formats.append(SPEAKERS_FORMAT)
+    job_types = [TRANSCRIBE]
+    voices: list[str] = []
+    if not tts.engine(config.tts).check():
+        job_types.append(SYNTHESIZE)
+        formats.extend(SPEECH_FORMATS)
+        # The protocol bounds every list; a voice past the bound is not offered.
+        voices = tts.catalog(config.tts).names()[:MAX_NAMES]
     return Capabilities(
-        job_types=[TRANSCRIBE],
+        job_types=job_types,
         backends=backends,
         models=models,
         output_formats=formats,
+        voices=voices,
         diarization=DiarizationCapabilities(
             anonymous=diarizes,
             known_speaker=diarizes,

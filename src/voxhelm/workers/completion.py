@@ -55,6 +55,14 @@ def remote_job(job_id: UUID) -> Job:
 
 
 def lease_of(job: Job) -> Lease:
+    if job.job_type == JobType.SYNTHESIZE:
+        return Lease(
+            formats=job.synthesis_request.formats,
+            known_speakers=False,
+            prefix=job.leased_artifact_prefix,
+            store=job.leased_artifact_store,
+            speech=True,
+        )
     outputs = job.request.outputs
     return Lease(
         formats=outputs.formats,
@@ -69,6 +77,10 @@ def build_metadata(job: Job, request: CompleteRequest, worker_id: str) -> dict[s
     request, source, diarization and attempt fields."""
     metadata = worker_fields(request.result_metadata)
     metadata["requested_model"] = job.model
+    if job.job_type == JobType.SYNTHESIZE:
+        # The voice the server resolved at submission, not what the worker says it used.
+        metadata["voice"] = job.synthesis_request.voice
+        return _attempt_fields(metadata, job, worker_id)
     job_request = job.request
     source = job_request.source
     metadata["source_kind"] = source.kind
@@ -83,6 +95,10 @@ def build_metadata(job: Job, request: CompleteRequest, worker_id: str) -> dict[s
         if diarization.known:
             summary = known_speaker_summary(request.result_metadata, diarization.names)
         metadata["diarization"] = diarization.public(summary)
+    return _attempt_fields(metadata, job, worker_id)
+
+
+def _attempt_fields(metadata: dict[str, Any], job: Job, worker_id: str) -> dict[str, Any]:
     metadata.update(
         worker_id=worker_id, attempt=job.attempt_count, execution_mode=ExecutionMode.REMOTE.value
     )

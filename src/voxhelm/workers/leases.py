@@ -35,14 +35,14 @@ from django.utils import timezone
 from voxhelm.artifacts.keys import job_prefix
 from voxhelm.artifacts.stores import active_store
 from voxhelm.batch.inputs import batch_fetch_policy
-from voxhelm.batch.request import JobOutputs, UrlSource
+from voxhelm.batch.request import UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.fetch import check_url
-from voxhelm.jobs.models import Job, JobState
+from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.periodic import start_periodic
 from voxhelm.jobs.staged import settle_upload
-from voxhelm.workers.capabilities import Requirements, matches, requirements
+from voxhelm.workers.capabilities import Requirements, job_requirements, matches
 from voxhelm.workers.models import Worker
 from voxhelm.workers.protocol import Capabilities, Progress
 
@@ -59,6 +59,7 @@ PRIORITY_ORDER = Case(
     output_field=IntegerField(),
 )
 _SQLITE_CLAIMS = threading.Lock()
+SCAN_FIELDS = ("pk", "priority", "created_at", "job_type", "model", "input_data", "output_data")
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def _scan(capabilities: Capabilities, config: Config, now: datetime) -> dict[UUI
         .claimable(now)
         .filter(state=JobState.RUNNING)
         .order_by("lease_expires_at")
-        .values_list("pk", "priority", "created_at", "model", "output_data")[:SCAN_BATCH],
+        .values_list(*SCAN_FIELDS)[:SCAN_BATCH],
         capabilities,
         config,
         expired,
@@ -142,7 +143,7 @@ def _scan(capabilities: Capabilities, config: Config, now: datetime) -> dict[UUI
             .claimable()
             .filter(priority=priority)
             .order_by("created_at")
-            .values_list("pk", "priority", "created_at", "model", "output_data")
+            .values_list(*SCAN_FIELDS)
         )
         offset = 0
         while len(queued) < ELIGIBLE_LIMIT:
@@ -161,9 +162,8 @@ def _collect(
     config: Config,
     found: list[tuple[int, datetime, UUID, Requirements]],
 ) -> None:
-    for pk, priority, created_at, model, output in rows:
-        outputs = JobOutputs.from_stored(output)
-        needs = requirements(model, outputs.formats, outputs.diarization, config.stt)
+    for pk, priority, created_at, job_type, model, input_data, output in rows:
+        needs = job_requirements(job_type, model, input_data, output, config.stt)
         if needs is not None and matches(capabilities, needs):
             found.append((PRIORITIES.index(priority), created_at, pk, needs))
             if len(found) >= ELIGIBLE_LIMIT:
@@ -208,6 +208,8 @@ def _lease_first(
 def url_problem(job: Job, config: Config) -> VoxhelmError | None:
     """Why the job's input URL or a reference URL is no longer allowed (the allowlist may
     have changed since submission), checked before a lease is committed."""
+    if job.job_type != JobType.TRANSCRIBE:
+        return None  # a synthesis job fetches nothing
     policy = batch_fetch_policy(config)
     request = job.request
     urls = request.outputs.diarization.reference_urls()

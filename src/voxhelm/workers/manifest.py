@@ -15,6 +15,7 @@ from typing import Any
 from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound, StoreError
 from voxhelm.artifacts.keys import validate_key
 from voxhelm.artifacts.stores import store_for_identity
+from voxhelm.batch.synthesize import speech_artifact
 from voxhelm.config import ArtifactsConfig
 from voxhelm.errors import InvalidInput
 from voxhelm.formats import ARTIFACT_FORMATS
@@ -40,6 +41,33 @@ class Lease:
     known_speakers: bool
     prefix: str  # ends with "/"
     store: Mapping[str, Any]  # identity snapshot taken at claim time
+    speech: bool = False  # a synthesis job: ``formats`` are audio formats
+
+
+def check_speech(artifacts: Sequence[ManifestArtifact], lease: Lease) -> None:
+    """A synthesis job's manifest: exactly one ``speech.<format>`` per requested format, each
+    as the server would have stored it (kind, format, MIME type, exposed); raises 400."""
+    expected = {speech_artifact(fmt).name: speech_artifact(fmt) for fmt in lease.formats}
+    seen: set[str] = set()
+    for artifact in artifacts:
+        wanted = expected.get(artifact.name)
+        if wanted is None:
+            raise _invalid(f"Unexpected artifact '{artifact.name}' for a synthesis job.")
+        if artifact.name in seen:
+            raise _invalid(f"Duplicate artifact name '{artifact.name}'.")
+        seen.add(artifact.name)
+        if (artifact.kind, artifact.format) != (wanted.kind, wanted.format):
+            raise _invalid(f"Artifact {artifact.name} does not match its audio format.")
+        if artifact.content_type != wanted.content_type:
+            raise _invalid(f"Artifact {artifact.name} content_type must be {wanted.content_type}.")
+        if not artifact.exposed:
+            raise _invalid(f"Artifact {artifact.name} must be exposed.")
+        if artifact.storage_backend != lease.store.get("backend"):
+            raise _invalid("Artifact storage_backend does not match Voxhelm configuration.")
+        _check_key(artifact.storage_key, lease.prefix)
+    missing = [fmt for fmt, name in zip(lease.formats, expected, strict=True) if name not in seen]
+    if missing:
+        raise _invalid(f"Missing speech artifact format(s): {', '.join(missing)}.")
 
 
 def _invalid(message: str) -> InvalidInput:
@@ -48,6 +76,9 @@ def _invalid(message: str) -> InvalidInput:
 
 def check_structure(artifacts: Sequence[ManifestArtifact], lease: Lease) -> None:
     """Check names, kinds, formats, types, exposure, keys and completeness; raises 400."""
+    if lease.speech:
+        check_speech(artifacts, lease)
+        return
     seen: set[str] = set()
     formats: list[str] = []
     sources = 0

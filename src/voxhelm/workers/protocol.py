@@ -17,7 +17,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from voxhelm.batch.sink import DECODING, DIARIZING, DOWNLOADING, RENDERING, TRANSCRIBING
+from voxhelm.batch.sink import (
+    DECODING,
+    DIARIZING,
+    DOWNLOADING,
+    ENCODING,
+    RENDERING,
+    SYNTHESIZING,
+    TRANSCRIBING,
+)
 from voxhelm.workers.limits import (
     MAX_ARTIFACT_CHARS,
     MAX_ARTIFACTS,
@@ -123,8 +131,9 @@ class Capabilities(BaseModel):
     models: list[str] = Field(default_factory=list)
     output_formats: list[str] = Field(default_factory=list)
     diarization: DiarizationCapabilities = Field(default_factory=DiarizationCapabilities)
+    voices: list[str] = Field(default_factory=list, description="Piper voices (synthesize).")
 
-    @field_validator("job_types", "backends", "models", "output_formats", mode="before")
+    @field_validator("job_types", "backends", "models", "output_formats", "voices", mode="before")
     @classmethod
     def _names(cls, value: object, info: Any) -> list[str]:
         return name_list(value, f"capabilities.{info.field_name}")
@@ -237,17 +246,28 @@ class ClaimedUploadInput(BaseModel):
     staged_artifact: StagedArtifact
 
 
+class ClaimedTextInput(BaseModel):
+    """A synthesis job's input: the text to speak."""
+
+    kind: Literal["text"] = "text"
+    text: str
+
+
 class ClaimedOutput(BaseModel):
     formats: list[str]
     diarization: dict[str, Any] = Field(
+        default_factory=dict,
         description="The normalized request; strategy is explicit when enabled (reference URLs "
-        "and ranges of known speakers included)."
+        "and ranges of known speakers included).",
     )
+    # Sent for synthesis jobs only.
+    voice: str | None = Field(default=None, description="synthesize: the voice to speak with.")
+    speed: float = Field(default=1.0, description="synthesize: the speaking rate.")
 
 
 class ClaimedJob(BaseModel):
     id: str
-    job_type: Literal["transcribe"] = "transcribe"
+    job_type: Literal["transcribe", "synthesize"] = "transcribe"
     attempt: int
     lease_token: str = Field(description="Plaintext, only in this response.")
     lease_expires_at: str
@@ -257,7 +277,7 @@ class ClaimedJob(BaseModel):
     requested_model: str
     language: str | None
     prompt: str | None = None
-    input: ClaimedUrlInput | ClaimedUploadInput = Field(discriminator="kind")
+    input: ClaimedUrlInput | ClaimedUploadInput | ClaimedTextInput = Field(discriminator="kind")
     output: ClaimedOutput
     artifact_prefix: str = Field(description="<prefix>/jobs/<id>/attempt-<n>/")
     checkpoint_prefix: str = Field(
@@ -279,8 +299,17 @@ class ClaimResponse(BaseModel):
 
 # -- POST /v1/internal/work/<id>/heartbeat -----------------------------------------------------
 
-WORKER_PHASES = (DOWNLOADING, DECODING, TRANSCRIBING, DIARIZING, RENDERING)
-"""The phases of a remote run: the batch core's steps, which ``Job.phase`` shows."""
+WORKER_PHASES = (
+    DOWNLOADING,
+    DECODING,
+    TRANSCRIBING,
+    DIARIZING,
+    RENDERING,
+    SYNTHESIZING,
+    ENCODING,
+)
+"""The phases of a remote run (transcription, or synthesis): the batch core's steps, which
+``Job.phase`` shows."""
 
 PHASE_ALIASES = {
     # The reference worker's names for the same steps (it beats at once on each new one).
@@ -510,6 +539,7 @@ __all__ = [
     "ClaimRequest",
     "ClaimResponse",
     "ClaimedJob",
+    "ClaimedTextInput",
     "CompleteRequest",
     "DiarizationCapabilities",
     "FailRequest",

@@ -26,6 +26,7 @@ from voxhelm.api.schemas import isoformat
 from voxhelm.api.validation import json_object, parse
 from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.batch.request import UploadSource
+from voxhelm.jobs.models import JobType
 from voxhelm.jobs.schemas import represent
 from voxhelm.jobs.staged import settle_upload
 from voxhelm.uploads.models import StagedUpload
@@ -34,6 +35,7 @@ from voxhelm.workers.models import Worker
 from voxhelm.workers.protocol import (
     ClaimedJob,
     ClaimedOutput,
+    ClaimedTextInput,
     ClaimedUploadInput,
     ClaimedUrlInput,
     ClaimRequest,
@@ -120,13 +122,27 @@ def _claim(worker_id: str, claim: ClaimRequest) -> dict[str, Any] | None:
         settle_upload(job, config)
     if outcome.claim is None:
         return None
-    return ClaimResponse(
-        job=_claimed(outcome.claim), server_time=isoformat(timezone.now())
-    ).model_dump()
+    claimed = _claimed(outcome.claim)
+    # A transcription's claim keeps the reference's shape: no synthesis fields.
+    speech_only = (
+        {"job": {"output": {"voice", "speed"}}} if claimed.job_type != "synthesize" else None
+    )
+    return ClaimResponse(job=claimed, server_time=isoformat(timezone.now())).model_dump(
+        exclude=speech_only
+    )
 
 
 def _claimed(claim: leases.Claim) -> ClaimedJob:
     job = claim.job
+    if job.job_type == JobType.SYNTHESIZE:
+        synthesis = job.synthesis_request
+        return _claimed_job(
+            claim,
+            ClaimedTextInput(text=synthesis.text),
+            ClaimedOutput(
+                formats=list(synthesis.formats), voice=synthesis.voice, speed=synthesis.speed
+            ),
+        )
     request = job.request
     job_input: ClaimedUrlInput | ClaimedUploadInput
     if isinstance(request.source, UploadSource):
@@ -144,8 +160,22 @@ def _claimed(claim: leases.Claim) -> ClaimedJob:
         )
     else:
         job_input = ClaimedUrlInput(url=request.source.url)
+    output = ClaimedOutput(
+        formats=list(request.outputs.formats),
+        diarization=request.outputs.diarization.to_claim(),
+    )
+    return _claimed_job(claim, job_input, output)
+
+
+def _claimed_job(
+    claim: leases.Claim,
+    job_input: ClaimedUrlInput | ClaimedUploadInput | ClaimedTextInput,
+    output: ClaimedOutput,
+) -> ClaimedJob:
+    job = claim.job
     return ClaimedJob(
         id=str(job.pk),
+        job_type="synthesize" if job.job_type == JobType.SYNTHESIZE else "transcribe",
         attempt=job.attempt_count,
         lease_token=claim.token,
         lease_expires_at=str(isoformat(job.lease_expires_at)),
@@ -156,10 +186,7 @@ def _claimed(claim: leases.Claim) -> ClaimedJob:
         language=job.language or None,
         prompt=job.prompt or None,
         input=job_input,
-        output=ClaimedOutput(
-            formats=list(request.outputs.formats),
-            diarization=request.outputs.diarization.to_claim(),
-        ),
+        output=output,
         artifact_prefix=job.leased_artifact_prefix,
         artifact_store=job.leased_artifact_store,
         checkpoint_prefix=checkpoint_prefix(settings.VOXHELM.artifacts.prefix, job.pk),

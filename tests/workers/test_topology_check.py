@@ -1,0 +1,112 @@
+"""voxhelm.W005: a job type that no process can run is reported from what the database shows
+(remote workers seen and what they advertise; queued jobs nobody took)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from tests.jobs.conftest import JobsApi, job_body
+from tests.workers.conftest import REMOTE_ENV, WorkerApi
+from voxhelm.config import Config
+from voxhelm.jobs.models import Job
+from voxhelm.workers.models import Worker
+from voxhelm.workers.topology import topology_messages
+
+SPEECH = {"job_type": "synthesize", "input": {"kind": "text", "text": "Good evening."}}
+
+
+def warnings(config: Config) -> list[str]:
+    messages = topology_messages(config, timezone.now())
+    assert {message.id for message in messages} <= {"voxhelm.W005"}
+    return [message.msg for message in messages]
+
+
+def queue_old_jobs(jobs: JobsApi) -> None:
+    """A transcription and a synthesis job, queued ten minutes ago."""
+    for body in (job_body(), SPEECH):
+        assert jobs.submit(body).status_code == 201
+    Job.objects.update(created_at=timezone.now() - timedelta(minutes=10))
+
+
+def test_it_warns_when_no_remote_worker_was_seen(
+    remote_config: Config, transactional_db: None
+) -> None:
+    found = warnings(remote_config)
+    assert len(found) == 2
+    assert "runs transcribe jobs" in found[0] and "runs synthesize jobs" in found[1]
+
+
+def test_synthesis_kept_local_is_not_asked_of_remote_workers(
+    configure: Callable[..., Config], transactional_db: None
+) -> None:
+    config = configure(**REMOTE_ENV, VOXHELM_SYNTHESIS_EXECUTION_MODE="django_tasks")
+    found = warnings(config)
+    assert len(found) == 1 and "runs transcribe jobs" in found[0]
+
+
+def test_a_worker_that_advertises_everything_silences_it(
+    worker: WorkerApi, remote_config: Config
+) -> None:
+    assert worker.heartbeat(capabilities=worker.capabilities).status_code == 200
+    assert warnings(remote_config) == []
+
+
+def test_an_older_worker_leaves_synthesis_unserved(
+    worker: WorkerApi, remote_config: Config
+) -> None:
+    capabilities = {**worker.capabilities, "job_types": ["transcribe"]}
+    assert worker.heartbeat(capabilities=capabilities).status_code == 200
+    found = warnings(remote_config)
+    assert len(found) == 1 and "runs synthesize jobs" in found[0]
+
+
+def test_a_worker_not_seen_for_minutes_does_not_count(
+    worker: WorkerApi, remote_config: Config
+) -> None:
+    assert worker.heartbeat(capabilities=worker.capabilities).status_code == 200
+    Worker.objects.update(last_seen_at=timezone.now() - timedelta(minutes=5))
+    assert len(warnings(remote_config)) == 2
+    Worker.objects.update(enabled=False, last_seen_at=timezone.now())
+    assert len(warnings(remote_config)) == 2
+
+
+def test_jobs_no_seen_worker_can_run_are_reported(
+    worker: WorkerApi, jobs: JobsApi, remote_config: Config
+) -> None:
+    capabilities = {**worker.capabilities, "output_formats": ["json", "text", "wav"]}
+    assert worker.heartbeat(capabilities=capabilities).status_code == 200
+    assert jobs.submit(job_body(output={"formats": ["vtt"]})).status_code == 201
+    assert warnings(remote_config) == []  # not waiting long yet
+    Job.objects.update(created_at=timezone.now() - timedelta(minutes=10))
+    found = warnings(remote_config)
+    assert len(found) == 1
+    assert found[0].startswith("1 transcribe job(s) have been queued for more than 5 minutes")
+
+
+@pytest.fixture
+def web_only(configure: Callable[..., Config], transactional_db: None) -> Config:
+    """The default mode, served by `voxhelm web` alone: no local worker takes tasks."""
+    return configure(**{**REMOTE_ENV, "VOXHELM_TRANSCRIPTION_EXECUTION_MODE": "django_tasks"})
+
+
+def test_it_warns_when_local_jobs_wait_and_no_local_worker_starts_tasks(
+    client: Any, web_only: Config
+) -> None:
+    jobs = JobsApi(client)
+    queue_old_jobs(jobs)
+    found = warnings(web_only)
+    assert [text.split(" have been")[0] for text in found] == [
+        "1 synthesize job(s)",
+        "1 transcribe job(s)",
+    ]
+    # A local worker that started any task in the last minutes is alive: no warning.
+    DBTaskResult.objects.filter(pk=Job.objects.first().django_task_id).update(  # type: ignore[union-attr]
+        started_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert warnings(web_only) == []
