@@ -12,8 +12,8 @@ Here:
   client's fault) — otherwise the connection is closed and the app sees a disconnect;
 - at most ``max_connections`` connections stay open, kept below the descriptor limit: past
   the cap, the connections that have waited longest for a request head are closed (a moment
-  later, so that a newcomer's head is read first); a newcomer is answered 503 only past a
-  hard cap, when every connection is busy;
+  later, so that a newcomer's head is read first; past a hard cap, at once); a newcomer is
+  answered 503 only past the hard cap when every other connection is busy;
 - "socket.accept() out of system resource" and its kin are logged at most once per
   ``ACCEPT_LOG_INTERVAL`` seconds, with the count of those left out.
 """
@@ -124,7 +124,7 @@ class GuardedProtocol(H11Protocol):
         self.window_start = now
         self.window_bytes = 0
         state = self.server_state
-        if len(self.connections) > state.limits.hard_connections:
+        if len(self.connections) > state.limits.hard_connections and not _evict_one(state, self):
             state.refused_busy += 1
             _answer_busy(transport)
             self.connections.discard(self)
@@ -188,6 +188,25 @@ def _make_room(state: GuardedState) -> None:
     for connection in waiting[:excess]:
         state.evicted += 1
         connection.transport.close()
+
+
+def _evict_one(state: GuardedState, newcomer: GuardedProtocol) -> bool:
+    """Past the hard cap: close the connection that has waited longest for a head, now (the
+    scheduled trim may run late on a busy loop while a flood goes on, and a healthy
+    newcomer must not pay for that); False when every other connection is busy."""
+    waiting = [
+        c
+        for c in state.connections
+        if isinstance(c, GuardedProtocol)
+        and c is not newcomer
+        and not c.transport.is_closing()
+        and c.waits_for_head()
+    ]
+    if not waiting:
+        return False
+    state.evicted += 1
+    min(waiting, key=lambda c: c.waiting_since).transport.close()
+    return True
 
 
 def _answer_busy(transport: asyncio.Transport) -> None:
