@@ -90,7 +90,8 @@ def test_a_file_over_the_cap_is_refused_while_streaming(
     config = configure(VOXHELM_BATCH_MAX_STAGED_UPLOAD_BYTES="100000", **store_env)  # type: ignore[operator]
     response = api.stage(speech_wav + b"\x00" * 200_000)
     assert response.status_code == 413
-    assert "batch staging limit" in response.json()["error"]["message"]
+    message = response.json()["error"]["message"]
+    assert message == "Uploaded file exceeded the configured 97.7 KiB batch staging limit."
     assert staged(config) == []
     assert not StagedUpload.objects.exists()
 
