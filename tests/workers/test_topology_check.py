@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.checks import run_checks
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -15,6 +16,7 @@ from tests.jobs.conftest import JobsApi, job_body
 from tests.workers.conftest import REMOTE_ENV, WorkerApi
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job
+from voxhelm.workers import topology
 from voxhelm.workers.models import Worker
 from voxhelm.workers.topology import topology_messages
 
@@ -110,3 +112,16 @@ def test_it_warns_when_local_jobs_wait_and_no_local_worker_starts_tasks(
         started_at=timezone.now() - timedelta(minutes=1)
     )
     assert warnings(web_only) == []
+
+
+def test_it_reads_the_database_only_when_the_checks_are_asked_to(
+    remote_config: Config, transactional_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test database is not at the configured path that database_ready() looks for; it
+    # is a real, migrated database all the same.
+    monkeypatch.setattr(topology, "database_ready", lambda: True)
+    # serve, web and worker run the checks before migrating, without databases: W005 must
+    # stay silent there (it would also warn about jobs the starting worker is about to take).
+    assert [m.id for m in run_checks(tags=["database"])] == []
+    found = run_checks(tags=["database"], databases=["default"])
+    assert {m.id for m in found} == {"voxhelm.W005"}
