@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from voxhelm import errors
 from voxhelm.api.errors import response_for_exception
+from voxhelm.diarization.base import DiarizationError, DiarizationFault, DiarizationUnavailable
 
 pytestmark = pytest.mark.usefixtures("configure")
 
@@ -65,6 +66,9 @@ def request_for(path: str = "/v1/x") -> HttpRequest:
         (errors.Conflict("clash"), 409, "conflict_error"),
         (errors.Busy("later", retry_after=3), 429, "rate_limit_error"),
         (errors.ServiceUnavailable("down"), 503, "service_unavailable_error"),
+        (DiarizationError("no speakers"), 400, "invalid_request_error"),
+        (DiarizationFault("engine failed"), 500, "server_error"),
+        (DiarizationUnavailable("no engine"), 503, "service_unavailable_error"),
     ],
 )
 def test_it_maps_domain_errors_to_statuses(

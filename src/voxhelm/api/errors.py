@@ -21,7 +21,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
 from voxhelm import errors
-from voxhelm.diarization.base import DiarizationError, DiarizationUnavailable
+from voxhelm.diarization.base import DiarizationError, DiarizationFault, DiarizationUnavailable
 from voxhelm.edge.bodies import DISK_FULL
 
 logger = logging.getLogger("voxhelm.api")
@@ -71,8 +71,10 @@ def error_response(
 
 # Domain error class -> (HTTP status, envelope type). The most specific class wins.
 _DOMAIN_STATUS: list[tuple[type[errors.VoxhelmError], int, str]] = [
-    # A sync diarization: the engine cannot run here, or found no speakers in this audio.
+    # A sync diarization: the engine cannot run here, failed itself, or found no speakers
+    # (or no usable reference voice) in this audio.
     (DiarizationUnavailable, 503, "service_unavailable_error"),
+    (DiarizationFault, 500, "server_error"),
     (DiarizationError, 400, "invalid_request_error"),
     (errors.PayloadTooLarge, 413, "invalid_request_error"),
     (errors.InvalidInput, 400, "invalid_request_error"),

@@ -16,6 +16,11 @@ class DiarizationError(VoxhelmError):
     code = "diarization_failed"
 
 
+class DiarizationFault(DiarizationError):
+    """The engine itself failed (an exception inside it, a result of the wrong shape): the
+    server's fault, not the audio's."""
+
+
 class DiarizationUnavailable(DiarizationError):
     """The configured engine cannot run here (missing extra, token, model or device)."""
 

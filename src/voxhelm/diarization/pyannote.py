@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from voxhelm.audio import SAMPLE_RATE, Audio
 from voxhelm.diarization.base import (
     DiarizationError,
+    DiarizationFault,
     DiarizationUnavailable,
     Diarizer,
     SpeakerHints,
@@ -77,14 +78,14 @@ def read_turns(result: Any) -> list[Turn]:
     if annotation is None or not hasattr(annotation, "itertracks"):
         annotation = getattr(result, "exclusive_speaker_diarization", None)
     if annotation is None or not hasattr(annotation, "itertracks"):
-        raise DiarizationError(UNEXPECTED_RESULT)
+        raise DiarizationFault(UNEXPECTED_RESULT)
     try:
         return [
             Turn(float(segment.start), float(segment.end), str(label))
             for segment, _track, label in annotation.itertracks(yield_label=True)
         ]
     except AttributeError:
-        raise DiarizationError(UNEXPECTED_RESULT) from None
+        raise DiarizationFault(UNEXPECTED_RESULT) from None
 
 
 class PyannoteDiarizer(Diarizer):
@@ -154,5 +155,5 @@ class PyannoteDiarizer(Diarizer):
             raise
         except Exception:
             logger.exception("pyannote diarization failed")
-            raise DiarizationError(FAILED) from None
+            raise DiarizationFault(FAILED) from None
         return read_turns(result)

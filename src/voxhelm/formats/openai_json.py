@@ -116,7 +116,8 @@ def _letter(index: int) -> str:
 
 
 def render_transcript_json(transcript: Transcript) -> bytes:
-    """The batch ``transcript.json`` artifact, byte-compatible with the reference.
+    """The batch ``transcript.json`` artifact, in the reference's layout (its times in
+    whole milliseconds and its texts trimmed, where the reference kept float noise).
 
     ``{"task", "language", "text", "segments": [{"id", "seek", "start", "end", "text"
     [, "speaker"]}]}`` with indent 2 and ASCII escaping; segments as they are (no clamping).

@@ -78,10 +78,10 @@ def read_env_file(path: Path) -> dict[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voxhelm-remote-worker",
-        description="Run Voxhelm transcription jobs on this machine: lease them from the "
-        "server, transcribe, and upload the artifacts to the shared S3 store. Settings come "
-        "from the environment, --env-file (which overrides it) and the options below (which "
-        "override both).",
+        description="Run Voxhelm batch jobs on this machine: lease them from the server, "
+        "transcribe (or synthesize speech), and upload the artifacts to the shared S3 store. "
+        "Settings come from the environment, --env-file (which overrides it) and the options "
+        "below (which override both).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--env-file", help="KEY=VALUE lines that override the environment")

@@ -38,7 +38,7 @@ from voxhelm.batch.request import (
     UploadSource,
     UrlSource,
 )
-from voxhelm.batch.sink import DOWNLOADING, LAST, RENDERING, Artifact, Sink
+from voxhelm.batch.sink import DOWNLOADING, ENCODING, LAST, RENDERING, Artifact, Sink
 from voxhelm.batch.synthesize import synthesize_speech
 from voxhelm.batch.transcribe import Outcome, transcribe_media
 from voxhelm.config import Config
@@ -321,7 +321,10 @@ class Runner:
             if keeper.lost:
                 logger.warning("job %s: finished, but the lease was lost; result dropped", job.id)
                 return
-            keeper.report("complete", 100)
+            # The last step's own name (the reference's "complete" reads as rendering, which a
+            # synthesis job never does).
+            last = ENCODING if isinstance(job.input, ClaimedTextInput) else RENDERING
+            keeper.report(last, 100)
         self._complete(job, body)
 
     def _run(self, job: ClaimedJob, keeper: LeaseKeeper, workdir: Path) -> CompleteRequest:

@@ -368,7 +368,9 @@ class Engines:
         """
         for invocation in resolve(model, config):
             try:
-                self.get(invocation, config).refuse_unsupported(request)
+                # In use while it loads: the idle unloader must not drop it before the decode.
+                with self._in_use((invocation.backend, invocation.model)):
+                    self.get(invocation, config).refuse_unsupported(request)
             except BackendUnavailable:
                 continue
             return
