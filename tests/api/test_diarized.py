@@ -347,6 +347,18 @@ def test_it_refuses_more_than_four_or_repeated_speaker_names(
         },
     )
     assert twice.status_code == 400 and error_of(twice)["param"] == "known_speaker_names"
+    # "Speaker 2" is how an unknown voice is labelled: a known one may not be called so.
+    anonymous = post(
+        server,
+        model=DIARIZE,
+        response_format="diarized_json",
+        **{
+            "known_speaker_names[]": ["Joe", "Speaker 2"],
+            "known_speaker_references[]": references,
+        },
+    )
+    assert anonymous.status_code == 400
+    assert error_of(anonymous)["param"] == "known_speaker_names"
 
 
 def test_without_a_diarization_backend_diarized_json_is_refused_before_any_work(

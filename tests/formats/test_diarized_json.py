@@ -48,6 +48,16 @@ def test_known_speakers_keep_their_names_and_the_others_get_letters() -> None:
     assert [s.speaker for s in parsed.segments] == ["Joe", "A", "Ava"]
 
 
+def test_a_letter_a_known_speaker_is_called_by_is_not_given_to_another_voice() -> None:
+    parsed = diarized(
+        (0.0, 1.0, " One.", "A"),
+        (1.0, 2.0, " Two.", "Speaker 1"),
+        (2.0, 3.0, " Three.", "Speaker 2"),
+        (3.0, 4.0, " Four.", "C"),
+    )
+    assert [s.speaker for s in parsed.segments] == ["A", "B", "D", "C"]
+
+
 def test_a_segment_without_a_speaker_takes_its_neighbours_and_silence_is_left_out() -> None:
     parsed = diarized(
         (0.0, 1.0, " Before.", None),

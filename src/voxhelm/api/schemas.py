@@ -7,6 +7,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from voxhelm.formats.openai_json import ANONYMOUS_SPEAKER
+
 
 class ErrorDetail(BaseModel):
     message: str
@@ -193,6 +195,9 @@ class TranscriptionParams(AudioParams):
             )
         if len(set(names)) != len(names):
             raise ValueError("known_speaker_names must not repeat a name.")
+        if any(ANONYMOUS_SPEAKER.fullmatch(name) for name in names):
+            # "Speaker 2" is how an unknown voice is labelled before it becomes a letter.
+            raise ValueError("known_speaker_names must not be of the form 'Speaker <n>'.")
         return names
 
 

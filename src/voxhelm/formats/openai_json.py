@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -78,10 +79,14 @@ def diarized_segments(transcript: Transcript) -> list[dict[str, Any]]:
     """
     spoken = [segment for segment in transcript.segments if segment.text.strip()]
     labels = _carried([segment.speaker for segment in spoken])
+    # A letter a known speaker is called by is never given to an anonymous one.
+    taken = {label for label in labels if label and not ANONYMOUS_SPEAKER.fullmatch(label)}
+    free = (letter for letter in map(_letter, itertools.count()) if letter not in taken)
     letters: dict[str, str] = {}
     for label in labels:
-        if label is not None and ANONYMOUS_SPEAKER.fullmatch(label):
-            letters.setdefault(label, _letter(len(letters)))
+        if label is not None and ANONYMOUS_SPEAKER.fullmatch(label) and label not in letters:
+            letters[label] = next(free)
+    nobody = next(free)  # no segment has a speaker at all: one voice, as OpenAI shows it
     return [
         {
             "type": "transcript.text.segment",
@@ -89,7 +94,7 @@ def diarized_segments(transcript: Transcript) -> list[dict[str, Any]]:
             "start": round(float(segment.start), 3),
             "end": round(float(max(segment.start, segment.end)), 3),
             "text": segment.text.strip(),
-            "speaker": letters.get(label, label) if label is not None else "A",
+            "speaker": letters.get(label, label) if label is not None else nobody,
         }
         for number, (segment, label) in enumerate(zip(spoken, labels, strict=True))
     ]
