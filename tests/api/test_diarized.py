@@ -64,16 +64,6 @@ def data_url(body: bytes, media_type: str = "audio/wav") -> str:
     return f"data:{media_type};base64,{base64.b64encode(body).decode()}"
 
 
-def true_speaker(conversation: Conversation, start: float, end: float) -> str:
-    """Who spoke most within ``[start, end)`` in the ground truth."""
-    overlaps: dict[str, float] = {}
-    for turn in conversation.turns:
-        overlap = min(end, turn.end) - max(start, turn.start)
-        if overlap > 0:
-            overlaps[turn.speaker] = overlaps.get(turn.speaker, 0.0) + overlap
-    return max(overlaps, key=lambda name: overlaps[name])
-
-
 def post(server: ServerProcess, files: Any = None, **fields: Any) -> httpx.Response:
     clip = synthesize("Please turn on the kitchen lights.")
     with server.client() as client:
@@ -109,7 +99,7 @@ def test_the_openai_client_reads_a_diarized_transcript_with_the_right_speakers(
         assert segment.type == "transcript.text.segment"
         assert segment.id == f"seg_{number}"
         assert segment.text == segment.text.strip() and segment.text
-        truth = true_speaker(conversation, segment.start, segment.end)
+        truth = conversation.speaker_at(segment.start, segment.end)
         assert segment.speaker == LETTERS[truth], segment
     assert result.text == " ".join(s.text for s in result.segments)
 
@@ -127,7 +117,7 @@ def test_known_speakers_name_the_segments_they_speak(
     assert isinstance(result, TranscriptionDiarized)
     assert result.segments
     for segment in result.segments:
-        truth = true_speaker(conversation, segment.start, segment.end)
+        truth = conversation.speaker_at(segment.start, segment.end)
         assert segment.speaker == NAMES[truth], segment
 
 
@@ -151,7 +141,7 @@ def test_a_streamed_diarized_transcript_sends_each_segment_with_its_speaker(
     for delta, segment in zip(deltas, segments, strict=True):
         assert delta.segment_id == segment.id
         assert delta.delta.strip() == segment.text
-        truth = true_speaker(conversation, segment.start, segment.end)
+        truth = conversation.speaker_at(segment.start, segment.end)
         assert segment.speaker == LETTERS[truth], segment
     done = events[-1]
     assert done.type == "transcript.text.done"
@@ -202,7 +192,7 @@ def test_a_json_url_request_diarizes_with_known_speakers_too(
     segments = TranscriptionDiarized.model_validate(response.json()).segments
     assert segments
     for segment in segments:
-        assert segment.speaker == NAMES[true_speaker(conversation, segment.start, segment.end)]
+        assert segment.speaker == NAMES[conversation.speaker_at(segment.start, segment.end)]
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,15 @@ class Conversation:
     def wav_bytes(self) -> bytes:
         return audio.wav_bytes(self.audio())
 
+    def speaker_at(self, start: float, end: float) -> str:
+        """Who spoke most within ``[start, end)``."""
+        overlaps: dict[str, float] = {}
+        for turn in self.turns:
+            overlap = min(end, turn.end) - max(start, turn.start)
+            if overlap > 0:
+                overlaps[turn.speaker] = overlaps.get(turn.speaker, 0.0) + overlap
+        return max(overlaps, key=lambda name: overlaps[name])
+
 
 def has_espeak() -> bool:
     return shutil.which("espeak-ng") is not None

@@ -27,7 +27,7 @@ from tests.diarization.conversation import (
     has_espeak,
 )
 from tests.jobs.media_server import MediaServer, serve_media
-from tests.jobs.test_diarization_batch import artifact, run_job, true_speaker
+from tests.jobs.test_diarization_batch import artifact, run_job
 
 pytestmark = [
     pytest.mark.slow,
@@ -89,7 +89,7 @@ def who_spoke(conversation: Conversation, segments: list[dict[str, Any]]) -> dic
     """The machine's label of each true voice (by the majority of its segments)."""
     votes: dict[str, dict[str, int]] = {}
     for segment in segments:
-        truth = true_speaker(conversation, segment["start"], segment["end"])
+        truth = conversation.speaker_at(segment["start"], segment["end"])
         label = segment["speaker"]
         votes.setdefault(truth, {}).setdefault(label, 0)
         votes[truth][label] += 1
@@ -115,7 +115,7 @@ def test_it_renames_speakers_in_every_download_and_keeps_the_original(
 
     after = downloads(server, job)
     expected = [
-        NAMES[true_speaker(conversation, s["start"], s["end"])]
+        NAMES[conversation.speaker_at(s["start"], s["end"])]
         for s in json.loads(after["json"])["segments"]
     ]
     assert [s["speaker"] for s in json.loads(after["json"])["segments"]] == expected
@@ -292,7 +292,7 @@ def test_a_library_voice_names_its_speaker_in_the_next_episode(
     segments = json.loads(artifact(server, later, "json"))["segments"]
     assert segments
     for segment in segments:
-        truth = true_speaker(episode, segment["start"], segment["end"])
+        truth = episode.speaker_at(segment["start"], segment["end"])
         assert segment["speaker"] == NAMES[truth], segment
     podlove = json.loads(artifact(server, later, "podlove"))["transcripts"]
     assert {entry["speaker"] for entry in podlove} == set(NAMES.values())

@@ -61,16 +61,6 @@ def handover() -> Conversation:
     return converse(HANDOVER, lead_seconds=SPEECH_STARTS)
 
 
-def true_speaker(conversation: Conversation, start: float, end: float) -> str:
-    """Who spoke most within ``[start, end)`` in the ground truth."""
-    overlaps: dict[str, float] = {}
-    for turn in conversation.turns:
-        overlap = min(end, turn.end) - max(start, turn.start)
-        if overlap > 0:
-            overlaps[turn.speaker] = overlaps.get(turn.speaker, 0.0) + overlap
-    return max(overlaps, key=lambda name: overlaps[name])
-
-
 def run_job(server: ServerProcess, url: str, timeout: float = 300, **fields: Any) -> dict[str, Any]:
     with server.client() as client:
         response = submit(client, url, **fields)
@@ -101,7 +91,7 @@ def test_a_diarized_job_labels_every_format_with_the_right_speaker(
     assert len(segments) >= len(conversation.lines)
     expected = []
     for segment in segments:
-        truth = true_speaker(conversation, segment["start"], segment["end"])
+        truth = conversation.speaker_at(segment["start"], segment["end"])
         expected.append(TRUTH_NAMES[truth])
         assert segment.get("speaker") == TRUTH_NAMES[truth], segment
     assert set(expected) == {"Speaker 1", "Speaker 2"}
@@ -211,7 +201,7 @@ def test_a_known_speaker_job_names_the_references_in_the_sidecar_only(
     assert sidecar["summary"] == summary
     names = {"piper": "Joe", "ava": "Ava"}
     for entry in sidecar["segments"]:
-        truth = true_speaker(conversation, entry["start"], entry["end"])
+        truth = conversation.speaker_at(entry["start"], entry["end"])
         assert entry["speaker"] == names[truth], entry
         assert entry["speaker_uncertain"] is False
         assert entry["speaker_source"] == "known_speaker_voiceprint"
@@ -271,7 +261,7 @@ def test_known_speaker_references_may_be_staged_uploads(
     segments = json.loads(sidecar_bytes)["segments"]
     assert segments
     for entry in segments:
-        assert entry["speaker"] == names[true_speaker(conversation, entry["start"], entry["end"])]
+        assert entry["speaker"] == names[conversation.speaker_at(entry["start"], entry["end"])]
 
 
 def test_a_failing_reference_fails_the_job_without_naming_its_url(
