@@ -216,6 +216,7 @@ EMPTY_CASES = [
     ("srt", b""),
     ("dote", b'{\n  "lines": []\n}'),
     ("podlove", b'{\n  "version": 1,\n  "transcripts": []\n}'),
+    ("diarized_json", b'{"task": "transcribe", "duration": 0.0, "text": "", "segments": []}'),
 ]
 
 

@@ -69,7 +69,6 @@ def test_a_lease_takes_over_an_expired_one_and_keeps_the_first_start() -> None:
         {"state": JobState.CANCELED},
         {"attempt_count": 3, "max_attempts": 3},  # no attempt left
         {"execution_mode": ExecutionMode.LOCAL},  # not a remote job
-        {"job_type": "synthesize"},
     ],
 )
 def test_a_lease_is_refused_where_no_attempt_may_start(fields: dict[str, Any]) -> None:

@@ -141,3 +141,12 @@ def language_name(code: str) -> str:
     """The name OpenAI's API gives the language ``code`` (``en`` -> ``english``); a code
     Whisper does not know (an engine reported something else) is returned as it is."""
     return NAMES.get(code, code)
+
+
+_CODES = MappingProxyType({name: code for code, name in NAMES.items()})
+
+
+def language_code(language: str) -> str:
+    """The code for a language an engine reported: ``english`` (as OpenAI's ``verbose_json``
+    answers, and WhisperKit's server) -> ``en``; a code, or anything else, as it is."""
+    return _CODES.get(language.strip().lower(), language.strip())

@@ -24,6 +24,7 @@ from voxhelm.stt.base import (
     TranscriptionFailed,
     TranscriptionRequest,
 )
+from voxhelm.stt.languages import language_code
 from voxhelm.transcript import Segment, Transcript, Word
 
 logger = logging.getLogger("voxhelm.stt")
@@ -103,7 +104,8 @@ def transcript_from_payload(
 ) -> Transcript:
     """Normalize a Whisper-shaped result dict (mlx-whisper, OpenAI ``verbose_json``).
 
-    ``text`` is stripped; ``language`` is kept only when it is a non-empty string. Segments
+    ``text`` is stripped; ``language`` is kept only when it is a non-empty string, as a code
+    (an OpenAI-compatible server answers ``english``). Segments
     without text are skipped; ``id`` defaults to the list index, ``start`` to 0 and ``end``
     to ``start`` (also when it is 0). When there is text but no segment, one segment
     ``0.0-0.0`` holding the whole text is made up so that every format has something to show.
@@ -121,7 +123,7 @@ def transcript_from_payload(
         segments = [Segment(id=0, start=0.0, end=0.0, text=text)]
     return Transcript(
         text=text,
-        language=(language.strip() or None) if isinstance(language, str) else None,
+        language=(language_code(language) or None) if isinstance(language, str) else None,
         duration=duration,
         segments=tuple(segments),
         backend=backend,
