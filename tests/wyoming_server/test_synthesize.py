@@ -22,7 +22,7 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from tests.speech import EPISODE, SENTENCES, word_error_rate
+from tests.speech import EPISODE, HEARD_SYNTHESIS, SENTENCES, word_error_rate
 from tests.tts.conftest import listen
 from tests.wyoming_server.conftest import WyomingProcess, describe
 from voxhelm.audio import Audio, from_pcm16
@@ -79,7 +79,7 @@ def test_it_speaks_a_synthesize_request(wyoming: WyomingProcess) -> None:
     assert AudioStart.from_event(events[0]).rate == 22050
     sizes = [len(e.payload or b"") for e in events[1:-1]]
     assert set(sizes[:-1]) == {SAMPLES_PER_CHUNK * 2}
-    assert word_error_rate(TEXT, listen(audio_of(events))) <= 0.10
+    assert word_error_rate(TEXT, listen(audio_of(events))) <= HEARD_SYNTHESIS
 
 
 def test_a_voice_by_name_or_language_is_used(wyoming: WyomingProcess) -> None:
@@ -132,7 +132,7 @@ def test_it_streams_sentences_while_the_text_arrives(wyoming: WyomingProcess) ->
     assert types.count("audio-start") == 1 and types.count("audio-stop") == 1
     assert types[-2:] == ["audio-stop", "synthesize-stopped"]
     assert "error" not in types
-    assert word_error_rate(text, listen(audio_of(events))) <= 0.10
+    assert word_error_rate(text, listen(audio_of(events))) <= HEARD_SYNTHESIS
 
 
 def test_streamed_audio_starts_before_the_whole_text_is_spoken(wyoming: WyomingProcess) -> None:
