@@ -59,6 +59,18 @@ def start_web(root: Path, env: dict[str, str]) -> ServerProcess:
     return start_server(root, env, command="web")
 
 
+def voxhelm(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a ``voxhelm`` command with the state (database) kept under ``root``."""
+    return subprocess.run(
+        [sys.executable, "-m", "voxhelm.cli", *args],
+        env=process_env(root, env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def worker_binary() -> str:
     return str(Path(sys.executable).parent / "voxhelm-remote-worker")
 

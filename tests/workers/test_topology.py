@@ -12,15 +12,13 @@ from __future__ import annotations
 import http.server
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ServerProcess, WorkerProcess, process_env
+from tests.conftest import ServerProcess, WorkerProcess
 from tests.loopback import ThreadedServer
 from tests.media import speech_in
 from tests.s3server import S3Server
@@ -31,6 +29,7 @@ from tests.workers.cluster import (
     object_keys,
     start_remote_worker,
     start_web,
+    voxhelm,
     wait_for,
     wait_for_job,
 )
@@ -86,18 +85,6 @@ def remote_worker(
     worker = start_remote_worker(tmp_path, "atlas", server, env)
     yield worker
     worker.stop()
-
-
-def voxhelm(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run a ``voxhelm`` command with the state (database) kept under ``root``."""
-    return subprocess.run(
-        [sys.executable, "-m", "voxhelm.cli", *args],
-        env=process_env(root, env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_voxhelm_check_warns_while_no_process_runs_a_job_type(
