@@ -211,12 +211,37 @@ def run_web_app(args: argparse.Namespace, *, embedded: bool) -> None:
 
 
 def start_batch_worker() -> None:
-    """The embedded batch worker of ``voxhelm serve``: a thread running the worker loop."""
+    """The embedded batch worker of ``voxhelm serve``: a thread running the worker loop, whose
+    presence row is removed when the process ends cleanly."""
     from django.conf import settings
 
     from voxhelm.jobs.worker import start_embedded_worker
 
-    start_embedded_worker(settings.VOXHELM)
+    presence = start_embedded_worker(settings.VOXHELM)
+    stop_at_exit(presence.stop)
+
+
+def stop_at_exit(stop: Callable[[], None]) -> None:
+    """Run ``stop`` when this process ends cleanly: at a normal exit or Ctrl+C (atexit), and
+    at SIGTERM. uvicorn shuts down gracefully on SIGTERM and then raises it again with the
+    handler that was there before; the default one would end the process without exit
+    handlers. This one runs ``stop`` and then ends the process by the signal all the same
+    (service managers read that as a clean stop)."""
+    import atexit
+    import signal
+    import threading
+
+    def on_terminate(signum: int, frame: object) -> None:
+        # On a thread of its own: uvicorn raises the signal inside its event loop, where
+        # Django refuses database calls.
+        stopping = threading.Thread(target=stop, name="voxhelm-stop")
+        stopping.start()
+        stopping.join()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    atexit.register(stop)
+    signal.signal(signal.SIGTERM, on_terminate)
 
 
 def start_housekeeping() -> None:

@@ -15,7 +15,7 @@ from django_tasks_db.models import DBTaskResult
 from tests.jobs.conftest import JobsApi, job_body
 from tests.workers.conftest import REMOTE_ENV, WorkerApi
 from voxhelm.config import Config
-from voxhelm.jobs.models import Job
+from voxhelm.jobs.models import Job, LocalWorker
 from voxhelm.workers import topology
 from voxhelm.workers.models import Worker
 from voxhelm.workers.topology import topology_messages
@@ -27,6 +27,15 @@ def warnings(config: Config) -> list[str]:
     messages = topology_messages(config, timezone.now())
     assert {message.id for message in messages} <= {"voxhelm.W005"}
     return [message.msg for message in messages]
+
+
+def beat_local_worker(config: Config, seconds_ago: float = 0, queue: str | None = None) -> None:
+    """A local worker's row, as its last beat ``seconds_ago`` left it."""
+    LocalWorker.objects.beat(
+        f"worker-host:{LocalWorker.objects.count() + 1}",
+        queue or config.execution.task_queue,
+        timezone.now() - timedelta(seconds=seconds_ago),
+    )
 
 
 def queue_old_jobs(jobs: JobsApi) -> None:
@@ -48,6 +57,7 @@ def test_synthesis_kept_local_is_not_asked_of_remote_workers(
     configure: Callable[..., Config], transactional_db: None
 ) -> None:
     config = configure(**REMOTE_ENV, VOXHELM_SYNTHESIS_EXECUTION_MODE="django_tasks")
+    beat_local_worker(config)  # synthesis has its local worker
     found = warnings(config)
     assert len(found) == 1 and "runs transcribe jobs" in found[0]
 
@@ -97,11 +107,52 @@ def web_only(configure: Callable[..., Config], transactional_db: None) -> Config
     return configure(**{**REMOTE_ENV, "VOXHELM_TRANSCRIPTION_EXECUTION_MODE": "django_tasks"})
 
 
+def test_web_alone_is_reported_at_once_in_the_default_mode(client: Any, web_only: Config) -> None:
+    found = warnings(web_only)
+    assert found == [
+        "No local worker on task queue 'default' has been seen in the last 30 seconds: "
+        "synthesize and transcribe jobs wait in the queue until one runs."
+    ]
+    queue_old_jobs(JobsApi(client))
+    assert warnings(web_only) == found  # the jobs that wait meanwhile are not told twice
+
+
+def test_a_local_worker_counts_while_its_beats_are_fresh(
+    configure: Callable[..., Config], transactional_db: None
+) -> None:
+    config = configure(VOXHELM_JOB_HEARTBEAT_SECONDS="2", VOXHELM_JOB_STALE_SECONDS="10")
+    beat_local_worker(config, seconds_ago=9)
+    assert warnings(config) == []
+    LocalWorker.objects.update(last_seen_at=timezone.now() - timedelta(seconds=11))
+    found = warnings(config)
+    assert len(found) == 1 and found[0].startswith("No local worker on task queue 'default'")
+    assert "in the last 10 seconds" in found[0]
+    # A fresh worker on another queue never takes this server's tasks.
+    beat_local_worker(config, queue="elsewhere")
+    assert len(warnings(config)) == 1
+    beat_local_worker(config, seconds_ago=1)
+    assert warnings(config) == []
+
+
+def test_only_job_types_run_locally_need_a_local_worker(
+    configure: Callable[..., Config], worker: WorkerApi
+) -> None:
+    config = configure(**REMOTE_ENV, VOXHELM_SYNTHESIS_EXECUTION_MODE="django_tasks")
+    assert worker.heartbeat(capabilities=worker.capabilities).status_code == 200
+    found = warnings(config)
+    assert len(found) == 1 and found[0].endswith(
+        "synthesize jobs wait in the queue until one runs."
+    )
+    assert warnings(configure(**REMOTE_ENV)) == []  # all remote: no local worker asked for
+
+
 def test_it_warns_when_local_jobs_wait_and_no_local_worker_starts_tasks(
     client: Any, web_only: Config
 ) -> None:
     jobs = JobsApi(client)
     queue_old_jobs(jobs)
+    # A local worker beats, but its loop starts no task (it keeps crashing, say).
+    beat_local_worker(web_only)
     found = warnings(web_only)
     assert [text.split(" have been")[0] for text in found] == [
         "1 synthesize job(s)",

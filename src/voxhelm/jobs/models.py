@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -49,6 +49,7 @@ __all__ = [
     "JobQuerySet",
     "JobState",
     "JobType",
+    "LocalWorker",
     "hash_token",
 ]
 
@@ -432,3 +433,39 @@ class LeftoverTree(models.Model):
 
     def __str__(self) -> str:
         return self.prefix
+
+
+class LocalWorkerQuerySet(models.QuerySet["LocalWorker"]):
+    def beat(self, worker_id: str, queue_name: str, now: datetime) -> None:
+        """Record that the worker lives: its row, created on the first beat, and again after
+        a silence long enough for the row to be removed as a dead worker's."""
+        if self.filter(pk=worker_id).update(queue_name=queue_name, last_seen_at=now):
+            return
+        try:
+            with transaction.atomic():
+                self.create(worker_id=worker_id, queue_name=queue_name, last_seen_at=now)
+        except IntegrityError:  # the row appeared meanwhile: a beat of this worker or a twin
+            self.filter(pk=worker_id).update(queue_name=queue_name, last_seen_at=now)
+
+    def seen_since(self, since: datetime, queue_name: str) -> LocalWorkerQuerySet:
+        """The workers of ``queue_name`` that beat at ``since`` or later."""
+        return self.filter(queue_name=queue_name, last_seen_at__gte=since)
+
+    def silent_since(self, since: datetime) -> LocalWorkerQuerySet:
+        """The rows of workers that did not beat since ``since``: killed, or stopped hard."""
+        return self.filter(last_seen_at__lt=since)
+
+
+class LocalWorker(models.Model):
+    """A running local batch worker (``voxhelm worker``, or the worker thread of ``voxhelm
+    serve``): it beats every ``VOXHELM_JOB_HEARTBEAT_SECONDS``, idle or busy, and deletes its
+    row when it stops cleanly. ``voxhelm check`` reads the rows (voxhelm.W005)."""
+
+    worker_id = models.CharField(max_length=64, primary_key=True)  # hostname:pid, as on tasks
+    queue_name = models.CharField(max_length=255)
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    objects = LocalWorkerQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"local worker {self.worker_id} (queue {self.queue_name})"

@@ -8,9 +8,14 @@ the remote workers may run on other hosts. So ``voxhelm check`` reads the eviden
   heartbeat within three poll intervals, at least a minute, or a live lease) advertises
   what a job of that type needs with the server's defaults (``synthesize`` and the default
   voice; the default STT backend and model);
+* for the job types in ``django_tasks`` mode (the default), when no local worker
+  (``voxhelm worker``, or the worker thread of ``voxhelm serve``) on the server's task queue
+  beat within ``VOXHELM_JOB_STALE_SECONDS`` (:class:`~voxhelm.jobs.models.LocalWorker`):
+  ``voxhelm web`` alone, before any job waits;
 * in either mode, when jobs have been queued longer than :data:`STALLED` and nothing could
-  take them: for local jobs no local worker started a task meanwhile, for remote jobs no
-  worker seen lately can run them (another model, diarization, voice or format).
+  take them: for local jobs no local worker started a task meanwhile (it beats but its loop
+  is stuck), for remote jobs no worker seen lately can run them (another model,
+  diarization, voice or format).
 
 A database check (Django's ``database`` tag): ``voxhelm check`` runs it when the database is
 there (:func:`database_ready`); the checks at the start of ``serve``, ``web`` and ``worker``
@@ -37,7 +42,7 @@ from voxhelm import tts
 from voxhelm.batch.request import DiarizationRequest
 from voxhelm.config import REMOTE_EXECUTION, Config
 from voxhelm.errors import VoxhelmError
-from voxhelm.jobs.models import ExecutionMode, Job, JobState, JobType
+from voxhelm.jobs.models import ExecutionMode, Job, JobState, JobType, LocalWorker
 from voxhelm.workers.capabilities import (
     SYNTHESIZE,
     Requirements,
@@ -87,6 +92,18 @@ def topology_messages(config: Config, now: datetime) -> list[CheckMessage]:
                 id="voxhelm.W005",
             )
         )
+    local = sorted(job_type for job_type, mode in modes.items() if mode != REMOTE_EXECUTION)
+    if local and not local_worker_alive(config, now):
+        unserved.update(local)
+        messages.append(
+            Warning(
+                f"No local worker on task queue '{config.execution.task_queue}' has been seen "
+                f"in the last {config.execution.job_stale_seconds:g} seconds: "
+                f"{' and '.join(local)} jobs wait in the queue until one runs.",
+                hint=LOCAL_HINT,
+                id="voxhelm.W005",
+            )
+        )
     for stuck_type, count in sorted(stalled_jobs(config, now, seen).items()):
         if stuck_type in unserved:
             continue
@@ -101,6 +118,15 @@ def topology_messages(config: Config, now: datetime) -> list[CheckMessage]:
             )
         )
     return messages
+
+
+def local_worker_alive(config: Config, now: datetime) -> bool:
+    """Whether a local worker on the configured queue beat within the stale threshold. Unknown
+    for a task backend that keeps no rows (it runs tasks itself): then it is assumed alive."""
+    if not isinstance(task_backends["default"], DatabaseBackend):
+        return True
+    since = now - timedelta(seconds=config.execution.job_stale_seconds)
+    return LocalWorker.objects.seen_since(since, config.execution.task_queue).exists()
 
 
 def seen_capabilities(config: Config, now: datetime) -> list[Capabilities]:
