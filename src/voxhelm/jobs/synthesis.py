@@ -20,7 +20,7 @@ from voxhelm.batch.request import SynthesisRequest
 from voxhelm.batch.synthesize import SPEECH_FORMATS, synthesize_speech
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job
-from voxhelm.jobs.schemas import JobCommon, check_job_type, parse_output
+from voxhelm.jobs.schemas import JobCommon, OptionalText, parse_output
 
 DEFAULT_SPEECH_FORMATS = ("wav",)
 UNSUPPORTED_SPEECH_FORMAT = (
@@ -45,31 +45,15 @@ class SynthesisSubmission(JobCommon):
 
     job_type: Literal["synthesize"]
     model: str = Field(default="auto", description="auto, piper, tts-1, tts-1-hd, ...")
-    voice: str | None = Field(default=None, description="A Piper voice or an OpenAI voice name.")
+    voice: OptionalText = Field(default=None, description="A Piper voice or an OpenAI voice name.")
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     input: TextInput
     output: SpeechOutput = Field(default_factory=SpeechOutput)
 
-    @field_validator("job_type", mode="before")
+    @field_validator("model")
     @classmethod
-    def _job_type(cls, value: object) -> object:
-        if check_job_type(value) != "synthesize":
-            raise exact("job_type must be synthesize here.")
-        return "synthesize"
-
-    @field_validator("voice", mode="before")
-    @classmethod
-    def _voice(cls, value: object) -> object:
-        if value is not None and not isinstance(value, str):
-            raise exact("voice must be a string.")
-        return (value or "").strip() or None
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise exact("model must be a string.")
-        return tts.validate_model(value.strip() or "auto")
+    def _speech_model(cls, value: str) -> str:
+        return tts.validate_model(value)
 
     @field_validator("speed", mode="before")
     @classmethod
