@@ -83,26 +83,13 @@ class SynthesisSubmission(JobCommon):
             unsupported=UNSUPPORTED_SPEECH_FORMAT,
         )
 
-
-def check_synthesis(request: SynthesisSubmission, config: Config) -> str:
-    """Checks that need the settings; returns the voice name the job will use (400s)."""
-    tts.validate_text(request.input.text, config.limits.tts_max_input_chars, param="input.text")
-    return tts.catalog(config.tts).resolve(request.voice, request.language).name
-
-
-def synthesis_fields(request: SynthesisSubmission, voice: str) -> dict[str, Any]:
-    """The job row's fields for a synthesis request (also its idempotency fingerprint)."""
-    synthesis = SynthesisRequest(
-        request.input.text, voice, request.speed, tuple(request.output.formats)
-    )
-    return {
-        "job_type": "synthesize",
-        "backend": request.backend,
-        "model": request.model,
-        "language": (request.language or "").strip(),
-        "input_data": synthesis.input_data(),
-        "output_data": synthesis.output_data(),
-    }
+    def to_request(self, config: Config) -> SynthesisRequest:
+        """The typed request, with the checks that need the settings (400s): the text's
+        length, and the voice resolved to the one the job will use."""
+        tts.validate_text(self.input.text, config.limits.tts_max_input_chars, param="input.text")
+        voice = tts.catalog(config.tts).resolve(self.voice, self.language).name
+        formats = tuple(self.output.formats)
+        return SynthesisRequest(self.input.text, voice, self.speed, formats)
 
 
 def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:
