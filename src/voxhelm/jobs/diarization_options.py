@@ -32,7 +32,6 @@ from voxhelm.fetch import UrlNotAllowed, check_url
 STRATEGIES = (ANONYMOUS_STRATEGY, KNOWN_STRATEGY)
 MATCH_NUMBERS = ("min_segment_duration", "auto_accept_margin", "min_top_similarity")
 MATCH_OPTIONS = ("embedding_model", "label_transcript", *MATCH_NUMBERS)
-SPEAKERS = "diarization.known_speakers"
 
 
 # The documented shape (its docstring is the OpenAPI description); validate_diarization
@@ -166,26 +165,26 @@ def _non_negative(value: object) -> TypeGuard[int | float]:
 
 def _known_speakers(value: object) -> tuple[KnownSpeaker, ...]:
     if not isinstance(value, list) or not value:
-        raise exact(f"{SPEAKERS} must be a non-empty list.")
+        raise exact("diarization.known_speakers must be a non-empty list.")
     speakers: dict[str, KnownSpeaker] = {}
     for entry in value:
         if not isinstance(entry, dict):
-            raise exact(f"{SPEAKERS} entries must be objects.")
+            raise exact("diarization.known_speakers entries must be objects.")
         speaker = _library_speaker(entry) if "library" in entry else _speaker(entry, speakers)
         if speaker.id in speakers:
-            raise exact(f"Duplicate {SPEAKERS} id '{speaker.id}'.")
+            raise exact(f"Duplicate diarization.known_speakers id '{speaker.id}'.")
         speakers[speaker.id] = speaker
     return tuple(speakers.values())
 
 
 def _speaker(entry: dict[str, Any], earlier: Container[str]) -> KnownSpeaker:
-    speaker_id = _text(entry.get("id"), f"{SPEAKERS}[].id")
-    if speaker_id in earlier:  # before the name is checked, as the reference
-        raise exact(f"Duplicate {SPEAKERS} id '{speaker_id}'.")
-    name = _text(entry.get("name"), f"{SPEAKERS}[].name")
+    speaker_id = _text(entry.get("id"), "diarization.known_speakers[].id")
+    if speaker_id in earlier:  # a repeated id is reported before a bad name
+        raise exact(f"Duplicate diarization.known_speakers id '{speaker_id}'.")
+    name = _text(entry.get("name"), "diarization.known_speakers[].name")
     references = entry.get("references")
     if not isinstance(references, list) or not references:
-        raise exact(f"{SPEAKERS}[].references must be a non-empty list.")
+        raise exact("diarization.known_speakers[].references must be a non-empty list.")
     return KnownSpeaker(speaker_id, name, tuple(_reference(r) for r in references))
 
 
@@ -198,9 +197,9 @@ def _library_speaker(entry: dict[str, Any]) -> KnownSpeaker:
         raise exact(
             f"A library known speaker takes only library, id and name (not {', '.join(unknown)})."
         )
-    library = _text(entry["library"], f"{SPEAKERS}[].library")
-    speaker_id = _text(entry.get("id", library), f"{SPEAKERS}[].id")
-    name = _text(entry.get("name", library), f"{SPEAKERS}[].name")
+    library = _text(entry["library"], "diarization.known_speakers[].library")
+    speaker_id = _text(entry.get("id", library), "diarization.known_speakers[].id")
+    name = _text(entry.get("name", library), "diarization.known_speakers[].name")
     return KnownSpeaker(speaker_id, name, (), library=library)
 
 
