@@ -84,7 +84,7 @@ class JobOutput(BaseModel):
 
 class JobCommon(BaseModel):
     """The fields every job type shares, validated with the reference's messages (the job
-    API parses a submission as this first, to tell its job type)."""
+    API parses a submission's ``job_type`` alone with it first, to pick the model)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -196,8 +196,8 @@ async def _create_job(request: HttpRequest) -> JsonResponse:
     data = json_object(request.body, not_object="Request body must be a JSON object.")
     submission: JobSubmission | SynthesisSubmission
     # The job type alone picks the model; that model then checks every field, in its order.
-    job_type = {key: value for key, value in data.items() if key == "job_type"}
-    if parse(JobCommon, job_type).job_type == JobType.SYNTHESIZE:
+    only_type = {key: value for key, value in data.items() if key == "job_type"}
+    if parse(JobCommon, only_type).job_type == JobType.SYNTHESIZE:
         submission = parse(SynthesisSubmission, data)
     else:
         submission = parse(JobSubmission, data)
