@@ -22,7 +22,7 @@ worker ever sees the stored form, job metadata shows none (:meth:`DiarizationReq
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal, Self
 
 from voxhelm.diarization.base import ANONYMOUS_STRATEGY, COUNTS, KNOWN_STRATEGY
@@ -57,12 +57,7 @@ class UploadSource:
 def source_from_stored(data: Mapping[str, Any]) -> UrlSource | UploadSource:
     """The input of a stored transcription job (a row without one reads as an empty URL)."""
     if data.get("kind") == UploadSource.kind:
-        return UploadSource(
-            data.get("upload_id"),
-            data.get("filename"),
-            data.get("content_type"),
-            data.get("size_bytes"),
-        )
+        return UploadSource(**{known.name: data.get(known.name) for known in fields(UploadSource)})
     return UrlSource(str(data.get("url", "")))
 
 
@@ -88,14 +83,9 @@ class ReferenceAudio:
             return {"kind": "url", "url": self.url}
         if self.kind == "upload":
             return {"kind": "upload", "upload_id": self.upload_id}
-        return {
-            "kind": "stored",
-            "upload_id": self.upload_id,
-            "storage_key": self.storage_key,
-            "storage_identity": dict(self.storage_identity),
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-        }
+        stored = asdict(self)
+        del stored["url"]  # a stored upload: every field but the URL
+        return stored
 
 
 @dataclass(frozen=True)
@@ -225,9 +215,7 @@ class DiarizationRequest:
             return cls()
         return cls(
             enabled=bool(data.get("enabled")),
-            num_speakers=data.get("num_speakers"),
-            min_speakers=data.get("min_speakers"),
-            max_speakers=data.get("max_speakers"),
+            **{count: data.get(count) for count in COUNTS},
             strategy=str(data.get("strategy") or ANONYMOUS_STRATEGY),
             known_speakers=tuple(
                 KnownSpeaker.from_stored(s) for s in data.get("known_speakers", ())

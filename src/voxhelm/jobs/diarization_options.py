@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import replace
-from typing import Any, Literal
+from collections.abc import Container
+from typing import Any, Literal, TypeGuard
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -29,17 +29,6 @@ from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
 from voxhelm.diarization.registry import NOT_CONFIGURED
 from voxhelm.fetch import UrlNotAllowed, check_url
 
-OPTIONS = frozenset(
-    {
-        "enabled",
-        "num_speakers",
-        "min_speakers",
-        "max_speakers",
-        "strategy",
-        "known_speakers",
-        "known_speaker",
-    }
-)
 STRATEGIES = (ANONYMOUS_STRATEGY, KNOWN_STRATEGY)
 MATCH_NUMBERS = ("min_segment_duration", "auto_accept_margin", "min_top_similarity")
 MATCH_OPTIONS = ("embedding_model", "label_transcript", *MATCH_NUMBERS)
@@ -101,19 +90,18 @@ def normalize_diarization(value: object, *, backend: str) -> DiarizationRequest:
         return DiarizationRequest()
     if not isinstance(value, dict):
         raise exact("diarization must be an object.")
-    unknown = sorted(set(value) - OPTIONS)
+    unknown = sorted(set(value) - set(Diarization.model_fields))
     if unknown:
         raise exact(f"Unsupported diarization option: {', '.join(unknown)}.")
     if "enabled" not in value:
         raise exact("diarization.enabled must be provided when diarization is set.")
-    enabled = value["enabled"]
-    if not isinstance(enabled, bool):
+    if not isinstance(value["enabled"], bool):
         raise exact("diarization.enabled must be a boolean.")
-    if not enabled:
+    if not value["enabled"]:
         if len(value) > 1:
             raise exact("diarization options require diarization.enabled=true.")
         return DiarizationRequest()
-    request = replace(DiarizationRequest(enabled=True), **_counts(value), **_known_strategy(value))
+    request = DiarizationRequest(True, **_counts(value), **_known_strategy(value))
     if backend == "none":
         raise exact(NOT_CONFIGURED)
     return request
@@ -132,14 +120,13 @@ def _known_strategy(value: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _positive_count(value: object, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise exact(f"diarization.{key} must be a positive integer.")
-    return value
-
-
 def _counts(value: dict[str, Any]) -> dict[str, Any]:
-    counts = {key: _positive_count(value[key], key) for key in COUNTS if key in value}
+    counts: dict[str, Any] = {}
+    for key in (key for key in COUNTS if key in value):
+        count = value[key]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise exact(f"diarization.{key} must be a positive integer.")
+        counts[key] = count
     if "num_speakers" in counts and ("min_speakers" in counts or "max_speakers" in counts):
         raise exact(
             "diarization.num_speakers cannot be combined with min_speakers or max_speakers."
@@ -153,7 +140,7 @@ def _counts(value: dict[str, Any]) -> dict[str, Any]:
 
 def _strategy(value: object) -> str:
     if value is None:
-        return "pyannote"
+        return ANONYMOUS_STRATEGY
     if not isinstance(value, str):
         raise exact("diarization.strategy must be a string.")
     if value.strip() not in STRATEGIES:
@@ -169,31 +156,36 @@ def _text(value: object, field: str) -> str:
     return value.strip()
 
 
+def _non_negative(value: object) -> TypeGuard[int | float]:
+    """A finite number at least 0 (a boolean is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and value >= 0
+
+
 def _known_speakers(value: object) -> tuple[KnownSpeaker, ...]:
     if not isinstance(value, list) or not value:
         raise exact("diarization.known_speakers must be a non-empty list.")
-    speakers = []
-    seen: set[str] = set()
+    speakers: dict[str, KnownSpeaker] = {}
     for entry in value:
         if not isinstance(entry, dict):
             raise exact("diarization.known_speakers entries must be objects.")
-        if "library" in entry:
-            speaker = _library_speaker(entry)
-            if speaker.id in seen:
-                raise exact(f"Duplicate diarization.known_speakers id '{speaker.id}'.")
-            seen.add(speaker.id)
-            speakers.append(speaker)
-            continue
-        speaker_id = _text(entry.get("id"), "diarization.known_speakers[].id")
-        if speaker_id in seen:
-            raise exact(f"Duplicate diarization.known_speakers id '{speaker_id}'.")
-        seen.add(speaker_id)
-        name = _text(entry.get("name"), "diarization.known_speakers[].name")
-        references = entry.get("references")
-        if not isinstance(references, list) or not references:
-            raise exact("diarization.known_speakers[].references must be a non-empty list.")
-        speakers.append(KnownSpeaker(speaker_id, name, tuple(_reference(r) for r in references)))
-    return tuple(speakers)
+        speaker = _library_speaker(entry) if "library" in entry else _speaker(entry, speakers)
+        if speaker.id in speakers:
+            raise exact(f"Duplicate diarization.known_speakers id '{speaker.id}'.")
+        speakers[speaker.id] = speaker
+    return tuple(speakers.values())
+
+
+def _speaker(entry: dict[str, Any], earlier: Container[str]) -> KnownSpeaker:
+    speaker_id = _text(entry.get("id"), "diarization.known_speakers[].id")
+    if speaker_id in earlier:  # a repeated id is reported before a bad name
+        raise exact(f"Duplicate diarization.known_speakers id '{speaker_id}'.")
+    name = _text(entry.get("name"), "diarization.known_speakers[].name")
+    references = entry.get("references")
+    if not isinstance(references, list) or not references:
+        raise exact("diarization.known_speakers[].references must be a non-empty list.")
+    return KnownSpeaker(speaker_id, name, tuple(_reference(r) for r in references))
 
 
 def _library_speaker(entry: dict[str, Any]) -> KnownSpeaker:
@@ -221,12 +213,8 @@ def _reference(value: object) -> Reference:
     if kind != "source_range":
         return Reference(kind, audio)
     start, end = value.get("start"), value.get("end")
-    for bound in (start, end):
-        if isinstance(bound, bool) or not isinstance(bound, int | float) or bound < 0:
-            raise exact("A source_range reference needs non-negative numbers start and end.")
-        if not math.isfinite(bound):
-            raise exact("A source_range reference needs non-negative numbers start and end.")
-    assert isinstance(start, int | float) and isinstance(end, int | float)
+    if not (_non_negative(start) and _non_negative(end)):
+        raise exact("A source_range reference needs non-negative numbers start and end.")
     if start >= end:
         raise exact("A source_range reference needs start before end.")
     return Reference(kind, audio, float(start), float(end))
@@ -240,13 +228,14 @@ def _reference_audio(value: object) -> ReferenceAudio:
     kind = value.get("kind")
     if kind == "url":
         url = value.get("url")
-        try:
-            parts = urlsplit(url.strip()) if isinstance(url, str) else None
-        except ValueError:  # e.g. "http://[name]/": urlsplit's own message is not for clients
+        url = url.strip() if isinstance(url, str) else ""
+        try:  # urlsplit's own message (e.g. for "http://[name]/") is not for clients
+            parts = urlsplit(url)
+        except ValueError:
             parts = None
         if parts is None or not parts.scheme or not parts.netloc:
             raise exact("A known-speaker reference audio.url must be an absolute URL.")
-        return ReferenceAudio("url", url=url.strip() if isinstance(url, str) else "")
+        return ReferenceAudio("url", url=url)
     if kind == "upload":
         upload_id = value.get("upload_id")
         try:
@@ -281,16 +270,8 @@ def _match_options(value: object) -> dict[str, Any]:
                 f"Accepted values: {EMBEDDING_MODEL}."
             )
         options["embedding_model"] = model
-    for key in MATCH_NUMBERS:
-        if key not in value:
-            continue
-        number = value[key]
-        if (
-            isinstance(number, bool)
-            or not isinstance(number, int | float)
-            or not math.isfinite(number)
-            or number < 0
-        ):
+    for key in (key for key in MATCH_NUMBERS if key in value):
+        if not _non_negative(value[key]):
             raise exact(f"diarization.known_speaker.{key} must be a non-negative number.")
-        options[key] = float(number)
+        options[key] = float(value[key])
     return options

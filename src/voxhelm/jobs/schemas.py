@@ -4,12 +4,13 @@ and the job representation. They are also the OpenAPI document's schemas."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -39,12 +40,25 @@ DEFAULT_FORMATS = ("text", "json")
 UNSUPPORTED_FORMAT = "Unsupported output format. Use text, json, vtt, srt, dote, or podlove."
 
 
-def _optional_text(value: object, field: str) -> str | None:
+def _optional_text(value: object, info: ValidationInfo) -> str | None:
+    """A string field stripped; blank or null reads as not given."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise exact(f"{field} must be a string.")
+        raise exact(f"{info.field_name} must be a string.")
     return value.strip() or None
+
+
+OptionalText = Annotated[str | None, BeforeValidator(_optional_text)]
+
+
+def _absolute_url(value: str, schemes: tuple[str, ...] = ()) -> bool:
+    """Whether ``value`` has a scheme (one of ``schemes`` when given) and a host."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[name]/": urlsplit's own message is not for clients
+        return False
+    return bool(parts.scheme and parts.netloc) and (not schemes or parts.scheme in schemes)
 
 
 class UrlInput(BaseModel):
@@ -69,25 +83,28 @@ class JobOutput(BaseModel):
 
 
 class JobCommon(BaseModel):
-    """The fields every job type shares, validated with the reference's messages."""
+    """The fields every job type shares, validated with the reference's messages (the job
+    API parses a submission's ``job_type`` alone with it first, to pick the model)."""
 
     model_config = ConfigDict(extra="ignore")
 
+    job_type: str
     priority: Literal["high", "normal", "low"] = "normal"
     lane: Literal["batch"] = "batch"
     backend: Literal["auto"] = "auto"
-    language: str | None = Field(default=None, description="ISO 639-1 code; omit to detect.")
-    prompt: str | None = None
-    task_ref: str | None = Field(
+    language: OptionalText = Field(default=None, description="ISO 639-1 code; omit to detect.")
+    prompt: OptionalText = None
+    task_ref: OptionalText = Field(
         default=None, description="The producer's reference; resubmitting it is idempotent."
     )
     context: dict[str, Any] | None = Field(
         default=None, description="Stored with the job, never echoed."
     )
-    callback_url: str | None = Field(
+    callback_url: OptionalText = Field(
         default=None,
         description="POSTed the job (signed) when it ends; see the webhook documentation.",
     )
+    model: str = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -97,6 +114,17 @@ class JobCommon(BaseModel):
         if isinstance(data, dict) and "input" not in data:
             return {**data, "input": None}
         return data
+
+    @field_validator("job_type", mode="before")
+    @classmethod
+    def _job_type(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise exact("job_type must be a string.")
+        if value.strip() not in JOB_TYPES:
+            raise exact(
+                f"Unsupported job_type '{value}'. Accepted values: {', '.join(sorted(JOB_TYPES))}."
+            )
+        return value.strip()
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -116,19 +144,17 @@ class JobCommon(BaseModel):
 
     @field_validator("backend", mode="before")
     @classmethod
-    def _backend(cls, value: object) -> object:
-        text = _optional_text(value, "backend")
-        if text is None or text == "auto":
+    def _backend(cls, value: object, info: ValidationInfo) -> object:
+        if _optional_text(value, info) in (None, "auto"):
             return "auto"
         raise exact("Only backend=auto is supported.")
 
-    @field_validator("language", "prompt", "task_ref", mode="before")
+    @field_validator("task_ref")
     @classmethod
-    def _text(cls, value: object, info: ValidationInfo) -> object:
-        text = _optional_text(value, str(info.field_name))
-        if info.field_name == "task_ref" and text is not None and len(text) > 255:
+    def _task_ref(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > 255:
             raise exact("task_ref must be at most 255 characters.")
-        return text
+        return value
 
     @field_validator("context", mode="before")
     @classmethod
@@ -137,19 +163,19 @@ class JobCommon(BaseModel):
             raise exact("context must be an object.")
         return value
 
-    @field_validator("callback_url", mode="before")
+    @field_validator("callback_url")
     @classmethod
-    def _callback_url(cls, value: object) -> object:
-        url = _optional_text(value, "callback_url")
-        if url is None:
-            return None
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+    def _callback_url(cls, value: str | None) -> str | None:
+        if value is not None and not _absolute_url(value, ("http", "https")):
             raise exact("callback_url must be an absolute http(s) URL.")
-        return url
+        return value
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise exact("model must be a string.")
+        return value.strip() or "auto"
 
 
 def parse_output(
@@ -181,15 +207,12 @@ def parse_output(
     return {"formats": keys}
 
 
-def check_job_type(value: object) -> str:
-    """The job type of a submission, or the reference's 400 message."""
-    if not isinstance(value, str):
-        raise exact("job_type must be a string.")
-    if value.strip() not in JOB_TYPES:
-        raise exact(
-            f"Unsupported job_type '{value}'. Accepted values: {', '.join(sorted(JOB_TYPES))}."
-        )
-    return value.strip()
+def _uuid_text(value: object) -> str | None:
+    """``value`` as a canonical UUID string, or None when it is not one."""
+    try:
+        return str(UUID(value.strip())) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 class JobSubmission(JobCommon):
@@ -204,37 +227,24 @@ class JobSubmission(JobCommon):
         PlainValidator(validate_diarization, json_schema_input_type=Diarization),
     ] = Field(default_factory=DiarizationRequest)
 
-    @field_validator("job_type", mode="before")
-    @classmethod
-    def _job_type(cls, value: object) -> object:
-        if check_job_type(value) != "transcribe":
-            raise exact("job_type must be transcribe here.")
-        return "transcribe"
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise exact("model must be a string.")
-        return value.strip() or "auto"
-
     @field_validator("input", mode="before")
     @classmethod
     def _input(cls, value: object) -> object:
         if not isinstance(value, dict):
             raise exact("input must be an object.")
         if value.get("kind") == "upload":
-            return {"kind": "upload", "upload_id": _upload_id(value.get("upload_id"))}
+            upload_id = value.get("upload_id")
+            if upload_id is None or (isinstance(upload_id, str) and not upload_id.strip()):
+                raise exact("Batch upload transcription requires input.upload_id.")
+            if (canonical := _uuid_text(upload_id)) is None:
+                raise exact("input.upload_id must be a UUID string.")
+            return {"kind": "upload", "upload_id": canonical}
         if value.get("kind") != "url":
             raise exact("Transcribe jobs support input.kind=url or input.kind=upload.")
         url = value.get("url")
         if not isinstance(url, str) or not url.strip():
             raise exact("Batch transcription requires input.url.")
-        try:
-            parts = urlsplit(url.strip())
-        except ValueError:
-            parts = None
-        if parts is None or not parts.scheme or not parts.netloc:
+        if not _absolute_url(url.strip()):
             raise exact("input.url must be an absolute URL.")
         return {"kind": "url", "url": url.strip()}
 
@@ -261,19 +271,6 @@ class JobSubmission(JobCommon):
         return JobRequest(
             source, outputs, self.model, self.language, self.prompt, self.callback_url or ""
         )
-
-
-def _upload_id(value: object) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise exact("Batch upload transcription requires input.upload_id.")
-    try:
-        return str(UUID(value.strip())) if isinstance(value, str) else _not_uuid()
-    except ValueError:
-        return _not_uuid()
-
-
-def _not_uuid() -> NoReturn:
-    raise exact("input.upload_id must be a UUID string.")
 
 
 # -- the job representation ------------------------------------------------------------------

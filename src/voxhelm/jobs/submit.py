@@ -28,7 +28,7 @@ from voxhelm.jobs.models import DispatchMode, ExecutionMode, Job, JobPriority, J
 from voxhelm.jobs.reference_uploads import resolve_reference_uploads
 from voxhelm.jobs.schemas import JobSubmission
 from voxhelm.jobs.staged import attach_upload
-from voxhelm.jobs.synthesis import SynthesisSubmission, check_synthesis, synthesis_fields
+from voxhelm.jobs.synthesis import SynthesisSubmission
 from voxhelm.jobs.tasks import enqueue
 from voxhelm.jobs.voiceprints import resolve_library_speakers
 from voxhelm.jobs.webhooks import check_callback
@@ -132,8 +132,15 @@ def submit_synthesis(producer: str, request: SynthesisSubmission, config: Config
     Unlike the reference (which reused any synthesis job with the same task_ref), a retry
     maps to a job only when the text, voice, speed, model and formats are the same.
     """
-    voice = check_synthesis(request, config)
-    fields = synthesis_fields(request, voice)
+    synthesis = request.to_request(config)
+    fields: dict[str, Any] = {
+        "job_type": JobType.SYNTHESIZE,
+        "backend": request.backend,
+        "model": request.model,
+        "language": request.language or "",
+        "input_data": synthesis.input_data(),
+        "output_data": synthesis.output_data(),
+    }
     fingerprint = request_fingerprint(fields)
     task_ref = request.task_ref or ""
     if task_ref:

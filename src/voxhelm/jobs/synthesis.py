@@ -20,7 +20,7 @@ from voxhelm.batch.request import SynthesisRequest
 from voxhelm.batch.synthesize import SPEECH_FORMATS, synthesize_speech
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job
-from voxhelm.jobs.schemas import JobCommon, check_job_type, parse_output
+from voxhelm.jobs.schemas import JobCommon, OptionalText, parse_output
 
 DEFAULT_SPEECH_FORMATS = ("wav",)
 UNSUPPORTED_SPEECH_FORMAT = (
@@ -45,31 +45,15 @@ class SynthesisSubmission(JobCommon):
 
     job_type: Literal["synthesize"]
     model: str = Field(default="auto", description="auto, piper, tts-1, tts-1-hd, ...")
-    voice: str | None = Field(default=None, description="A Piper voice or an OpenAI voice name.")
+    voice: OptionalText = Field(default=None, description="A Piper voice or an OpenAI voice name.")
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     input: TextInput
     output: SpeechOutput = Field(default_factory=SpeechOutput)
 
-    @field_validator("job_type", mode="before")
+    @field_validator("model")
     @classmethod
-    def _job_type(cls, value: object) -> object:
-        if check_job_type(value) != "synthesize":
-            raise exact("job_type must be synthesize here.")
-        return "synthesize"
-
-    @field_validator("voice", mode="before")
-    @classmethod
-    def _voice(cls, value: object) -> object:
-        if value is not None and not isinstance(value, str):
-            raise exact("voice must be a string.")
-        return (value or "").strip() or None
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise exact("model must be a string.")
-        return tts.validate_model(value.strip() or "auto")
+    def _speech_model(cls, value: str) -> str:
+        return tts.validate_model(value)
 
     @field_validator("speed", mode="before")
     @classmethod
@@ -99,26 +83,13 @@ class SynthesisSubmission(JobCommon):
             unsupported=UNSUPPORTED_SPEECH_FORMAT,
         )
 
-
-def check_synthesis(request: SynthesisSubmission, config: Config) -> str:
-    """Checks that need the settings; returns the voice name the job will use (400s)."""
-    tts.validate_text(request.input.text, config.limits.tts_max_input_chars, param="input.text")
-    return tts.catalog(config.tts).resolve(request.voice, request.language).name
-
-
-def synthesis_fields(request: SynthesisSubmission, voice: str) -> dict[str, Any]:
-    """The job row's fields for a synthesis request (also its idempotency fingerprint)."""
-    synthesis = SynthesisRequest(
-        request.input.text, voice, request.speed, tuple(request.output.formats)
-    )
-    return {
-        "job_type": "synthesize",
-        "backend": request.backend,
-        "model": request.model,
-        "language": (request.language or "").strip(),
-        "input_data": synthesis.input_data(),
-        "output_data": synthesis.output_data(),
-    }
+    def to_request(self, config: Config) -> SynthesisRequest:
+        """The typed request, with the checks that need the settings (400s): the text's
+        length, and the voice resolved to the one the job will use."""
+        tts.validate_text(self.input.text, config.limits.tts_max_input_chars, param="input.text")
+        voice = tts.catalog(config.tts).resolve(self.voice, self.language).name
+        formats = tuple(self.output.formats)
+        return SynthesisRequest(self.input.text, voice, self.speed, formats)
 
 
 def synthesize_text(attempt: Any) -> tuple[str, dict[str, Any]]:

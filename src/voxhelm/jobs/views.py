@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpRequest, JsonResponse, QueryDict, StreamingHttpResponse
-from pydantic import BaseModel, ConfigDict, RootModel, field_validator
+from pydantic import RootModel
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
@@ -30,11 +30,11 @@ from voxhelm.jobs.downloads import content_disposition, download_filename
 from voxhelm.jobs.listing import MAX_LIMIT, JobFilter
 from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.schemas import (
+    JobCommon,
     JobDeleted,
     JobList,
     JobOut,
     JobSubmission,
-    check_job_type,
     represent,
 )
 from voxhelm.jobs.staged import settle_upload
@@ -55,22 +55,6 @@ ARTIFACT_NAME = {
     "description": "transcript.txt, transcript.json, transcript.vtt, transcript.srt, "
     "transcript.dote.json or transcript.podlove.json",
 }
-
-
-def job_type_of(data: dict[str, object]) -> str:
-    """The submission's job type; the reference's messages (param ``job_type``) otherwise."""
-    return parse(_JobTypeOnly, data).job_type
-
-
-class _JobTypeOnly(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    job_type: str
-
-    @field_validator("job_type", mode="before")
-    @classmethod
-    def _job_type(cls, value: object) -> object:
-        return check_job_type(value)
 
 
 def _own_job(request: HttpRequest, job_id: UUID) -> Job:
@@ -211,7 +195,9 @@ async def _create_job(request: HttpRequest) -> JsonResponse:
         )
     data = json_object(request.body, not_object="Request body must be a JSON object.")
     submission: JobSubmission | SynthesisSubmission
-    if job_type_of(data) == JobType.SYNTHESIZE:
+    # The job type alone picks the model; that model then checks every field, in its order.
+    only_type = {key: value for key, value in data.items() if key == "job_type"}
+    if parse(JobCommon, only_type).job_type == JobType.SYNTHESIZE:
         submission = parse(SynthesisSubmission, data)
     else:
         submission = parse(JobSubmission, data)
