@@ -204,7 +204,11 @@ def test_a_json_url_request_diarizes_with_known_speakers_too(
         ({"response_format": "srt"}, "response_format", "diarized_json"),
         ({"prompt": "Kitchen."}, "prompt", "not supported"),
         ({"chunking_strategy": "sometimes"}, "chunking_strategy", "auto"),
-        ({"chunking_strategy[type]": "server_vad"}, "chunking_strategy", "server_vad"),
+        (
+            {"chunking_strategy[type]": "server_vad", "chunking_strategy[eagerness]": "low"},
+            "chunking_strategy",
+            "eagerness",
+        ),
         (
             {"response_format": "diarized_json", "known_speaker_names[]": "Joe"},
             "known_speaker_references",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from voxhelm import boundedjson
 from voxhelm.formats.openai_json import ANONYMOUS_SPEAKER
+from voxhelm.stt.windows import MAX_PAUSE_MS, SpeechPauses
 
 
 class ErrorDetail(BaseModel):
@@ -60,6 +62,7 @@ MAX_HOTWORDS = 50
 MAX_HOTWORD_CHARS = 64
 MAX_KNOWN_SPEAKERS = 4  # OpenAI's limit
 MAX_SPEAKER_NAME_CHARS = 64
+DEFAULT_PAUSES = SpeechPauses()
 
 
 def optional_text(value: object) -> object:
@@ -132,6 +135,86 @@ class AudioParams(BaseModel):
         return value
 
 
+class ServerVad(BaseModel):
+    """OpenAI's ``server_vad`` chunking: where Voxhelm may cut long audio into windows.
+
+    In multipart, sent as ``chunking_strategy[type]=server_vad``,
+    ``chunking_strategy[threshold]=0.6``, ... (as the official clients send an object), or as
+    one field holding the object as JSON text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["server_vad"]
+    threshold: float = Field(
+        default=DEFAULT_PAUSES.threshold,
+        ge=0.0,
+        le=1.0,
+        description="Silero VAD's speech probability at which a 32 ms frame counts as speech "
+        "(speech ends below threshold - 0.15); higher needs clearer speech.",
+    )
+    silence_duration_ms: int = Field(
+        default=DEFAULT_PAUSES.silence_ms,
+        ge=0,
+        le=MAX_PAUSE_MS,
+        description="The shortest quiet stretch a cut may sit in.",
+    )
+    prefix_padding_ms: int = Field(
+        default=DEFAULT_PAUSES.prefix_padding_ms,
+        ge=0,
+        le=MAX_PAUSE_MS,
+        description="Audio kept before the speech that follows a cut (all of a shorter "
+        "quiet stretch).",
+    )
+
+    def pauses(self) -> SpeechPauses:
+        """These rules as the window cutter takes them."""
+        return SpeechPauses(
+            threshold=self.threshold,
+            silence_ms=self.silence_duration_ms,
+            prefix_padding_ms=self.prefix_padding_ms,
+        )
+
+    @field_validator("threshold", "silence_duration_ms", "prefix_padding_ms", mode="before")
+    @classmethod
+    def _no_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):  # pydantic would read true as 1
+            raise ValueError("a number, not a boolean")
+        return value
+
+
+SERVER_VAD_KEYS = ", ".join(ServerVad.model_fields)
+
+
+def server_vad(value: object) -> ServerVad:
+    """``value`` (an object, or its JSON text) as :class:`ServerVad`; ValueError naming the
+    key that is wrong."""
+    if isinstance(value, str):
+        try:
+            value = boundedjson.decode(value, subject="chunking_strategy")
+        except ValueError:
+            raise ValueError("chunking_strategy must be auto or a server_vad object.") from None
+    if not isinstance(value, dict):
+        raise ValueError("chunking_strategy must be auto or a server_vad object.")
+    try:
+        return ServerVad.model_validate(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        raise ValueError(_server_vad_problem(key, error["type"])) from None
+
+
+def _server_vad_problem(key: str, kind: str) -> str:
+    if kind == "extra_forbidden":
+        return f"chunking_strategy has no key '{key}'; server_vad takes {SERVER_VAD_KEYS}."
+    if key == "type":
+        return "chunking_strategy[type] must be server_vad (or send chunking_strategy=auto)."
+    if key == "threshold":
+        return "chunking_strategy[threshold] must be a number from 0 to 1."
+    return (
+        f"chunking_strategy[{key}] must be a whole number of milliseconds from 0 to {MAX_PAUSE_MS}."
+    )
+
+
 class TranscriptionParams(AudioParams):
     """Fields of ``POST /v1/audio/transcriptions`` (multipart, or JSON with ``url``)."""
 
@@ -148,10 +231,12 @@ class TranscriptionParams(AudioParams):
         "transcript.text.done (response_format json or text); with diarized_json a "
         "transcript.text.delta (with segment_id) and a transcript.text.segment per segment.",
     )
-    chunking_strategy: Literal["auto"] | None = Field(
+    chunking_strategy: Literal["auto"] | ServerVad | None = Field(
         default=None,
-        description="auto (or omitted): Voxhelm cuts long audio itself, at quiet moments. "
-        "OpenAI's server_vad object is refused.",
+        description="auto (or omitted): Voxhelm cuts long audio into windows of about 30 s "
+        "at the quietest moment near each window's end. A server_vad object puts each cut in "
+        "a pause that voice activity detection hears, by its parameters. Audio of one window "
+        "(up to 35 s) is never cut, so then neither changes anything.",
     )
     known_speaker_names: list[str] = Field(
         default_factory=list,
@@ -176,12 +261,9 @@ class TranscriptionParams(AudioParams):
             return None
         if value == "auto":
             return value
-        if isinstance(value, dict) and value.get("type") == "server_vad":
-            raise ValueError(
-                "chunking_strategy server_vad is not supported: Voxhelm cuts long audio "
-                "itself, at quiet moments. Send auto or leave it out."
-            )
-        raise ValueError("chunking_strategy must be auto (or left out).")
+        if isinstance(value, str) and not value.lstrip().startswith("{"):
+            raise ValueError("chunking_strategy must be auto or a server_vad object.")
+        return server_vad(value)
 
     @field_validator("known_speaker_names")
     @classmethod

@@ -24,19 +24,23 @@ THRESHOLD = 0.5  # Silero's speech probability for a 32 ms frame to count as spe
 MIN_SPEECH_MS = 120  # shorter bursts (a click, a cough) are not a command
 MIN_SILENCE_MS = 300  # a pause this long ends a stretch of speech
 SPEECH_PAD_MS = 200  # kept around speech (word onsets and endings are quiet)
-NEG_THRESHOLD = THRESHOLD - 0.15  # below this a frame counts as silence (Silero's hysteresis)
+HYSTERESIS = 0.15  # below the threshold by this much a frame counts as silence (Silero's)
+NEG_THRESHOLD = THRESHOLD - HYSTERESIS
 FRAME = 512  # samples per Silero frame at 16 kHz
 CONTEXT = 64  # samples of the previous frame the model sees with each frame
 STATE_SHAPE = (1, 1, 128)  # the model's recurrent state (h and c)
 
 
-@functools.cache
-def _options(min_silence_ms: int = MIN_SILENCE_MS, pad_ms: int = SPEECH_PAD_MS) -> Any:
+@functools.lru_cache(maxsize=64)  # bounded: server_vad lets a client choose the values
+def _options(
+    min_silence_ms: int = MIN_SILENCE_MS, pad_ms: int = SPEECH_PAD_MS, threshold: float = THRESHOLD
+) -> Any:
     from faster_whisper.vad import VadOptions
 
     return VadOptions(
-        threshold=THRESHOLD,
-        neg_threshold=NEG_THRESHOLD,
+        threshold=threshold,
+        # Kept above zero (as faster-whisper does) so that a threshold of 0 still works.
+        neg_threshold=max(threshold - HYSTERESIS, 0.01),
         min_speech_duration_ms=MIN_SPEECH_MS,
         min_silence_duration_ms=min_silence_ms,
         speech_pad_ms=pad_ms,
@@ -53,11 +57,16 @@ def speech_end(audio: Audio) -> float | None:
 
 
 def speech_spans(
-    audio: Audio, *, min_silence_ms: int = MIN_SILENCE_MS, pad_ms: int = SPEECH_PAD_MS
+    audio: Audio,
+    *,
+    min_silence_ms: int = MIN_SILENCE_MS,
+    pad_ms: int = SPEECH_PAD_MS,
+    threshold: float = THRESHOLD,
 ) -> list[tuple[float, float]]:
     """The stretches of speech in ``audio`` as ``(start, end)`` seconds, padded, in order.
 
-    A pause shorter than ``min_silence_ms`` does not end a stretch.
+    A pause shorter than ``min_silence_ms`` does not end a stretch; a frame is speech when
+    Silero's speech probability for it reaches ``threshold`` (0-1).
     """
     if audio.sample_rate != SAMPLE_RATE:
         raise ValueError("VAD needs 16 kHz audio")
@@ -65,7 +74,7 @@ def speech_spans(
         return []
     from faster_whisper.vad import get_speech_timestamps
 
-    options = _options(min_silence_ms, pad_ms)
+    options = _options(min_silence_ms, pad_ms, threshold)
     spans = get_speech_timestamps(audio.samples, options, sampling_rate=SAMPLE_RATE)
     return [(span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE) for span in spans]
 

@@ -28,6 +28,7 @@ from voxhelm.api.errors import invalid_request
 from voxhelm.api.openapi import Content, OneOf, Operation, operation
 from voxhelm.api.schemas import (
     AudioParams,
+    ServerVad,
     TranscriptionDiarized,
     TranscriptionMultipart,
     TranscriptionParams,
@@ -191,6 +192,13 @@ def _decode(sync: SyncRequest, config: Config) -> tuple[audio.Audio, dict[str, A
     return decoded, shape
 
 
+def _pauses(params: AudioParams) -> windows.SpeechPauses | None:
+    """The cutting rules of a server_vad chunking_strategy; None for auto, none, and
+    translations (which have no chunking_strategy)."""
+    strategy = params.chunking_strategy if isinstance(params, TranscriptionParams) else None
+    return strategy.pauses() if isinstance(strategy, ServerVad) else None
+
+
 def transcribe_sync(
     sync: SyncRequest,
     stt_request: TranscriptionRequest,
@@ -216,6 +224,7 @@ def transcribe_sync(
         config,
         admission=capacity.SYNC,
         on_window=on_window,
+        pauses=_pauses(sync.params),
     )
     if shape is not None:
         debuglog.emit(
