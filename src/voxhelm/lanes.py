@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import logging
 import os
 import re
@@ -88,12 +89,7 @@ class LaneScheduler:
     """
 
     def __init__(
-        self,
-        directory: Path,
-        slots: int = 1,
-        *,
-        interactive_slots: int = 0,
-        enabled: bool = True,
+        self, directory: Path, slots: int = 1, *, interactive_slots: int = 0, enabled: bool = True
     ) -> None:
         if slots < 1 or interactive_slots < 0:
             raise ValueError("slots must be at least 1 and interactive_slots at least 0")
@@ -321,23 +317,15 @@ def _move_aside(path: Path) -> None:
         path.rename(aside)
 
 
-_schedulers: dict[tuple[Path, int, int, bool], LaneScheduler] = {}
-_schedulers_lock = threading.Lock()
-
-
 def scheduler(config: LanesConfig) -> LaneScheduler:
     """The scheduler for ``config`` (one object per directory, slots and switch)."""
-    key = (config.directory, config.slots, config.interactive_slots, config.enabled)
-    with _schedulers_lock:
-        found = _schedulers.get(key)
-        if found is None:
-            found = _schedulers[key] = LaneScheduler(
-                config.directory,
-                config.slots,
-                interactive_slots=config.interactive_slots,
-                enabled=config.enabled,
-            )
-        return found
+    return _scheduler(config.directory, config.slots, config.interactive_slots, config.enabled)
+
+
+@functools.cache
+def _scheduler(directory: Path, slots: int, interactive_slots: int, enabled: bool) -> LaneScheduler:
+    # Two threads may both build one at first: a scheduler holds no state but its settings.
+    return LaneScheduler(directory, slots, interactive_slots=interactive_slots, enabled=enabled)
 
 
 def admit(

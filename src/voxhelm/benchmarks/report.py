@@ -201,10 +201,7 @@ def render_table(records: list[dict[str, Any]]) -> list[str]:
     columns: list[str] = []
     for record in records:
         columns += [key for key in record if key not in columns]
-    lines = [
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-    ]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for record in records:
         cells = (escape(format_value(record.get(column, ""))) for column in columns)
         lines.append("| " + " | ".join(cells) + " |")

@@ -65,10 +65,9 @@ def run_benchmark(
         )
     figures_path = log_dir / f"{bench.name}.json"
     log_path = log_dir / f"{bench.name}.log"
+    argv = [sys.executable, str(script), *args, "--json"]
     if bench.json_mode == "path":
-        argv = [sys.executable, str(script), *args, "--json", str(figures_path)]
-    else:
-        argv = [sys.executable, str(script), *args, "--json"]
+        argv.append(str(figures_path))
     expected = bench.expected(quick)
     timeout = max(MIN_TIMEOUT_SECONDS, TIMEOUT_FACTOR * bench.expected(quick=False))
     started = time.monotonic()

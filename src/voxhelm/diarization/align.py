@@ -123,11 +123,8 @@ def _runs(words: Sequence[Word], speakers: Sequence[str | None]) -> list[Run]:
     runs: list[Run] = []
     for word, found in zip(words, speakers, strict=True):
         # A word in a gap between turns stays with its sentence.
-        speaker = runs[-1][0] if found is None and runs else found
-        if runs and runs[-1][0] == speaker:
-            runs[-1][1].append(word)
-        else:
-            runs.append((speaker, [word]))
+        runs.append((runs[-1][0] if found is None and runs else found, [word]))
+    runs = _merge_neighbours(runs)
     if len(runs) > 1 and runs[0][0] is None:  # leading unlabeled words join the first speaker
         runs[1][1][:0] = runs[0][1]
         runs.pop(0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from voxhelm.audio import Audio
@@ -61,15 +61,7 @@ class SpeakerHints:
 
     def as_kwargs(self) -> dict[str, int]:
         """Only the given hints, as keyword arguments (pyannote's names)."""
-        return {
-            name: value
-            for name, value in (
-                ("num_speakers", self.num_speakers),
-                ("min_speakers", self.min_speakers),
-                ("max_speakers", self.max_speakers),
-            )
-            if value is not None
-        }
+        return {name: value for name, value in asdict(self).items() if value is not None}
 
 
 class Diarizer(ABC):

@@ -63,8 +63,7 @@ def pruned_affinity(vectors: np.ndarray) -> np.ndarray:
     count = len(vectors)
     affinity: np.ndarray = np.clip(vectors @ vectors.T, 0.0, None)
     # A short recording has few windows: keeping six neighbours would keep nearly all.
-    keep = max(PRUNE_KEEP_FRACTION * count, min(PRUNE_MIN_KEEP, count // 4), 2)
-    keep = int(keep)
+    keep = int(max(PRUNE_KEEP_FRACTION * count, min(PRUNE_MIN_KEEP, count // 4), 2))
     drop = max(0, count - keep)
     if drop:
         weakest = np.argsort(affinity, axis=1)[:, :drop]

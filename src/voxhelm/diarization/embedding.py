@@ -101,8 +101,7 @@ class SpeakerEmbedder:
     def _loaded(self) -> Any:
         with self._lock:
             if self._session is None:
-                problems = self.check()
-                if problems:
+                if self.check():
                     raise DiarizationUnavailable(
                         "The embedded speaker-embedding model is not installed."
                     )

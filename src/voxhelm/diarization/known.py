@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from voxhelm.diarization.embedding import (
     normalize,
 )
 from voxhelm.diarization.onnx import speech_regions, windows_of
-from voxhelm.transcript import Transcript
+from voxhelm.transcript import Segment, Transcript
 
 SPEAKER_SOURCE = "known_speaker_voiceprint"
 MIN_EMBED_SECONDS = 0.25
@@ -87,17 +87,17 @@ class Match:
         return self.candidates[0] if self.candidates else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class SegmentMatch:
     index: int
     start: float
     end: float
     match: Match | None
     raw_speaker: str | None
-    uncertain: bool = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.uncertain = self.match is None or not self.match.confident
+    @property
+    def uncertain(self) -> bool:
+        return self.match is None or not self.match.confident
 
 
 def voiceprint(audio: Audio, embedder: SpeakerEmbedder) -> np.ndarray | None:
@@ -230,27 +230,19 @@ def identify(
         raw = segment.speaker
         found = by_speaker.get(raw) if raw else None
         if found is None:
-            found = _segment_match(
-                audio,
-                start=segment.start,
-                end=segment.end,
-                prints=prints,
-                embedder=embedder,
-                options=options,
-            )
+            found = _segment_match(audio, segment, prints, embedder, options)
         results.append(SegmentMatch(index, segment.start, segment.end, found, raw))
     return Identified(cut, results)
 
 
 def _segment_match(
     audio: Audio,
-    *,
-    start: float,
-    end: float,
+    segment: Segment,
     prints: Mapping[str, np.ndarray],
     embedder: SpeakerEmbedder,
     options: MatchOptions,
 ) -> Match | None:
+    start, end = segment.start, segment.end
     samples = audio.samples[max(0, round(start * SAMPLE_RATE)) : round(end * SAMPLE_RATE)]
     if len(samples) < MIN_EMBED_SECONDS * SAMPLE_RATE:
         return None

@@ -72,12 +72,10 @@ def resolve_device(requested: str, torch: Any) -> str:
 
 def read_turns(result: Any) -> list[Turn]:
     """Turns from a pyannote result: an Annotation, or pyannote 4's wrapper holding one."""
-    annotation = result
-    if not hasattr(annotation, "itertracks"):
-        annotation = getattr(result, "speaker_diarization", None)
-    if annotation is None or not hasattr(annotation, "itertracks"):
-        annotation = getattr(result, "exclusive_speaker_diarization", None)
-    if annotation is None or not hasattr(annotation, "itertracks"):
+    wrapped = ("speaker_diarization", "exclusive_speaker_diarization")
+    candidates = (result, *(getattr(result, name, None) for name in wrapped))
+    annotation = next((a for a in candidates if hasattr(a, "itertracks")), None)
+    if annotation is None:
         raise DiarizationFault(UNEXPECTED_RESULT)
     try:
         return [

@@ -162,8 +162,7 @@ class Answers:
         elif caller == "metrics":
             await self._plain(401, "Invalid or missing metrics token.")
         elif self.json:
-            message = SIGN_IN_FIRST
-            await self._json(403, message, "permission_error", "not_signed_in", None)
+            await self._json(403, SIGN_IN_FIRST, "permission_error", "not_signed_in", None)
         else:
             await self._page(403, "Sign in first", SIGN_IN_FIRST)
 
@@ -196,21 +195,17 @@ class Answers:
         self, status: int, message: str, kind: str, code: str, param: str | None
     ) -> None:
         error = {"message": message, "type": kind, "param": param, "code": code}
-        extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-        await self._respond(status, b"application/json", json.dumps({"error": error}), extra)
+        await self._respond(status, b"application/json", json.dumps({"error": error}))
 
     async def _plain(self, status: int, text: str) -> None:
-        extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-        await self._respond(status, b"text/plain; charset=utf-8", text + "\n", extra)
+        await self._respond(status, b"text/plain; charset=utf-8", text + "\n")
 
     async def _page(self, status: int, title: str, text: str) -> None:
-        page = self.page(status, title, text)
-        await self._respond(status, b"text/html; charset=utf-8", page, [])
+        await self._respond(status, b"text/html; charset=utf-8", self.page(status, title, text))
 
-    async def _respond(
-        self, status: int, content_type: bytes, body: str, extra: list[tuple[bytes, bytes]]
-    ) -> None:
+    async def _respond(self, status: int, content_type: bytes, body: str) -> None:
         payload = body.encode()
+        extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
         await self.send(
             {
                 "type": "http.response.start",

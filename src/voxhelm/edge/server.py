@@ -169,22 +169,27 @@ class GuardedProtocol(H11Protocol):
             self.window_start, self.window_bytes = now, 0
 
 
+def _waiting_for_head(
+    state: GuardedState, newcomer: GuardedProtocol | None = None
+) -> list[GuardedProtocol]:
+    """The open connections (but ``newcomer``) that wait for a request head."""
+    return [
+        c
+        for c in state.connections
+        if isinstance(c, GuardedProtocol)
+        and c is not newcomer
+        and not c.transport.is_closing()
+        and c.waits_for_head()
+    ]
+
+
 def _make_room(state: GuardedState) -> None:
     """Close the connections that have waited longest for a request head, down to the cap."""
     state.trim_scheduled = False
     excess = len(state.connections) - state.limits.max_connections
     if excess <= 0:
         return
-    waiting = sorted(
-        (
-            c
-            for c in state.connections
-            if isinstance(c, GuardedProtocol)
-            and not c.transport.is_closing()
-            and c.waits_for_head()
-        ),
-        key=lambda c: c.waiting_since,
-    )
+    waiting = sorted(_waiting_for_head(state), key=lambda c: c.waiting_since)
     for connection in waiting[:excess]:
         state.evicted += 1
         connection.transport.close()
@@ -194,14 +199,7 @@ def _evict_one(state: GuardedState, newcomer: GuardedProtocol) -> bool:
     """Past the hard cap: close the connection that has waited longest for a head, now (the
     scheduled trim may run late on a busy loop while a flood goes on, and a healthy
     newcomer must not pay for that); False when every other connection is busy."""
-    waiting = [
-        c
-        for c in state.connections
-        if isinstance(c, GuardedProtocol)
-        and c is not newcomer
-        and not c.transport.is_closing()
-        and c.waits_for_head()
-    ]
+    waiting = _waiting_for_head(state, newcomer)
     if not waiting:
         return False
     state.evicted += 1

@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+VTT = "text/vtt; charset=utf-8"
+SRT = "application/x-subrip; charset=utf-8"
 
 
 class UnsupportedFormat(InvalidInput):
@@ -59,7 +62,8 @@ class FormatInfo:
     """One output format: its name, content type, renderer and, for batch, its artifact.
 
     ``batch_key`` is the key in a job's ``output.formats`` (``json`` means the
-    ``transcript_json`` artifact); formats without one are sync-only.
+    ``transcript_json`` artifact) and ``artifact_name`` the file it is stored as; formats
+    without them are sync-only.
     """
 
     name: str
@@ -67,7 +71,11 @@ class FormatInfo:
     renderer: Callable[[Transcript, bool], bytes]
     batch_key: str | None = None
     artifact_name: str | None = None
-    artifact_kind: str | None = None
+
+    @property
+    def artifact_kind(self) -> str | None:
+        """Every artifact's kind is its key's: ``transcript_text``, ``transcript_json``, ..."""
+        return f"transcript_{self.batch_key}" if self.batch_key else None
 
 
 class ArtifactFormat(NamedTuple):
@@ -85,56 +93,14 @@ def _plain(renderer: Callable[[Transcript], bytes]) -> Callable[[Transcript, boo
 
 _INFOS = (
     FormatInfo("json", JSON, _plain(render_json)),
-    FormatInfo(
-        "text",
-        "text/plain; charset=utf-8",
-        _plain(render_text),
-        batch_key="text",
-        artifact_name="transcript.txt",
-        artifact_kind="transcript_text",
-    ),
+    FormatInfo("text", TEXT, _plain(render_text), "text", "transcript.txt"),
     FormatInfo("verbose_json", JSON, render_verbose_json),
     FormatInfo("diarized_json", JSON, _plain(render_diarized_json)),
-    FormatInfo(
-        "transcript_json",
-        JSON,
-        _plain(render_transcript_json),
-        batch_key="json",
-        artifact_name="transcript.json",
-        artifact_kind="transcript_json",
-    ),
-    FormatInfo(
-        "vtt",
-        "text/vtt; charset=utf-8",
-        _plain(render_vtt),
-        batch_key="vtt",
-        artifact_name="transcript.vtt",
-        artifact_kind="transcript_vtt",
-    ),
-    FormatInfo(
-        "srt",
-        "application/x-subrip; charset=utf-8",
-        _plain(render_srt),
-        batch_key="srt",
-        artifact_name="transcript.srt",
-        artifact_kind="transcript_srt",
-    ),
-    FormatInfo(
-        "dote",
-        JSON,
-        _plain(render_dote),
-        batch_key="dote",
-        artifact_name="transcript.dote.json",
-        artifact_kind="transcript_dote",
-    ),
-    FormatInfo(
-        "podlove",
-        JSON,
-        _plain(render_podlove),
-        batch_key="podlove",
-        artifact_name="transcript.podlove.json",
-        artifact_kind="transcript_podlove",
-    ),
+    FormatInfo("transcript_json", JSON, _plain(render_transcript_json), "json", "transcript.json"),
+    FormatInfo("vtt", VTT, _plain(render_vtt), "vtt", "transcript.vtt"),
+    FormatInfo("srt", SRT, _plain(render_srt), "srt", "transcript.srt"),
+    FormatInfo("dote", JSON, _plain(render_dote), "dote", "transcript.dote.json"),
+    FormatInfo("podlove", JSON, _plain(render_podlove), "podlove", "transcript.podlove.json"),
 )
 
 FORMATS: Mapping[str, FormatInfo] = MappingProxyType({info.name: info for info in _INFOS})

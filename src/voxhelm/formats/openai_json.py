@@ -235,13 +235,15 @@ def _duration(transcript: Transcript) -> float:
     return max((float(segment.end) for segment in transcript.segments), default=0.0)
 
 
-def _reference_segment(segment: Segment) -> dict[str, Any]:
+def _reference_segment(segment: Segment, **extra: Any) -> dict[str, Any]:
+    """The reference's segment object; ``extra`` keys go after ``text``, then ``speaker``."""
     item: dict[str, Any] = {
         "id": segment.id,
         "seek": segment.seek_frames,
         "start": float(segment.start),
         "end": float(segment.end),
         "text": segment.text,
+        **extra,
     }
     if segment.speaker:
         item["speaker"] = segment.speaker
@@ -249,20 +251,14 @@ def _reference_segment(segment: Segment) -> dict[str, Any]:
 
 
 def _verbose_segment(segment: Segment) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "id": segment.id,
-        "seek": segment.seek_frames,
-        "start": float(segment.start),
-        "end": float(segment.end),
-        "text": segment.text,
-        "tokens": list(segment.tokens),
-        "temperature": finite_or(segment.temperature, 0.0),
-        "avg_logprob": finite_or(segment.avg_logprob, 0.0),
-        "compression_ratio": finite_or(segment.compression_ratio, 0.0),
-        "no_speech_prob": finite_or(segment.no_speech_prob, 0.0),
-    }
-    if segment.speaker:
-        item["speaker"] = segment.speaker
+    item = _reference_segment(
+        segment,
+        tokens=list(segment.tokens),
+        temperature=finite_or(segment.temperature, 0.0),
+        avg_logprob=finite_or(segment.avg_logprob, 0.0),
+        compression_ratio=finite_or(segment.compression_ratio, 0.0),
+        no_speech_prob=finite_or(segment.no_speech_prob, 0.0),
+    )
     if segment.flags:
         item["voxhelm_flags"] = list(segment.flags)
     return item

@@ -6,7 +6,7 @@ import argparse
 import datetime
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from voxhelm.config import Config, load_config
 from voxhelm.errors import InvalidInput
@@ -46,7 +46,7 @@ def _config() -> Config:
     return config
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"voxhelm: {message}", file=sys.stderr)
     raise SystemExit(1)
 
@@ -105,14 +105,7 @@ def command_info(args: argparse.Namespace) -> None:
             known = catalogue.resolve(args.name)
         except InvalidInput as exc:
             _fail(exc.message)
-            return
-        found = Entry(
-            known.name,
-            known.kind,
-            None,
-            known,
-            f"not installed: {catalogue.pull_command(known.name)}",
-        )
+        found = Entry.missing(known)
     row = _row(found)
     if found.known is not None:
         row["repository"] = found.known.repo
@@ -143,19 +136,13 @@ def command_pull(args: argparse.Namespace) -> None:
         known = catalogue.resolve(args.name)
     except InvalidInput as exc:
         _fail(exc.message)
-        return
     store = store_for(config)
     before = store.find(known.name)
     try:
-        installed = pull(
-            known,
-            store,
-            progress_for_stream(),
-            token=config.diarization.huggingface_token or None,
-        )
+        token = config.diarization.huggingface_token or None
+        installed = pull(known, store, progress_for_stream(), token=token)
     except PullFailed as exc:
         _fail(str(exc))
-        return
     if before is not None and before.kind == known.kind:
         print(f"{known.name} is already installed ({before.source}, {before.path}).")
         return
@@ -174,9 +161,7 @@ def command_rm(args: argparse.Namespace) -> None:
     installed = store.find(args.name)
     if installed is None:
         _fail(f"{args.name} is not installed.")
-        return
     if not installed.removable:
         _fail(f"{args.name} is {installed.source} with Voxhelm's packages and cannot be removed.")
-        return
     store.remove(installed)
     print(f"Removed {installed.name} ({megabytes(installed.size_bytes)}).")

@@ -31,7 +31,7 @@ from voxhelm.modelcache.layout import (
 )
 from voxhelm.stt import multilingual
 from voxhelm.stt.faster_whisper import BUNDLED_MODEL_NAME, bundled_model_path
-from voxhelm.tts.piper import bundled_voice_files, directory_voices, read_voice
+from voxhelm.tts.piper import installed_voices
 
 # Tokens of a multilingual Whisper tokenizer without the 1,501 timestamp tokens (51,865 in
 # all); the English-only tokenizer has one fewer, large-v3's one more.
@@ -66,9 +66,6 @@ class Store:
     cache_dir: Path
     voices_dir: Path
 
-    def fasterwhisper_dir(self, name: str) -> Path:
-        return fasterwhisper_dir(self.cache_dir, name)
-
     def staging_dir(self, known: Known) -> Path:
         root = self.voices_dir if known.kind == Kind.PIPER else self.cache_dir
         # Staging sits beside the destination: the final rename never crosses file systems.
@@ -76,7 +73,7 @@ class Store:
 
     def final_path(self, known: Known) -> Path:
         if known.kind == Kind.FASTERWHISPER:
-            return self.fasterwhisper_dir(known.name)
+            return fasterwhisper_dir(self.cache_dir, known.name)
         if known.kind == Kind.GGML:
             return self.cache_dir / (known.file or known.name)
         return self.voices_dir / f"{known.name}.onnx"
@@ -129,16 +126,8 @@ class Store:
         ]
 
     def _voices(self) -> list[Installed]:
-        voices = {}
-        files = bundled_voice_files()
-        bundled = read_voice(*files, source="bundled") if files is not None else None
-        if bundled is not None:
-            voices[bundled.name] = bundled
-        for voice in directory_voices(self.voices_dir):
-            voices[voice.name] = voice
         result = []
-        for voice in voices.values():
-            assert voice.model_path is not None and voice.config_path is not None
+        for voice in installed_voices(self.voices_dir):
             size = voice.model_path.stat().st_size + voice.config_path.stat().st_size
             manifest = read_manifest(self.voices_dir / f".{voice.name}.{MANIFEST}")
             result.append(

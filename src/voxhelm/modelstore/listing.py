@@ -26,6 +26,13 @@ class Entry:
     # the console, which operators use, keep the detail).
     public_reason: str | None = None
 
+    @classmethod
+    def missing(cls, known: Known) -> Entry:
+        """A known model that is not installed here."""
+        return cls(
+            known.name, known.kind, None, known, f"not installed: {pull_command(known.name)}"
+        )
+
     @property
     def engine(self) -> str:
         return {Kind.FASTERWHISPER: "fasterwhisper", Kind.GGML: "whispercpp"}.get(
@@ -93,13 +100,7 @@ def entries(config: Config, *, include_all: bool = False) -> list[Entry]:
     if include_all:
         for known in KNOWN.values():
             if known.name not in found:
-                found[known.name] = Entry(
-                    known.name,
-                    known.kind,
-                    None,
-                    known,
-                    f"not installed: {pull_command(known.name)}",
-                )
+                found[known.name] = Entry.missing(known)
     rows = list(found.values())
     if not include_all:
         rows = [row for row in rows if row.serves]

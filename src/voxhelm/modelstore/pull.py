@@ -125,13 +125,11 @@ def pull(
             plan = plan_pull(known, endpoint=endpoint, token=token)
             _download_all(plan, staging, progress, endpoint=endpoint, token=token)
             _install(plan, staging, store)
-        except PullFailed:
+        except (PullFailed, OSError) as exc:
             metrics.model_pulls.labels(known.kind.value, "failed").inc()
             progress.finish(False)
-            raise
-        except OSError as exc:
-            metrics.model_pulls.labels(known.kind.value, "failed").inc()
-            progress.finish(False)
+            if isinstance(exc, PullFailed):
+                raise
             if exc.errno in ENOSPC_ERRNOS:
                 raise NotEnoughSpace(f"The disk filled up while pulling {known.name}.") from exc
             raise PullFailed(f"Pulling {known.name} failed: {exc.strerror or exc}") from exc

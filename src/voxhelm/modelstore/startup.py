@@ -15,6 +15,7 @@ from voxhelm.errors import InvalidInput
 from voxhelm.modelcache import catalogue
 from voxhelm.modelcache.catalogue import Kind
 from voxhelm.modelstore.inventory import Store
+from voxhelm.modelstore.listing import store_for
 from voxhelm.modelstore.progress import LineProgress, TerminalProgress
 from voxhelm.modelstore.pull import Progress, PullFailed, pull
 from voxhelm.stt.base import BackendUnavailable
@@ -90,5 +91,4 @@ def pull_missing_default(config: Config) -> None:
         return
     logger.info("the default model %s is not installed; pulling it now", known.name)
     progress: Progress = TerminalProgress() if sys.stderr.isatty() else LineProgress()
-    store = Store(config.stt.model_cache_dir, config.tts.piper_voice_dir)
-    pull(known, store, progress, token=hub_token(config))
+    pull(known, store_for(config), progress, token=hub_token(config))

@@ -91,9 +91,7 @@ class WorkerClient:
             return None
         try:
             return boundedjson.decode_object(
-                raw,
-                subject="The server's answer",
-                not_object="the answer was not a JSON object",
+                raw, subject="The server's answer", not_object="the answer was not a JSON object"
             )
         except InvalidJson as exc:
             raise ApiFailure(200, exc.message) from None

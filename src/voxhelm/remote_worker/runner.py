@@ -132,14 +132,12 @@ class LeaseKeeper:
         body = JobHeartbeat(lease_token=self._job.lease_token, progress=self._progress)
         try:
             self._client.post(job_heartbeat_path(self._job.id), body, JobHeartbeatResponse)
-        except ApiFailure as exc:
-            if exc.status in LEASE_LOST_STATUSES:
+        except (ApiFailure, Unreachable) as exc:
+            if isinstance(exc, ApiFailure) and exc.status in LEASE_LOST_STATUSES:
                 logger.warning("job %s: lease lost (%s)", self._job.id, exc.message)
                 self.lost = True
                 self._done.set()
                 return
-            logger.warning("job %s: lease heartbeat failed: %s", self._job.id, exc)
-        except Unreachable as exc:
             # The lease has slack for missed beats; the next one may get through.
             logger.warning("job %s: lease heartbeat failed: %s", self._job.id, exc)
 
@@ -298,10 +296,7 @@ class Runner:
         interval = beat_interval(claim, self.settings.heartbeat_interval_seconds)
         # A crashed earlier attempt on this host may have left its copy of the input.
         sweep(when=f"before job {job.id} attempt {job.attempt}")
-        with (
-            LeaseKeeper(self.client, job, interval) as keeper,
-            Workdir("remote") as folder,
-        ):
+        with LeaseKeeper(self.client, job, interval) as keeper, Workdir("remote") as folder:
             try:
                 body = self._run(job, keeper, folder)
             except LeaseLost:
@@ -331,30 +326,21 @@ class Runner:
         store = store_for_identity(job.artifact_store, self.config.artifacts)
         sink = UploadSink(job, store, keeper, self.stop)
         if isinstance(job.input, ClaimedTextInput):
-            return self._synthesize(job, job.input, sink)
-        sink.checkpoint(DOWNLOADING, 0)
-        fetched = materialize(job, self.config, workdir)
-        outcome = transcribe_media(fetched, _request_of(job), sink, self.config, workdir)
-        sink.checkpoint(RENDERING, LAST)
+            output = job.output
+            request = SynthesisRequest(
+                job.input.text, output.voice, output.speed, tuple(output.formats)
+            )
+            text, metadata = synthesize_speech(request, job.language, sink, self.config)
+        else:
+            sink.checkpoint(DOWNLOADING, 0)
+            fetched = materialize(job, self.config, workdir)
+            outcome = transcribe_media(fetched, _request_of(job), sink, self.config, workdir)
+            sink.checkpoint(RENDERING, LAST)
+            text, metadata = outcome.text, result_metadata(outcome, job)
         return CompleteRequest(
             worker_id=self.settings.worker_id,
             lease_token=job.lease_token,
-            result_text=outcome.text,
-            result_metadata=result_metadata(outcome, job),
-            artifacts=sink.manifest,
-        )
-
-    def _synthesize(
-        self, job: ClaimedJob, text: ClaimedTextInput, sink: UploadSink
-    ) -> CompleteRequest:
-        request = SynthesisRequest(
-            text.text, job.output.voice, job.output.speed, tuple(job.output.formats)
-        )
-        result, metadata = synthesize_speech(request, job.language, sink, self.config)
-        return CompleteRequest(
-            worker_id=self.settings.worker_id,
-            lease_token=job.lease_token,
-            result_text=result,
+            result_text=text,
             result_metadata=metadata,
             artifacts=sink.manifest,
         )

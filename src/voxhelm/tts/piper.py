@@ -102,6 +102,15 @@ def directory_voices(directory: Path, names: tuple[str, ...] = ()) -> list[Voice
     return voices
 
 
+def installed_voices(directory: Path, names: tuple[str, ...] = ()) -> list[Voice]:
+    """The bundled voice first, then those of :func:`directory_voices`; a directory voice
+    with the bundled voice's name replaces it."""
+    files = bundled_voice_files()
+    bundled = read_voice(*files, source="bundled") if files is not None else None
+    found = {v.name: v for v in (bundled, *directory_voices(directory, names)) if v is not None}
+    return list(found.values())
+
+
 class PiperEngine(TtsEngine):
     """Piper voices from the bundled package and the voices directory."""
 
@@ -127,20 +136,11 @@ class PiperEngine(TtsEngine):
         stamp = _directory_stamp(self.config.piper_voice_dir)
         with self._lock:
             if self._voices is None or stamp != self._stamp:
-                self._voices = self._discover()
+                self._voices = installed_voices(
+                    self.config.piper_voice_dir, self.config.piper_voices
+                )
                 self._stamp = stamp
             return list(self._voices)
-
-    def _discover(self) -> list[Voice]:
-        found: dict[str, Voice] = {}
-        files = bundled_voice_files()
-        if files is not None:
-            bundled = read_voice(*files, source="bundled")
-            if bundled is not None:
-                found[bundled.name] = bundled
-        for voice in directory_voices(self.config.piper_voice_dir, self.config.piper_voices):
-            found[voice.name] = voice
-        return list(found.values())
 
     def load(self, voice: Voice) -> None:
         self._model(voice)

@@ -13,6 +13,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -159,37 +160,26 @@ def stream(
     chosen = registry.catalog(config.tts).resolve(voice, language)
     chunks = registry.engine(config.tts).synthesize(text, chosen, options)
     return SpeechStream(
-        chunks,
-        chosen,
-        language or chosen.family,
-        lanes_config=config.lanes,
-        admission=admission,
+        chunks, chosen, language or chosen.family, lanes_config=config.lanes, admission=admission
     )
 
 
-def synthesize(
-    text: str,
-    *,
-    config: Config,
-    voice: str | None = None,
-    speed: float = 1.0,
-    language: str | None = None,
-    speaker: str | None = None,
-    admission: Admission = capacity.SYNC,
-) -> Speech:
+class SpeechOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`stream` that :func:`synthesize` passes on."""
+
+    voice: str | None
+    speed: float
+    language: str | None
+    speaker: str | None
+    admission: Admission
+
+
+def synthesize(text: str, *, config: Config, **options: Unpack[SpeechOptions]) -> Speech:
     """Speak ``text`` completely: the arguments and errors of :func:`stream`.
 
     Text with nothing to pronounce (only punctuation) is InvalidInput (``param=input``).
     """
-    speech = stream(
-        text,
-        config=config,
-        voice=voice,
-        speed=speed,
-        language=language,
-        speaker=speaker,
-        admission=admission,
-    )
+    speech = stream(text, config=config, **options)
     with contextlib.closing(speech):
         pieces = [chunk.samples for chunk in speech]
     if not pieces:

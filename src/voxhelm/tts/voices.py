@@ -72,14 +72,9 @@ class VoiceCatalog:
 
     def get(self, name: str) -> Voice | None:
         """The voice called ``name`` (exactly, else ignoring case), or None."""
-        for voice in self.voices:
-            if voice.name == name:
-                return voice
-        folded = name.casefold()
-        for voice in self.voices:
-            if voice.name.casefold() == folded:
-                return voice
-        return None
+        exact = next((voice for voice in self.voices if voice.name == name), None)
+        folded = (voice for voice in self.voices if voice.name.casefold() == name.casefold())
+        return exact or next(folded, None)
 
     def names(self) -> list[str]:
         return [voice.name for voice in self.voices]

@@ -45,7 +45,7 @@ from voxhelm.wyoming_server.early import EarlyDecoder, EarlyResult
 from voxhelm.wyoming_server.info import SttSettings, build_info, tts_programs
 from voxhelm.wyoming_server.normalize import normalize_transcript
 from voxhelm.wyoming_server.pcm import AudioFormatError, AudioTooLong, PcmCollector, PcmFormat
-from voxhelm.wyoming_server.protocol import ProtocolError
+from voxhelm.wyoming_server.protocol import ProtocolError, optional_string
 from voxhelm.wyoming_server.speech import EVENTS as SPEECH_EVENTS
 from voxhelm.wyoming_server.speech import SpeechSession
 
@@ -95,8 +95,8 @@ class SttService:
 
     def command(self, data: dict[str, Any]) -> Command:
         """The command a ``transcribe`` event asks for (its fields, else the defaults)."""
-        name = _optional_string(data, "name")
-        language = _optional_string(data, "language")
+        name = optional_string(data, "name")
+        language = optional_string(data, "language")
         model = self.settings.model
         if name and (name == model or name in accepted_models(self.config.stt)):
             model = name
@@ -115,9 +115,6 @@ class SttService:
             request=TranscriptionRequest(language=code, prompt=prompt),
             requested_language=code,
         )
-
-    def default_command(self) -> Command:
-        return self.command({})
 
     def refuse_unsupported(self, command: Command) -> None:
         """Raise InvalidInput when the command's model cannot serve its language or task
@@ -161,9 +158,7 @@ class SttService:
         raw = transcript.text
         text = raw.strip()
         if self.config.wyoming.normalize_transcript:
-            normalized = normalize_transcript(raw, language)
-            if normalized and normalized != text:
-                text = normalized
+            text = normalize_transcript(raw, language) or text
         if self.config.stt.debug_logging:
             final = dataclasses.replace(transcript, text=text)
             self._log(command, final, raw, shape, stopped, skipped=skipped, early=early)
@@ -250,7 +245,7 @@ class SttSession:
         """The command in force (the defaults without a ``transcribe`` event), its model
         asked once whether it serves it; a refusal is kept for ``audio-stop``."""
         if self.command is None:
-            self.command = self.service.default_command()
+            self.command = self.service.command({})
         if not self.checked:
             self.checked = True
             try:
@@ -316,15 +311,6 @@ class SttSession:
             metrics.wyoming_latency.labels(outcome).observe(time.monotonic() - started)
             self._reset()
         return Reply((reply.event(),), True)
-
-
-def _optional_string(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ProtocolError(f"'{key}' must be a string.", "bad_request")
-    return value.strip() or None
 
 
 def _format(data: dict[str, Any]) -> PcmFormat:

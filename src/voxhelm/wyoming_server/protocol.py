@@ -39,6 +39,17 @@ class ProtocolError(Exception):
         return Error(text=self.message, code=self.code).event()
 
 
+def optional_string(data: dict[str, Any], key: str, name: str = "") -> str | None:
+    """``data[key]`` stripped, None when missing or blank; a ProtocolError naming ``name``
+    (else ``key``) when it is not a string."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(f"'{name or key}' must be a string.", "bad_request")
+    return value.strip() or None
+
+
 def _length(header: dict[str, Any], key: str, limit: int) -> int:
     value = header.get(key)
     if value is None:
@@ -80,10 +91,8 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
             "The connection closed inside an event header.", "truncated_event"
         ) from None
     except asyncio.LimitOverrunError:
-        raise ProtocolError(
-            f"The event header is over the {MAX_HEADER_BYTES} byte limit.", "event_too_large"
-        ) from None
-    if len(line) > MAX_HEADER_BYTES:
+        line = b""  # over the limit (a line read holds at least its newline)
+    if not line or len(line) > MAX_HEADER_BYTES:
         raise ProtocolError(
             f"The event header is over the {MAX_HEADER_BYTES} byte limit.", "event_too_large"
         )

@@ -35,7 +35,7 @@ from voxhelm import capacity, tts
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, VoxhelmError
 from voxhelm.tts.sentences import SentenceBuffer
-from voxhelm.wyoming_server.protocol import ProtocolError
+from voxhelm.wyoming_server.protocol import ProtocolError, optional_string
 
 logger = logging.getLogger("voxhelm.wyoming")
 
@@ -61,13 +61,8 @@ class VoiceChoice:
             return cls()
         if not isinstance(voice, dict):
             raise ProtocolError("'voice' must be an object.", "bad_request")
-        values = {}
-        for key in ("name", "language", "speaker"):
-            value = voice.get(key)
-            if value is not None and not isinstance(value, str):
-                raise ProtocolError(f"'voice.{key}' must be a string.", "bad_request")
-            values[key] = (value.strip() or None) if isinstance(value, str) else None
-        return cls(**values)
+        keys = ("name", "language", "speaker")
+        return cls(*(optional_string(voice, key, f"voice.{key}") for key in keys))
 
 
 class Chunker:
@@ -123,18 +118,13 @@ class SpeechSession:
 
     # -- one request ---------------------------------------------------------------------
     async def _speak_request(self, text: str, choice: VoiceChoice) -> AsyncIterator[Event]:
-        try:
-            speech = self._stream(text, choice)
-        except VoxhelmError as exc:
-            yield Error(exc.message, exc.code).event()
-            return
+        # One sentence's worth of a stream, as far as the audio goes.
+        self._voice, self._audio_started = choice, False
         self._chunker = Chunker(self._chunker.size)
-        yield _audio_start(speech.voice)
-        async for event in self._chunks(speech):
+        async for event in self._speak_sentence(text):
             yield event
-        async for event in self._flush():
+        async for event in self._end_audio():
             yield event
-        yield AudioStop().event()
 
     # -- a stream ------------------------------------------------------------------------
     def _open(self, choice: VoiceChoice) -> None:
@@ -166,10 +156,8 @@ class SpeechSession:
         if rest and not self._failed:
             async for event in self._speak_sentence(rest):
                 yield event
-        if self._audio_started:
-            async for event in self._flush():
-                yield event
-            yield AudioStop().event()
+        async for event in self._end_audio():
+            yield event
         self.streaming = False
         yield SynthesizeStopped().event()
 
@@ -223,10 +211,13 @@ class SpeechSession:
             with contextlib.suppress(Exception):
                 speech.close()
 
-    async def _flush(self) -> AsyncIterator[Event]:
-        rest = self._chunker.flush()
-        if rest:
-            yield AudioChunk(self._rate, WIDTH, CHANNELS, rest).event()
+    async def _end_audio(self) -> AsyncIterator[Event]:
+        """The last short chunk and ``audio-stop``, once audio has started."""
+        if self._audio_started:
+            rest = self._chunker.flush()
+            if rest:
+                yield AudioChunk(self._rate, WIDTH, CHANNELS, rest).event()
+            yield AudioStop().event()
 
 
 def _audio_start(voice: tts.Voice) -> Event:
