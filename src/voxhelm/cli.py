@@ -86,6 +86,27 @@ def prepare_models() -> None:
         raise SystemExit(1) from None
 
 
+def start_process(*, wyoming: bool = False) -> None:
+    """What ``serve``, ``web`` and ``worker`` do first: set up Django, remove what killed
+    processes left in the temp dir (after logging is set up, so the sweep is logged), run the
+    checks (and, for ``--wyoming``, its settings' check), migrate, pull a missing default
+    model, load it in the background so the first request is fast, start the housekeeping."""
+    setup_django()
+    from django.conf import settings
+
+    from voxhelm.stt.registry import warm_up_default
+    from voxhelm.workdirs import sweep
+
+    sweep(when="at start")
+    run_checks_or_exit()
+    if wyoming:
+        check_wyoming_settings()
+    migrate()
+    prepare_models()
+    warm_up_default(settings.VOXHELM.stt)
+    start_housekeeping()
+
+
 def run_server(host: str, port: int, on_ready: Callable[[], None]) -> None:
     from django.conf import settings
 
@@ -184,27 +205,6 @@ def run_web_app(args: argparse.Namespace, *, embedded: bool) -> None:
     if wyoming:
         start_wyoming()
     run_server(args.host, args.port, lambda: print_ready(args.host, args.port, dev_token))
-
-
-def start_process(*, wyoming: bool = False) -> None:
-    """What ``serve``, ``web`` and ``worker`` do first: set up Django, remove what killed
-    processes left in the temp dir (after logging is set up, so the sweep is logged), run the
-    checks (and, for ``--wyoming``, its settings' check), migrate, pull a missing default
-    model, load it in the background so the first request is fast, start the housekeeping."""
-    setup_django()
-    from django.conf import settings
-
-    from voxhelm.stt.registry import warm_up_default
-    from voxhelm.workdirs import sweep
-
-    sweep(when="at start")
-    run_checks_or_exit()
-    if wyoming:
-        check_wyoming_settings()
-    migrate()
-    prepare_models()
-    warm_up_default(settings.VOXHELM.stt)
-    start_housekeeping()
 
 
 def start_batch_worker() -> None:
