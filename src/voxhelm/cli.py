@@ -48,14 +48,6 @@ def setup_django() -> None:
     django.setup()
 
 
-def sweep_work_folders() -> None:
-    """Remove what killed processes left in the temp dir (after logging is set up, so the
-    sweep is logged)."""
-    from voxhelm.workdirs import sweep
-
-    sweep(when="at start")
-
-
 def run_checks_or_exit() -> None:
     """Run the system checks; print every error at once and exit 1 if there are any."""
     from django.core.management import call_command
@@ -94,13 +86,25 @@ def prepare_models() -> None:
         raise SystemExit(1) from None
 
 
-def warm_up_default_engine() -> None:
-    """Load the default STT model in the background so the first request is fast."""
+def start_process(*, wyoming: bool = False) -> None:
+    """What ``serve``, ``web`` and ``worker`` do first: set up Django, remove what killed
+    processes left in the temp dir (after logging is set up, so the sweep is logged), run the
+    checks (and, for ``--wyoming``, its settings' check), migrate, pull a missing default
+    model, load it in the background so the first request is fast, start the housekeeping."""
+    setup_django()
     from django.conf import settings
 
     from voxhelm.stt.registry import warm_up_default
+    from voxhelm.workdirs import sweep
 
+    sweep(when="at start")
+    run_checks_or_exit()
+    if wyoming:
+        check_wyoming_settings()
+    migrate()
+    prepare_models()
     warm_up_default(settings.VOXHELM.stt)
+    start_housekeeping()
 
 
 def run_server(host: str, port: int, on_ready: Callable[[], None]) -> None:
@@ -194,18 +198,11 @@ def command_web(args: argparse.Namespace) -> None:
 
 def run_web_app(args: argparse.Namespace, *, embedded: bool) -> None:
     dev_token = ensure_dev_token() if embedded else None
-    setup_django()
-    sweep_work_folders()
-    run_checks_or_exit()
-    if getattr(args, "wyoming", False):
-        check_wyoming_settings()
-    migrate()
-    prepare_models()
-    warm_up_default_engine()
-    start_housekeeping()
+    wyoming = getattr(args, "wyoming", False)
+    start_process(wyoming=wyoming)
     if embedded:
         start_batch_worker()
-    if getattr(args, "wyoming", False):
+    if wyoming:
         start_wyoming()
     run_server(args.host, args.port, lambda: print_ready(args.host, args.port, dev_token))
 
@@ -292,13 +289,7 @@ def command_worker(args: argparse.Namespace) -> None:
     Run any number beside voxhelm web on the same database. It applies the migrations first
     and refuses to start while any setting is invalid.
     """
-    setup_django()
-    sweep_work_folders()
-    run_checks_or_exit()
-    migrate()
-    prepare_models()
-    warm_up_default_engine()
-    start_housekeeping()
+    start_process()
     from django.conf import settings
 
     from voxhelm.jobs.worker import run_worker

@@ -37,15 +37,11 @@ class ParagraphFormatter(argparse.HelpFormatter):
     """Wraps a description paragraph by paragraph (the default runs them all into one)."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        paragraphs = re.split(r"\n\s*\n", text.strip())
         return "\n\n".join(
             textwrap.fill(
-                " ".join(paragraph.split()),
-                width,
-                initial_indent=indent,
-                subsequent_indent=indent,
+                " ".join(paragraph.split()), width, initial_indent=indent, subsequent_indent=indent
             )
-            for paragraph in paragraphs
+            for paragraph in re.split(r"\n\s*\n", text.strip())
         )
 
 

@@ -22,7 +22,6 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,8 +41,9 @@ MAX_ARENAS = 2
 
 
 @functools.cache
-def _libc_function(name: str) -> Any:
-    """A glibc function, or None on other C libraries (musl, macOS)."""
+def _libc_function(name: str, *argtypes: Any) -> Any:
+    """A glibc function taking ``argtypes`` and returning an int, or None on other C
+    libraries (musl, macOS)."""
     library = ctypes.util.find_library("c")
     if library is None:
         return None
@@ -51,15 +51,11 @@ def _libc_function(name: str) -> Any:
         libc = ctypes.CDLL(library)
     except OSError:
         return None
-    return getattr(libc, name, None)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    trim = _libc_function("malloc_trim")
-    if trim is not None:
-        trim.argtypes = [ctypes.c_size_t]
-        trim.restype = ctypes.c_int
-    return trim  # type: ignore[no-any-return]
+    function = getattr(libc, name, None)
+    if function is not None:
+        function.argtypes = list(argtypes)
+        function.restype = ctypes.c_int
+    return function
 
 
 @functools.cache
@@ -71,17 +67,15 @@ def limit_arenas() -> None:
     left a little more memory behind in arenas ``malloc_trim`` cannot empty (measured with
     three workers on ``base``: 148 MB kept after two cycles; with two arenas 70 MB).
     """
-    mallopt = _libc_function("mallopt")
+    mallopt = _libc_function("mallopt", ctypes.c_int, ctypes.c_int)
     if mallopt is not None:
-        mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-        mallopt.restype = ctypes.c_int
         mallopt(M_ARENA_MAX, MAX_ARENAS)
 
 
 def release_memory() -> None:
     """Collect garbage and give free heap pages back to the operating system (glibc)."""
     gc.collect()
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim", ctypes.c_size_t)
     if trim is not None:
         trim(0)
 

@@ -18,12 +18,7 @@ from typing import Any
 
 from voxhelm.audio import Audio
 from voxhelm.config import MlxConfig, is_apple_silicon
-from voxhelm.stt.base import (
-    Backend,
-    BackendUnavailable,
-    TranscriptionFailed,
-    TranscriptionRequest,
-)
+from voxhelm.stt.base import Backend, TranscriptionFailed, TranscriptionRequest
 from voxhelm.stt.languages import language_code
 from voxhelm.transcript import Segment, Transcript, Word
 
@@ -156,9 +151,7 @@ class MlxBackend(Backend):
         return []
 
     def transcribe(self, audio: Audio, request: TranscriptionRequest) -> Transcript:
-        problems = self.check()
-        if problems:
-            raise BackendUnavailable(problems[0])
+        self.refuse_unsupported(request)  # raises BackendUnavailable off Apple Silicon
         mlx_whisper = importlib.import_module("mlx_whisper")
         options: dict[str, Any] = {}
         if request.temperature:

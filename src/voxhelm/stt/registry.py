@@ -77,11 +77,8 @@ def default_model(backend: str, config: SttConfig) -> str:
 def concrete_models(config: SttConfig) -> dict[str, str]:
     """Every configured concrete model name -> its backend (the first backend wins a tie)."""
     models: dict[str, str] = {}
-    backends = ["fasterwhisper", "whispercpp", "mlx"]
-    if config.whisperkit.enabled:
-        backends.append("whisperkit")
     # The configured default backend claims its model name first.
-    for backend in sorted(backends, key=lambda b: b != config.backend):
+    for backend in sorted(configured_backends(config), key=lambda b: b != config.backend):
         models.setdefault(default_model(backend, config), backend)
     if multilingual.is_installed():  # the multilingual extra: served offline by faster-whisper
         models.setdefault(multilingual.MODEL_NAME, "fasterwhisper")
@@ -125,12 +122,15 @@ def auto_pullable(model: str, config: SttConfig) -> bool:
     return config.model_auto_pull and (model in catalogue.KNOWN or model in configured(config))
 
 
+def configured_backends(config: SttConfig) -> list[str]:
+    """The backends the configuration sets a model for (WhisperKit only when enabled)."""
+    backends = ["fasterwhisper", "whispercpp", "mlx"]
+    return [*backends, "whisperkit"] if config.whisperkit.enabled else backends
+
+
 def configured(config: SttConfig) -> set[str]:
     """The concrete models the configuration names (an operator's choice)."""
-    names = {default_model(backend, config) for backend in ("fasterwhisper", "whispercpp", "mlx")}
-    if config.whisperkit.enabled:
-        names.add(default_model("whisperkit", config))
-    return names
+    return {default_model(backend, config) for backend in configured_backends(config)}
 
 
 def not_installed(model: str, config: SttConfig | None = None) -> InvalidInput:
