@@ -90,7 +90,22 @@ def format_line(fields: dict[str, Any]) -> str:
     return "stt_debug " + json.dumps(fields, sort_keys=True, ensure_ascii=False)
 
 
-def emit(source: str, **fields: Any) -> None:
-    """Log one ``stt_debug`` line on ``voxhelm.stt`` at WARNING (so default levels show it);
-    ``fields`` are the other arguments of :func:`record`."""
-    logger.warning("%s", format_line(record(source=source, **fields)))
+def emit(
+    source: str,
+    *,
+    audio: dict[str, Any],
+    requested_model: str,
+    request: TranscriptionRequest,
+    transcript: Transcript,
+    seconds: float,
+) -> None:
+    """Log one ``stt_debug`` line on ``voxhelm.stt`` at WARNING (so default levels show it)."""
+    fields = record(
+        source=source,
+        audio=audio,
+        requested_model=requested_model,
+        request=request,
+        transcript=transcript,
+        seconds=seconds,
+    )
+    logger.warning("%s", format_line(fields))
