@@ -63,10 +63,8 @@ def config_messages(config: Config) -> list[CheckMessage]:
                 id="voxhelm.E003",
             )
         )
-    if auth.metrics_token and auth.metrics_token in {
-        *auth.bearer_tokens.values(),
-        *auth.worker_tokens.values(),
-    }:
+    in_use = {*auth.bearer_tokens.values(), *auth.worker_tokens.values()}
+    if auth.metrics_token and auth.metrics_token in in_use:
         messages.append(
             Error(
                 "VOXHELM_METRICS_TOKEN is also a producer or worker token.",

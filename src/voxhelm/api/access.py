@@ -65,9 +65,9 @@ def caller(request: HttpRequest) -> dict[str, str]:
 
 
 class AccessLogMiddleware(ResponseHookMiddleware):
-    """Outermost middleware: times each request, logs it and counts it. Its own calls (the
-    clock starts before the view; a client gone mid-request is logged too) in place of
-    ``finish``."""
+    """Outermost middleware: times each request, logs it and counts it. It overrides the
+    calls, not ``finish``: the clock starts before the view, and a client gone mid-request
+    is logged too."""
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -34,7 +34,7 @@ _MARKERS = str.maketrans("", "", HIT_START + HIT_END + "\x00")
 
 @dataclass(frozen=True)
 class SegmentText:
-    """One segment as indexed."""
+    """One segment as indexed (the fields of its ``IndexedSegment`` row)."""
 
     position: int
     start: float
@@ -105,18 +105,7 @@ def index_job(job: Job, config: Config) -> int:
 
 
 def rows_for(job_id: Any, producer: str, segments: Iterable[SegmentText]) -> list[IndexedSegment]:
-    return [
-        IndexedSegment(
-            job_id=job_id,
-            producer=producer,
-            position=segment.position,
-            start=segment.start,
-            end=segment.end,
-            speaker=segment.speaker,
-            text=segment.text,
-        )
-        for segment in segments
-    ]
+    return [IndexedSegment(job_id=job_id, producer=producer, **asdict(s)) for s in segments]
 
 
 def reindex_on_change(sender: object, *, job: Job, **kwargs: object) -> None:
