@@ -63,10 +63,8 @@ def config_messages(config: Config) -> list[CheckMessage]:
                 id="voxhelm.E003",
             )
         )
-    if auth.metrics_token and auth.metrics_token in {
-        *auth.bearer_tokens.values(),
-        *auth.worker_tokens.values(),
-    }:
+    in_use = {*auth.bearer_tokens.values(), *auth.worker_tokens.values()}
+    if auth.metrics_token and auth.metrics_token in in_use:
         messages.append(
             Error(
                 "VOXHELM_METRICS_TOKEN is also a producer or worker token.",
@@ -144,17 +142,15 @@ def _remote_pull_messages(config: Config) -> list[CheckMessage]:
 
 def engine_messages(config: Config) -> list[CheckMessage]:
     """Warn when the default STT engine cannot run (missing model, binary or extra)."""
-    messages: list[CheckMessage] = []
-    for invocation in resolve("auto", config.stt):
-        for problem in ENGINES.get(invocation, config.stt).check():
-            messages.append(
-                Warning(
-                    f"STT backend {invocation.backend} is unavailable: {problem}",
-                    hint="Transcription requests will answer 503 until this is fixed.",
-                    id="voxhelm.W002",
-                )
-            )
-    return messages
+    return [
+        Warning(
+            f"STT backend {invocation.backend} is unavailable: {problem}",
+            hint="Transcription requests will answer 503 until this is fixed.",
+            id="voxhelm.W002",
+        )
+        for invocation in resolve("auto", config.stt)
+        for problem in ENGINES.get(invocation, config.stt).check()
+    ]
 
 
 def tts_messages(config: Config) -> list[CheckMessage]:

@@ -275,12 +275,9 @@ class Config:
 
 
 def _webhooks(env: EnvReader, fetch: FetchConfig) -> WebhookConfig:
-    hosts = env.items("VOXHELM_WEBHOOK_ALLOWED_HOSTS")
     return WebhookConfig(
         secret=env.secret("VOXHELM_WEBHOOK_SECRET"),
-        allowed_hosts=(
-            frozenset(normalize_host(h) for h in hosts) if hosts else fetch.allowed_url_hosts
-        ),
+        allowed_hosts=_hosts(env, "VOXHELM_WEBHOOK_ALLOWED_HOSTS") or fetch.allowed_url_hosts,
         max_attempts=env.integer("VOXHELM_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=50),
         timeout_seconds=env.number("VOXHELM_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.5),
     )
@@ -292,11 +289,18 @@ def normalize_host(host: str) -> str:
     return host[:-1] if host.endswith(".") else host
 
 
+def _hosts(env: EnvReader, name: str) -> frozenset[str]:
+    return frozenset(normalize_host(host) for host in env.items(name))
+
+
+def _path(env: EnvReader, name: str, default: Path) -> Path:
+    """A folder or file setting; ``~`` is expanded."""
+    return Path(env.string(name, str(default))).expanduser()
+
+
 def _paths(env: EnvReader) -> PathsConfig:
-    var_dir = Path(env.string("VOXHELM_VAR_DIR", str(Path.cwd() / "var"))).expanduser()
-    database_path = Path(
-        env.string("VOXHELM_DATABASE_PATH", str(var_dir / "db.sqlite3"))
-    ).expanduser()
+    var_dir = _path(env, "VOXHELM_VAR_DIR", Path.cwd() / "var")
+    database_path = _path(env, "VOXHELM_DATABASE_PATH", var_dir / "db.sqlite3")
     database_url = env.secret("DATABASE_URL")
     if database_url and not database_url.startswith(("postgres://", "postgresql://")):
         env.fail("DATABASE_URL", "only postgres:// or postgresql:// URLs are supported.")
@@ -319,9 +323,7 @@ def _stt(env: EnvReader, var_dir: Path, lanes: LanesConfig) -> SttConfig:
         backend=backend,
         fallback_backend=fallback_backend,
         debug_logging=env.boolean("VOXHELM_STT_DEBUG_LOGGING", False),
-        model_cache_dir=Path(
-            env.string("VOXHELM_MODEL_CACHE_DIR", str(var_dir / "models"))
-        ).expanduser(),
+        model_cache_dir=_path(env, "VOXHELM_MODEL_CACHE_DIR", var_dir / "models"),
         max_concurrency=env.integer("VOXHELM_STT_MAX_CONCURRENCY", 1, minimum=1),
         max_waiting=env.integer("VOXHELM_STT_MAX_WAITING", 8, minimum=0),
         ffmpeg_bin=env.string("VOXHELM_FFMPEG_BIN", "ffmpeg"),
@@ -382,7 +384,7 @@ def _stt(env: EnvReader, var_dir: Path, lanes: LanesConfig) -> SttConfig:
 def _artifacts(env: EnvReader, var_dir: Path) -> ArtifactsConfig:
     return ArtifactsConfig(
         backend=env.choice("VOXHELM_ARTIFACT_BACKEND", "filesystem", ARTIFACT_BACKENDS),
-        root=Path(env.string("VOXHELM_ARTIFACT_ROOT", str(var_dir / "artifacts"))).expanduser(),
+        root=_path(env, "VOXHELM_ARTIFACT_ROOT", var_dir / "artifacts"),
         prefix=env.string("VOXHELM_ARTIFACT_PREFIX", "voxhelm").strip("/"),
         bucket=env.string("VOXHELM_ARTIFACT_BUCKET", "voxhelm"),
         s3_endpoint_url=env.string("VOXHELM_ARTIFACT_S3_ENDPOINT_URL"),
@@ -440,12 +442,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         tts_max_input_chars=env.integer("VOXHELM_TTS_MAX_INPUT_CHARS", 5000, minimum=1),
     )
     fetch = FetchConfig(
-        allowed_url_hosts=frozenset(
-            normalize_host(h) for h in env.items("VOXHELM_ALLOWED_URL_HOSTS")
-        ),
-        trusted_http_hosts=frozenset(
-            normalize_host(h) for h in env.items("VOXHELM_TRUSTED_HTTP_HOSTS")
-        ),
+        allowed_url_hosts=_hosts(env, "VOXHELM_ALLOWED_URL_HOSTS"),
+        trusted_http_hosts=_hosts(env, "VOXHELM_TRUSTED_HTTP_HOSTS"),
     )
     diarization = DiarizationConfig(
         # The embedded engine needs no account or download: diarization works out of the box.
@@ -481,9 +479,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         )
     lanes = LanesConfig(
         enabled=env.boolean("VOXHELM_LANE_SCHEDULER_ENABLED", True),
-        directory=Path(
-            env.string("VOXHELM_LANE_SCHEDULER_DIR", str(var_dir / "lane-scheduler"))
-        ).expanduser(),
+        directory=_path(env, "VOXHELM_LANE_SCHEDULER_DIR", var_dir / "lane-scheduler"),
         stale_seconds=env.integer("VOXHELM_LANE_SCHEDULER_STALE_SECONDS", 1800, minimum=1),
         slots=env.integer("VOXHELM_LANE_SLOTS", 2, minimum=1, maximum=64),
         interactive_slots=env.integer("VOXHELM_LANE_INTERACTIVE_SLOTS", 1, minimum=0, maximum=64),

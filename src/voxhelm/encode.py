@@ -126,10 +126,7 @@ class StreamEncoder:
         pcm = _to_int16(samples)
         if not len(pcm):
             return b""
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = self.sample_rate
-        frame.pts = self._pts
-        frame.time_base = Fraction(1, self.sample_rate)
+        frame = _mono_frame(pcm, self.sample_rate, pts=self._pts)
         self._pts += len(pcm)
         if self._container is None:
             if self._pcm_resampler is not None:
@@ -305,9 +302,14 @@ def _encode_audio(
 ) -> None:
     # PyAV's encoder resamples and re-frames to whatever the codec needs (rate, sample
     # format, channel layout, fixed frame size), so one big input frame is enough.
+    container.mux(stream.encode(_mono_frame(pcm, sample_rate)))
+    container.mux(stream.encode(None))
+
+
+def _mono_frame(pcm: np.ndarray, sample_rate: int, *, pts: int = 0) -> av.AudioFrame:
+    """Mono int16 ``pcm`` as one frame starting ``pts`` samples in."""
     frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
     frame.sample_rate = sample_rate
-    frame.pts = 0
+    frame.pts = pts
     frame.time_base = Fraction(1, sample_rate)
-    container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
+    return frame

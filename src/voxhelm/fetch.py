@@ -143,12 +143,7 @@ def _parse(url: str, policy: FetchPolicy) -> TargetUrl:
 def resolve(host: str, port: int) -> list[str]:
     """Resolve ``host`` to its addresses: the only DNS lookup a fetch makes per hop."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    addresses: list[str] = []
-    for _family, _type, _proto, _name, sockaddr in infos:
-        address = str(sockaddr[0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
+    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in infos))
 
 
 def _checked_addresses(url: TargetUrl, policy: FetchPolicy) -> list[IPAddress]:

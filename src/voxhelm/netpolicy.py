@@ -14,17 +14,6 @@ from urllib.parse import quote
 from voxhelm.config import normalize_host
 from voxhelm.errors import InvalidInput
 
-__all__ = [
-    "IPAddress",
-    "TargetUrl",
-    "UrlNotAllowed",
-    "allowlist_entry",
-    "canonical_host",
-    "is_public_address",
-    "parse_ip_host",
-    "parse_url",
-]
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _V4 = ipaddress.IPv4Network
@@ -93,9 +82,7 @@ def is_public_address(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.scope_id:
             return False
-        if ip in _MAPPED:
-            return is_public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        if ip in _NAT64:
+        if ip in _MAPPED or ip in _NAT64:
             return is_public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         if ip in _SIX_TO_FOUR:
             return is_public_address(ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF))

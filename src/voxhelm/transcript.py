@@ -132,15 +132,7 @@ class Transcript:
     ) -> Transcript:
         """Build a transcript whose ``text`` joins the stripped segment texts with one space."""
         segments = tuple(segments)
-        return cls(
-            text=join_segment_texts(segments),
-            language=language,
-            duration=duration,
-            segments=segments,
-            backend=backend,
-            model=model,
-            task=task,
-        )
+        return cls(join_segment_texts(segments), language, duration, segments, backend, model, task)
 
     @property
     def words(self) -> tuple[Word, ...]:
@@ -173,12 +165,8 @@ class Transcript:
 
     def renumbered(self) -> Transcript:
         """This transcript with segment ids ``0, 1, 2, ...`` in order (after stitching, repair)."""
-        return dataclasses.replace(
-            self,
-            segments=tuple(
-                dataclasses.replace(s, id=index) for index, s in enumerate(self.segments)
-            ),
-        )
+        segments = tuple(dataclasses.replace(s, id=index) for index, s in enumerate(self.segments))
+        return dataclasses.replace(self, segments=segments)
 
     def corrected(
         self,

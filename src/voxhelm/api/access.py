@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 
 from voxhelm import metrics
+from voxhelm.api.middleware import ResponseHookMiddleware
 from voxhelm.logformat import log_event
 
 logger = logging.getLogger("voxhelm.access")
@@ -64,17 +64,10 @@ def caller(request: HttpRequest) -> dict[str, str]:
     return {}
 
 
-class AccessLogMiddleware:
-    """Outermost middleware: times each request, logs it and counts it."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+class AccessLogMiddleware(ResponseHookMiddleware):
+    """Outermost middleware: times each request, logs it and counts it. It overrides the
+    calls, not ``finish``: the clock starts before the view, and a client gone mid-request
+    is logged too."""
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

@@ -23,37 +23,36 @@ def _unauthorized(message: str) -> ApiError:
     )
 
 
-def authenticate_producer(request: HttpRequest) -> str:
-    """Return the producer label for the request's bearer token, or raise a 401 ApiError."""
+def _token(request: HttpRequest, kind: str = "") -> str:
     token = bearer_from_header(request.headers.get("Authorization"))
     if token is None:
-        raise _unauthorized("Missing bearer token.")
-    label = match_token(token, settings.VOXHELM.auth.bearer_tokens)
+        raise _unauthorized(f"Missing {kind}bearer token.")
+    return token
+
+
+def _label(request: HttpRequest, tokens: dict[str, str], kind: str = "") -> str:
+    label = match_token(_token(request, kind), tokens)
     if label is None:
-        raise _unauthorized("Invalid bearer token.")
+        raise _unauthorized(f"Invalid {kind}bearer token.")
     return label
+
+
+def authenticate_producer(request: HttpRequest) -> str:
+    """Return the producer label for the request's bearer token, or raise a 401 ApiError."""
+    return _label(request, settings.VOXHELM.auth.bearer_tokens)
 
 
 def authenticate_worker(request: HttpRequest) -> str:
     """Return the worker id for the request's worker token, or raise a 401 ApiError."""
-    token = bearer_from_header(request.headers.get("Authorization"))
-    if token is None:
-        raise _unauthorized("Missing worker bearer token.")
-    label = match_token(token, settings.VOXHELM.auth.worker_tokens)
-    if label is None:
-        raise _unauthorized("Invalid worker bearer token.")
-    return label
+    return _label(request, settings.VOXHELM.auth.worker_tokens, "worker ")
 
 
 def authenticate_any(request: HttpRequest) -> str:
     """Accept a producer or a worker token (health); returns ``producer:<l>`` or ``worker:<l>``."""
-    token = bearer_from_header(request.headers.get("Authorization"))
-    if token is None:
-        raise _unauthorized("Missing bearer token.")
-    label = match_token(token, settings.VOXHELM.auth.bearer_tokens)
-    if label is not None:
-        return f"producer:{label}"
-    label = match_token(token, settings.VOXHELM.auth.worker_tokens)
-    if label is not None:
-        return f"worker:{label}"
+    token = _token(request)
+    auth = settings.VOXHELM.auth
+    for kind, tokens in (("producer", auth.bearer_tokens), ("worker", auth.worker_tokens)):
+        label = match_token(token, tokens)
+        if label is not None:
+            return f"{kind}:{label}"
     raise _unauthorized("Invalid bearer token.")

@@ -48,25 +48,14 @@ class ApiError(Exception):
         self.code = code
         self.headers = headers or {}
 
+    def response(self) -> JsonResponse:
+        """The envelope of this error, with its status and headers."""
+        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        return JsonResponse({"error": error}, status=self.status, headers=self.headers)
+
 
 def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
     return ApiError(400, message, param=param, code=code or "invalid_request")
-
-
-def error_response(
-    status: int,
-    message: str,
-    *,
-    type: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JsonResponse:
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    response = JsonResponse(body, status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
 
 
 # Domain error class -> (HTTP status, envelope type). The most specific class wins.
@@ -85,14 +74,12 @@ _DOMAIN_STATUS: list[tuple[type[errors.VoxhelmError], int, str]] = [
 ]
 
 
-def _domain_response(exc: errors.VoxhelmError) -> JsonResponse | None:
+def _domain_error(exc: errors.VoxhelmError) -> ApiError | None:
     for cls, status, kind in _DOMAIN_STATUS:
         if isinstance(exc, cls):
-            headers: dict[str, str] = {}
             retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                headers["Retry-After"] = str(retry_after)
-            return error_response(
+            headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+            return ApiError(
                 status, exc.message, type=kind, param=exc.param, code=exc.code, headers=headers
             )
     return None
@@ -100,37 +87,29 @@ def _domain_response(exc: errors.VoxhelmError) -> JsonResponse | None:
 
 def response_for_exception(request: HttpRequest, exc: BaseException) -> JsonResponse:
     """Map any exception raised under ``/v1/`` to an envelope response."""
-    if isinstance(exc, ApiError):
-        return error_response(
-            exc.status,
-            exc.message,
-            type=exc.type,
-            param=exc.param,
-            code=exc.code,
-            headers=exc.headers,
-        )
     if isinstance(exc, errors.VoxhelmError):
-        response = _domain_response(exc)
-        if response is not None:
-            return response
+        exc = _domain_error(exc) or exc
+    if isinstance(exc, ApiError):
+        return exc.response()
     if isinstance(exc, Http404):
         return not_found_response()
     if isinstance(exc, PermissionDenied):
-        return error_response(403, "Permission denied.", type="permission_error")
+        return ApiError(403, "Permission denied.", type="permission_error").response()
     if isinstance(exc, RequestDataTooBig):
-        return error_response(413, "The request body is too large.", code="payload_too_large")
+        return ApiError(413, "The request body is too large.", code="payload_too_large").response()
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         # Spooling an upload ran out of temporary disk: the server's state, not a bug.
-        return error_response(
+        return ApiError(
             507,
             "The server is out of temporary disk space; try again later.",
             type="server_error",
             code="insufficient_storage",
-        )
+        ).response()
     if isinstance(exc, MultiPartParserError | BadRequest | SuspiciousOperation):
         # A body Django cannot parse (a multipart part header over 1 KiB, too many fields):
         # the client's fault, as Django's own handler would say, not an internal error.
-        return error_response(400, "The request body could not be parsed.", code="invalid_body")
+        error = ApiError(400, "The request body could not be parsed.", code="invalid_body")
+        return error.response()
     error_id = secrets.token_hex(6)
     logger.error(
         "unhandled error id=%s method=%s path=%s",
@@ -139,24 +118,24 @@ def response_for_exception(request: HttpRequest, exc: BaseException) -> JsonResp
         request.path,
         exc_info=(type(exc), exc, exc.__traceback__),
     )
-    return error_response(
+    return ApiError(
         500,
         f"The server failed to process the request (error id {error_id}).",
         type="server_error",
         code="internal_error",
         headers={"X-Voxhelm-Error-Id": error_id},
-    )
+    ).response()
 
 
 def not_found_response() -> JsonResponse:
-    return error_response(404, "Not found.", code="not_found")
+    return ApiError(404, "Not found.", code="not_found").response()
 
 
 def method_not_allowed_response(allowed: list[str] | Any) -> JsonResponse:
     allowed_text = ", ".join(allowed)
-    return error_response(
+    return ApiError(
         405,
         f"Method not allowed. Use {allowed_text}.",
         code="method_not_allowed",
         headers={"Allow": allowed_text},
-    )
+    ).response()

@@ -9,7 +9,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 from voxhelm.api.errors import (
-    error_response,
+    ApiError,
     method_not_allowed_response,
     not_found_response,
     response_for_exception,
@@ -24,9 +24,8 @@ def is_api_request(request: HttpRequest) -> bool:
 
 def envelope_framework_errors(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
     """Replace Django's HTML 404/405 pages under ``/v1/`` with envelope responses."""
-    if not is_api_request(request) or response.get("Content-Type", "").startswith(
-        "application/json"
-    ):
+    enveloped = response.get("Content-Type", "").startswith("application/json")
+    if enveloped or not is_api_request(request):
         return response
     if response.status_code == 404:
         return not_found_response()
@@ -36,9 +35,9 @@ def envelope_framework_errors(request: HttpRequest, response: HttpResponseBase) 
     if response.status_code >= 400:
         # e.g. DisallowedHost (400) or an oversized non-file body, rejected before any view.
         kind = "server_error" if response.status_code >= 500 else "invalid_request_error"
-        return error_response(
+        return ApiError(
             response.status_code, "The request could not be processed.", type=kind
-        )
+        ).response()
     return response
 
 

@@ -65,18 +65,31 @@ class Operation:
     errors: tuple[int, ...] = (400, 401, 500)
     parameters: list[dict[str, Any]] = field(default_factory=list)
 
+    def __call__(self, view: F) -> F:
+        """Decorating a view with an operation registers it for the document."""
+        _OPERATIONS[(self.path, self.method.lower())] = self
+        return view
+
+
+def parameter(
+    name: str, where: str, schema: Raw, description: str = "", *, required: bool | None = None
+) -> Raw:
+    """One entry of ``Operation.parameters``: a ``path`` or ``query`` parameter."""
+    spec: Raw = {"name": name, "in": where}
+    if required is not None:
+        spec["required"] = required
+    spec["schema"] = schema
+    if description:
+        spec["description"] = description
+    return spec
+
 
 _OPERATIONS: dict[tuple[str, str], Operation] = {}
 
 
 def operation(op: Operation) -> Callable[[F], F]:
-    """Register ``op`` for the document; returns the view unchanged."""
-
-    def register(view: F) -> F:
-        _OPERATIONS[(op.path, op.method.lower())] = op
-        return view
-
-    return register
+    """Register ``op`` for the document (as decorating the view with ``op`` itself does)."""
+    return op
 
 
 def _models(body: Body | None) -> Iterator[type[BaseModel]]:

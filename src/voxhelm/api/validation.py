@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django.http import HttpRequest
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
@@ -57,4 +58,16 @@ def json_object(
     return boundedjson.decode_object(body, not_object=not_object)
 
 
-__all__ = ["ApiError", "exact", "json_object", "parse"]
+def json_body(
+    request: HttpRequest, action: str, *, not_object: str = "JSON request body must be an object."
+) -> dict[str, Any]:
+    """The request's JSON object body (:func:`json_object`); another content type is a 400
+    saying that ``action`` (``"Speech synthesis"``) requires ``application/json``."""
+    if not (request.content_type or "").startswith("application/json"):
+        raise invalid_request(
+            f"{action} requires application/json.", code="unsupported_content_type"
+        )
+    return json_object(request.body, not_object=not_object)
+
+
+__all__ = ["ApiError", "exact", "json_body", "json_object", "parse"]

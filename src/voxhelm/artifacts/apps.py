@@ -7,4 +7,3 @@ class ArtifactsConfig(AppConfig):
     name = "voxhelm.artifacts"
     label = "voxhelm_artifacts"
     verbose_name = "Voxhelm artifacts"
-    default_auto_field = "django.db.models.BigAutoField"

@@ -35,10 +35,15 @@ def validate_name(name: str) -> str:
     return validate_key(name)
 
 
+def prefixed_key(prefix: str, *parts: str) -> str:
+    """``<prefix>/<parts>...`` as a checked key; an empty prefix adds nothing."""
+    segments = [segment for segment in prefix.strip("/").split("/") if segment]
+    return validate_key("/".join([*segments, *parts]))
+
+
 def job_prefix(prefix: str, job_id: UUID | str) -> str:
     """The folder of one job's artifacts: ``<prefix>/jobs/<job_id>``."""
-    parts = [part for part in prefix.strip("/").split("/") if part]
-    return validate_key("/".join([*parts, "jobs", str(UUID(str(job_id)))]))
+    return prefixed_key(prefix, "jobs", str(UUID(str(job_id))))
 
 
 def job_artifact_key(prefix: str, job_id: UUID | str, name: str) -> str:
@@ -51,5 +56,4 @@ def checkpoint_prefix(prefix: str, job_id: UUID | str) -> str:
 
     Beside the job's artifacts, not under them: a new attempt purges the artifacts of the
     one before but resumes from its checkpoints."""
-    parts = [part for part in prefix.strip("/").split("/") if part]
-    return validate_key("/".join([*parts, "checkpoints", str(UUID(str(job_id)))]))
+    return prefixed_key(prefix, "checkpoints", str(UUID(str(job_id))))

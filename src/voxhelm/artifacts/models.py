@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from django.db import models
 
+from voxhelm import boundedjson
 from voxhelm.artifacts.base import ArtifactStore
 from voxhelm.artifacts.keys import job_artifact_key, job_prefix
 from voxhelm.artifacts.stores import active_store, store_for_identity
@@ -21,6 +22,16 @@ class JobArtifactQuerySet(models.QuerySet["JobArtifact"]):
     def exposed(self) -> JobArtifactQuerySet:
         """Artifacts a producer may download (transcripts, not the source or extracted audio)."""
         return self.filter(exposed=True)
+
+    def transcript_json(self, job: Job, config: ArtifactsConfig) -> dict[str, Any] | None:
+        """``job``'s ``transcript.json`` document, or None if it has none. Decoded within
+        bounds (a remote worker may have written it); StoreError, OSError or InvalidJson (a
+        ValueError) when it cannot be read."""
+        artifact = self.exposed().filter(job=job, format="json").first()
+        if artifact is None:
+            return None
+        with artifact.open(config) as stream:
+            return boundedjson.decode_object(stream.read(), subject="transcript.json")
 
     def put(
         self,

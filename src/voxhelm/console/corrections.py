@@ -18,25 +18,14 @@ from django.urls import reverse
 
 from voxhelm.console.listing import clock, source_name
 from voxhelm.console.operators import producer_for
-from voxhelm.console.views import operator_view
+from voxhelm.console.views import operator_view, own_job
 from voxhelm.diarization.embedding import model_version
 from voxhelm.errors import VoxhelmError
 from voxhelm.jobs.corrections import Correction, correct, current
-from voxhelm.jobs.models import Job, JobType
+from voxhelm.jobs.models import Job
 from voxhelm.jobs.transcript_schemas import MAX_SEGMENT_CHARS, clean_name, clean_text
 from voxhelm.jobs.voiceprints import save_speaker
 from voxhelm.studio.models import LibrarySpeaker
-
-
-def _job(request: HttpRequest, job_id: UUID) -> Job:
-    job = (
-        Job.objects.for_producer(producer_for(request.user))
-        .filter(pk=job_id, job_type=JobType.TRANSCRIBE)
-        .first()
-    )
-    if job is None:
-        raise Http404("No such transcript.")
-    return job
 
 
 def _back(job_id: UUID, anchor: str = "") -> HttpResponseRedirect:
@@ -56,7 +45,7 @@ def _apply(request: HttpRequest, job: Job, correction: Correction, done: str) ->
 @operator_view(["POST"])
 def rename_speaker(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """``POST /transcripts/<id>/speakers``: ``label`` is spoken by ``name`` from now on."""
-    job = _job(request, job_id)
+    job = own_job(request, job_id)
     label = request.POST.get("label", "")
     try:
         name = clean_name(request.POST.get("name", ""), "The new name")
@@ -71,7 +60,7 @@ def rename_speaker(request: HttpRequest, job_id: UUID) -> HttpResponse:
 @operator_view(["GET", "POST"])
 def edit_segment(request: HttpRequest, job_id: UUID, segment_id: int) -> HttpResponse:
     """``/transcripts/<id>/segments/<n>``: a form for one segment's text and speaker."""
-    job = _job(request, job_id)
+    job = own_job(request, job_id)
     try:
         transcript = current(job, settings.VOXHELM).transcript
     except VoxhelmError as exc:
@@ -113,7 +102,7 @@ def edit_segment(request: HttpRequest, job_id: UUID, segment_id: int) -> HttpRes
 @operator_view(["POST"])
 def save_voice(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """``POST /transcripts/<id>/voices``: save ``speaker``'s voice in the library."""
-    job = _job(request, job_id)
+    job = own_job(request, job_id)
     speaker = request.POST.get("speaker", "")
     try:
         voice, created = save_speaker(

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from voxhelm import boundedjson
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
@@ -19,8 +18,7 @@ logger = logging.getLogger("voxhelm.console")
 
 RECENT_JOBS = 15
 MAX_SEARCH_CHARS = 200
-DOWNLOAD_ORDER = ("text", "json", "vtt", "srt", "dote", "podlove")
-DOWNLOAD_LABELS = {
+DOWNLOAD_LABELS = {  # in the console's order
     "text": "Text",
     "json": "JSON",
     "vtt": "VTT",
@@ -139,7 +137,7 @@ def has_jobs(producer: str) -> bool:
 def downloads(job: Job) -> list[tuple[str, str]]:
     """(format key, label) of every transcript the job has, in the console's order."""
     have = set(job.artifacts.exposed().values_list("format", flat=True))
-    return [(key, DOWNLOAD_LABELS[key]) for key in DOWNLOAD_ORDER if key in have]
+    return [(key, label) for key, label in DOWNLOAD_LABELS.items() if key in have]
 
 
 def clock(seconds: float) -> str:
@@ -159,13 +157,8 @@ def duration_text(seconds: int) -> str:
 
 def segments(job: Job, config: Config) -> list[SegmentView]:
     """The segments of a succeeded job, read from its ``transcript.json`` artifact."""
-    artifact = JobArtifact.objects.exposed().filter(job=job, format="json").first()
-    if artifact is None:
-        return []
     try:
-        # A remote worker wrote this document: read it within bounds.
-        with artifact.open(config.artifacts) as stream:
-            payload = boundedjson.decode_object(stream.read(), subject="transcript.json")
+        payload = JobArtifact.objects.transcript_json(job, config.artifacts) or {}
     except (StoreError, OSError, ValueError):  # InvalidJson is a ValueError
         logger.exception("job %s: transcript.json unreadable", job.pk)
         return []

@@ -30,24 +30,19 @@ class HitView:
 
 
 def _views(hits: list[Hit]) -> list[HitView]:
-    jobs = {job.pk: job for job in Job.objects.filter(pk__in={hit.job_id for hit in hits})}
-    views = []
-    for hit in hits:
-        job = jobs.get(hit.job_id)
-        if job is None:
-            continue  # deleted since the search read its segments
-        href = f"{reverse('console:transcript', args=[job.pk])}#t={hit.start:.3f}"
-        views.append(
-            HitView(
-                name=listing.source_name(job),
-                at=listing.clock(hit.start),
-                href=href,
-                # Escaped text with <mark> around the matches (search.query.Hit).
-                snippet=mark_safe(hit.snippet_html()),  # noqa: S308
-                speaker=hit.speaker,
-            )
+    jobs = Job.objects.in_bulk({hit.job_id for hit in hits})
+    return [
+        HitView(
+            name=listing.source_name(jobs[hit.job_id]),
+            at=listing.clock(hit.start),
+            href=f"{reverse('console:transcript', args=[hit.job_id])}#t={hit.start:.3f}",
+            # Escaped text with <mark> around the matches (search.query.Hit).
+            snippet=mark_safe(hit.snippet_html()),  # noqa: S308
+            speaker=hit.speaker,
         )
-    return views
+        for hit in hits
+        if hit.job_id in jobs  # else deleted since the search read its segments
+    ]
 
 
 @operator_view(["GET"])

@@ -8,9 +8,7 @@ naming the staged file, which becomes a batch job. Answers JSON, errors in the e
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -19,8 +17,7 @@ from voxhelm.api.errors import ApiError, response_for_exception
 from voxhelm.console.operators import producer_for
 from voxhelm.console.views import operator_view
 from voxhelm.units import human_bytes
-from voxhelm.uploads.models import StagedUpload
-from voxhelm.uploads.staging import stage
+from voxhelm.uploads.staging import stage_off_loop
 
 CSRF_FAILED = "The page's session ended; reload the page and choose the file again."
 
@@ -44,13 +41,6 @@ def _check_csrf(request: HttpRequest) -> None:
         raise ApiError(403, CSRF_FAILED, type="permission_error", code="csrf_failed")
 
 
-def _stage_in_thread(request: HttpRequest, producer: str) -> StagedUpload:
-    try:
-        return stage(request, producer, settings.VOXHELM, verify=_check_csrf)
-    finally:
-        close_old_connections()
-
-
 @operator_view(["POST"], body="staged")
 @csrf_exempt  # checked after parsing: see _check_csrf
 async def stage_upload(request: HttpRequest) -> HttpResponse:
@@ -60,8 +50,7 @@ async def stage_upload(request: HttpRequest) -> HttpResponse:
         )
     producer = producer_for(await request.auser())
     try:
-        # Parsing streams the file into the store: blocking I/O, so off the event loop.
-        upload = await sync_to_async(_stage_in_thread, thread_sensitive=False)(request, producer)
+        upload = await stage_off_loop(request, producer, settings.VOXHELM, verify=_check_csrf)
     except Exception as exc:  # the script reads every answer as JSON
         return response_for_exception(request, exc)
     body = {

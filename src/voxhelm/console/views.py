@@ -43,7 +43,7 @@ from voxhelm.edge.rules import BodyKind, BodyRule, declare_body
 from voxhelm.errors import VoxhelmError
 from voxhelm.jobs.deletion import delete_job
 from voxhelm.jobs.downloads import content_disposition, download_filename
-from voxhelm.jobs.models import Job
+from voxhelm.jobs.models import Job, JobType
 from voxhelm.jobs.retry import retry_job
 from voxhelm.jobs.staged import settle_upload
 
@@ -93,10 +93,11 @@ def operator_view(
     return decorate
 
 
-def _own_job(request: HttpRequest, job_id: UUID | str) -> Job:
+def own_job(request: HttpRequest, job_id: UUID | str) -> Job:
+    """The signed-in operator's transcription job ``job_id``; any other is a 404."""
     job = (
         Job.objects.for_producer(producer_for(request.user))
-        .filter(pk=job_id, job_type="transcribe")
+        .filter(pk=job_id, job_type=JobType.TRANSCRIBE)
         .first()
     )
     if job is None:
@@ -249,7 +250,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @operator_view(["GET"])
 def transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    job = _own_job(request, job_id)
+    job = own_job(request, job_id)
     view = listing.describe(job)
     succeeded = job.state == "succeeded"
     segments = listing.segments(job, settings.VOXHELM) if succeeded else []
@@ -275,7 +276,7 @@ def transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
 def transcript_status(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """The progress panel of one job, polled by its transcript page while it runs."""
     return render(
-        request, "console/_status.html", {"view": listing.describe(_own_job(request, job_id))}
+        request, "console/_status.html", {"view": listing.describe(own_job(request, job_id))}
     )
 
 
@@ -286,7 +287,7 @@ def _playable(job: Job) -> JobArtifact | None:
 
 
 def _open_audio(request: HttpRequest, job_id: UUID) -> tuple[JobArtifact, Any]:
-    artifact = _playable(_own_job(request, job_id))
+    artifact = _playable(own_job(request, job_id))
     if artifact is None:
         raise Http404("No audio.")
     return artifact, artifact.open(settings.VOXHELM.artifacts)
@@ -304,7 +305,7 @@ async def transcript_audio(request: HttpRequest, job_id: UUID) -> HttpResponseBa
 
 
 def _open_download(request: HttpRequest, job_id: UUID, fmt: str) -> tuple[JobArtifact, Any]:
-    job = _own_job(request, job_id)
+    job = own_job(request, job_id)
     artifact = job.artifacts.exposed().filter(format=fmt).first()
     if artifact is None:
         raise Http404("No such artifact.")
@@ -337,7 +338,7 @@ def _back(request: HttpRequest, job_id: UUID) -> HttpResponseRedirect:
 @operator_view(["POST"])
 def cancel_transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """``POST /transcripts/<id>/cancel``: stop a queued or running job."""
-    job = _own_job(request, job_id)
+    job = own_job(request, job_id)
     if job.cancel():
         settle_upload(job, settings.VOXHELM)  # a running attempt settles it again on exit
         messages.info(request, f"Canceled “{listing.source_name(job)}”.")
@@ -350,7 +351,7 @@ def cancel_transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
 def retry_transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """``POST /transcripts/<id>/retry``: a new batch job with a failed or canceled job's
     request; the console then shows the new job's progress."""
-    job = _own_job(request, job_id)
+    job = own_job(request, job_id)
     try:
         retried = retry_job(job, settings.VOXHELM)
     except (VoxhelmError, ApiError) as exc:
@@ -364,7 +365,7 @@ def retry_transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
 def delete_transcript(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """``/transcripts/<id>/delete``: a confirmation page (GET), then the deletion (POST) of
     a finished job with its recording and every download."""
-    job = _own_job(request, job_id)
+    job = own_job(request, job_id)
     view = listing.describe(job)
     if request.method == "POST":
         try:

@@ -7,7 +7,6 @@ class SearchConfig(AppConfig):
     name = "voxhelm.search"
     label = "voxhelm_search"
     verbose_name = "Voxhelm transcript search"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from voxhelm.jobs.signals import transcript_changed

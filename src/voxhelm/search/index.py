@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from voxhelm import boundedjson
 from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
@@ -35,7 +34,7 @@ _MARKERS = str.maketrans("", "", HIT_START + HIT_END + "\x00")
 
 @dataclass(frozen=True)
 class SegmentText:
-    """One segment as indexed."""
+    """One segment as indexed (the fields of its ``IndexedSegment`` row)."""
 
     position: int
     start: float
@@ -84,16 +83,14 @@ def _seconds(value: object) -> float:
 def read_segments(job: Job, config: Config) -> list[SegmentText]:
     """The segments of a succeeded transcription job (its text alone if its
     ``transcript.json`` is missing or unreadable; the latter is logged)."""
-    artifact = JobArtifact.objects.exposed().filter(job=job, format="json").first()
-    if artifact is not None:
-        try:
-            with artifact.open(config.artifacts) as stream:
-                payload = boundedjson.decode_object(stream.read(), subject="transcript.json")
-        except (StoreError, OSError, ValueError):  # InvalidJson is a ValueError
-            logger.warning("job %s: transcript.json unreadable; its text is indexed", job.pk)
-        else:
-            return segments_from_json(payload)
-    return segments_from_text(job.result_text)
+    try:
+        payload = JobArtifact.objects.transcript_json(job, config.artifacts)
+    except (StoreError, OSError, ValueError):  # InvalidJson is a ValueError
+        logger.warning("job %s: transcript.json unreadable; its text is indexed", job.pk)
+        payload = None
+    if payload is None:
+        return segments_from_text(job.result_text)
+    return segments_from_json(payload)
 
 
 def index_job(job: Job, config: Config) -> int:
@@ -108,18 +105,7 @@ def index_job(job: Job, config: Config) -> int:
 
 
 def rows_for(job_id: Any, producer: str, segments: Iterable[SegmentText]) -> list[IndexedSegment]:
-    return [
-        IndexedSegment(
-            job_id=job_id,
-            producer=producer,
-            position=segment.position,
-            start=segment.start,
-            end=segment.end,
-            speaker=segment.speaker,
-            text=segment.text,
-        )
-        for segment in segments
-    ]
+    return [IndexedSegment(job_id=job_id, producer=producer, **asdict(s)) for s in segments]
 
 
 def reindex_on_change(sender: object, *, job: Job, **kwargs: object) -> None:

@@ -110,10 +110,12 @@ class Results:
 def search(producer: str, query: Query, *, limit: int, after: str | None = None) -> Results:
     """One page of ``producer``'s segments that match ``query``, best first."""
     offset = _offset(after, query) if after else 0
+    params: list[Any]
     if connection.vendor == "postgresql":
-        sql, params = _postgres(producer, query, limit + 1, offset)
+        sql, params = POSTGRES_SEARCH, [HEADLINE_OPTIONS, query.quoted()]
     else:
-        sql, params = _sqlite(producer, query, limit + 1, offset)
+        sql, params = SQLITE_SEARCH, [HIT_START, HIT_END, query.quoted()]
+    params += [producer, limit + 1, offset]  # the parameters both statements end with
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -152,14 +154,6 @@ HEADLINE_OPTIONS = (
     f"StartSel={HIT_START}, StopSel={HIT_END}, MaxWords={SNIPPET_WORDS}, "
     f"MinWords={SNIPPET_WORDS // 2}, ShortWord=0"
 )
-
-
-def _sqlite(producer: str, query: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
-    return SQLITE_SEARCH, [HIT_START, HIT_END, query.quoted(), producer, limit, offset]
-
-
-def _postgres(producer: str, query: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
-    return POSTGRES_SEARCH, [HEADLINE_OPTIONS, query.quoted(), producer, limit, offset]
 
 
 def _cursor(offset: int, query: Query) -> str:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from django.http import HttpRequest, JsonResponse, QueryDict
 from pydantic import BaseModel, Field
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Operation, parameter
 from voxhelm.jobs import listing
 from voxhelm.jobs.downloads import source_name
 from voxhelm.jobs.models import Job
@@ -45,25 +45,20 @@ class SearchList(BaseModel):
     )
 
 
-PARAMETER_DOCS: list[dict[str, Any]] = [
-    {
-        "name": "q",
-        "in": "query",
-        "required": True,
-        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
-        "description": 'Words and "quoted phrases"; a segment matches when it holds them all.',
-    },
-    {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT, "default": 20},
-    },
-    {
-        "name": "after",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "The next_cursor of the page before.",
-    },
+PARAMETER_DOCS = [
+    parameter(
+        "q",
+        "query",
+        {"type": "string", "maxLength": MAX_QUERY_CHARS},
+        'Words and "quoted phrases"; a segment matches when it holds them all.',
+        required=True,
+    ),
+    parameter(
+        "limit",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT, "default": 20},
+    ),
+    parameter("after", "query", {"type": "string"}, "The next_cursor of the page before."),
 ]
 
 
@@ -85,35 +80,32 @@ def _given(query: QueryDict) -> dict[str, str]:
     return given
 
 
-def represent(hits: list[Hit]) -> list[dict[str, Any]]:
-    jobs = {job.pk: job for job in Job.objects.filter(pk__in={hit.job_id for hit in hits})}
-    data = []
-    for hit in hits:
-        job = jobs.get(hit.job_id)  # None if deleted since the search read its segment
-        name = source_name(job) if job is not None else ""
-        item = SearchHit(
+def represent(hits: list[Hit]) -> list[SearchHit]:
+    jobs = Job.objects.in_bulk({hit.job_id for hit in hits})
+    # A job deleted since the search read its segment has no source name.
+    names = {pk: source_name(job) for pk, job in jobs.items()}
+    return [
+        SearchHit(
             job_id=str(hit.job_id),
             start=hit.start,
             end=hit.end,
             speaker=hit.speaker or None,
             text=hit.text,
             snippet=hit.snippet_html(),
-            source_name=name or None,
+            source_name=names.get(hit.job_id) or None,
         )
-        data.append(item.model_dump(mode="json"))
-    return data
+        for hit in hits
+    ]
 
 
-@operation(
-    Operation(
-        "/v1/search",
-        "get",
-        "Search the caller's transcripts: the segments that hold every word, best first",
-        "jobs",
-        responses={200: SearchList},
-        errors=(400, 401, 500),
-        parameters=PARAMETER_DOCS,
-    )
+@Operation(
+    "/v1/search",
+    "get",
+    "Search the caller's transcripts: the segments that hold every word, best first",
+    "jobs",
+    responses={200: SearchList},
+    errors=(400, 401, 500),
+    parameters=PARAMETER_DOCS,
 )
 @api_view(["GET"], body="none")
 def search_transcripts(request: HttpRequest) -> JsonResponse:
@@ -121,10 +113,7 @@ def search_transcripts(request: HttpRequest) -> JsonResponse:
     query = parse_query(given["q"])
     limit = listing.parse_limit(given["limit"]) if "limit" in given else listing.DEFAULT_LIMIT
     results = search(principal(request), query, limit=limit, after=given.get("after") or None)
-    body = {
-        "object": "list",
-        "data": represent(results.hits),
-        "has_more": results.has_more,
-        "next_cursor": results.next_cursor,
-    }
-    return JsonResponse(SearchList.model_validate(body).model_dump(mode="json"))
+    body = SearchList(
+        data=represent(results.hits), has_more=results.has_more, next_cursor=results.next_cursor
+    )
+    return JsonResponse(body.model_dump(mode="json"))

@@ -7,4 +7,3 @@ class UploadsConfig(AppConfig):
     name = "voxhelm.uploads"
     label = "voxhelm_uploads"
     verbose_name = "Voxhelm staged uploads"
-    default_auto_field = "django.db.models.BigAutoField"

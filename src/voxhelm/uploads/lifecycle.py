@@ -41,11 +41,7 @@ def attach(job: Job, producer: str, upload_id: UUID, config: Config) -> StagedUp
     if upload is None or upload.deleting_at is not None:
         raise InvalidInput("Unknown input.upload_id.", param=PARAM, code="upload_not_found")
     if upload.claimed_by_job_id is not None:
-        raise Conflict(
-            "input.upload_id has already been attached to a job.",
-            param=PARAM,
-            code="upload_already_attached",
-        )
+        raise _attached()
     now = timezone.now()
     if upload.is_expired(now):
         raise _expired()
@@ -59,13 +55,17 @@ def attach(job: Job, producer: str, upload_id: UUID, config: Config) -> StagedUp
         # Lost to the retention sweep (it expired meanwhile) or to a concurrent claim.
         upload.refresh_from_db()
         if upload.claimed_by_job_id is not None:
-            raise Conflict(
-                "input.upload_id has already been attached to a job.",
-                param=PARAM,
-                code="upload_already_attached",
-            )
+            raise _attached()
         raise _expired()
     return upload
+
+
+def _attached() -> Conflict:
+    return Conflict(
+        "input.upload_id has already been attached to a job.",
+        param=PARAM,
+        code="upload_already_attached",
+    )
 
 
 def _expired() -> InvalidInput:

@@ -20,12 +20,14 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.db import close_old_connections
 from django.http import HttpRequest
 from django.utils import timezone
 
 from voxhelm.artifacts.base import ObjectWriter, StoredObject
-from voxhelm.artifacts.keys import validate_key
+from voxhelm.artifacts.keys import prefixed_key
 from voxhelm.artifacts.stores import active_store
 from voxhelm.batch.inputs import MEDIA_SUFFIXES, SUFFIXES_BY_TYPE
 from voxhelm.batch.sink import OCTET_STREAM
@@ -50,8 +52,7 @@ class _Incoming:
 
 def staged_key(prefix: str, upload_id: uuid.UUID, filename: str) -> str:
     """``<prefix>/staged-inputs/<upload_id>/<filename>`` (never a leading ``/``)."""
-    parts = [part for part in prefix.strip("/").split("/") if part]
-    return validate_key("/".join([*parts, "staged-inputs", str(upload_id), filename]))
+    return prefixed_key(prefix, "staged-inputs", str(upload_id), filename)
 
 
 def safe_filename(name: str | None) -> str:
@@ -102,21 +103,11 @@ class StoreUploadHandler(FileUploadHandler):
         self.stored: StoredObject | None = None
         self._head = b""
 
-    def new_file(  # noqa: PLR0917 - Django's signature
-        self,
-        field_name: str,
-        file_name: str,
-        content_type: str,
-        content_length: int | None,
-        charset: str | None = None,
-        content_type_extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().new_file(
-            field_name, file_name, content_type, content_length, charset, content_type_extra
-        )
-        if field_name != FIELD or self.incoming is not None:
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        if self.field_name != FIELD or self.incoming is not None:
             raise SkipFile
-        self.incoming = _incoming(file_name, content_type, self.config)
+        self.incoming = _incoming(self.file_name, self.content_type, self.config)
         self.writer = active_store(self.config.artifacts).writer(
             self.incoming.key, self.incoming.content_type
         )
@@ -125,11 +116,7 @@ class StoreUploadHandler(FileUploadHandler):
         if self.writer is None:
             return raw_data
         if start + len(raw_data) > self.limit:
-            raise PayloadTooLarge(
-                f"Uploaded file exceeded the configured {human_bytes(self.limit)} "
-                "batch staging limit.",
-                param=FIELD,
-            )
+            raise _too_large(self.limit)
         if len(self._head) < SNIFF_BYTES:
             self._head += raw_data[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES and looks_like_text(self._head):
@@ -159,6 +146,13 @@ def _not_media() -> UnsupportedMedia:
     return UnsupportedMedia("The uploaded file is not audio or video.", param=FIELD)
 
 
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"Uploaded file exceeded the configured {human_bytes(limit)} batch staging limit.",
+        param=FIELD,
+    )
+
+
 def stage(
     request: HttpRequest,
     producer: str,
@@ -183,6 +177,24 @@ def stage(
     return _record(producer, handler.incoming, handler.stored, config)
 
 
+async def stage_off_loop(
+    request: HttpRequest,
+    producer: str,
+    config: Config,
+    verify: Callable[[HttpRequest], None] | None = None,
+) -> StagedUpload:
+    """:func:`stage` on a thread of its own: parsing streams the file into the store, blocking
+    I/O that must not hold up the event loop."""
+
+    def run() -> StagedUpload:
+        try:
+            return stage(request, producer, config, verify)
+        finally:
+            close_old_connections()
+
+    return await sync_to_async(run, thread_sensitive=False)()
+
+
 def stage_file(
     producer: str, path: Path, filename: str, content_type: str, config: Config
 ) -> StagedUpload:
@@ -190,10 +202,7 @@ def stage_file(
     incoming = _incoming(filename, content_type, config)
     limit = config.limits.batch_max_staged_upload_bytes
     if path.stat().st_size > limit:
-        raise PayloadTooLarge(
-            f"Uploaded file exceeded the configured {human_bytes(limit)} batch staging limit.",
-            param=FIELD,
-        )
+        raise _too_large(limit)
     with path.open("rb") as stream:
         if looks_like_text(stream.read(SNIFF_BYTES)):
             raise _not_media()

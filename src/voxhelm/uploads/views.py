@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from django.http import HttpRequest, JsonResponse
 from pydantic import BaseModel, Field
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Content, Operation, operation
+from voxhelm.api.openapi import Content, Operation
 from voxhelm.api.schemas import isoformat
 from voxhelm.uploads.models import StagedUpload
-from voxhelm.uploads.staging import stage
+from voxhelm.uploads.staging import stage_off_loop
 
 
 class StagedMediaOut(BaseModel):
@@ -57,23 +55,14 @@ def _iso(moment: datetime) -> str:
     return isoformat(moment) or ""
 
 
-def _stage_in_thread(request: HttpRequest) -> StagedUpload:
-    try:
-        return stage(request, principal(request), settings.VOXHELM)
-    finally:
-        close_old_connections()
-
-
-@operation(
-    Operation(
-        "/v1/uploads",
-        "post",
-        "Stage audio or video for a batch job",
-        "jobs",
-        request_body=UPLOAD_FORM,
-        responses={201: StagedMediaOut},
-        errors=(400, 401, 413, 500),
-    )
+@Operation(
+    "/v1/uploads",
+    "post",
+    "Stage audio or video for a batch job",
+    "jobs",
+    request_body=UPLOAD_FORM,
+    responses={201: StagedMediaOut},
+    errors=(400, 401, 413, 500),
 )
 @api_view(["POST"], body="staged")
 async def create_upload(request: HttpRequest) -> JsonResponse:
@@ -81,6 +70,5 @@ async def create_upload(request: HttpRequest) -> JsonResponse:
         raise invalid_request(
             "Batch upload staging requires multipart/form-data.", code="unsupported_content_type"
         )
-    # Parsing streams the file into the store: blocking I/O, so off the event loop.
-    upload = await sync_to_async(_stage_in_thread, thread_sensitive=False)(request)
+    upload = await stage_off_loop(request, principal(request), settings.VOXHELM)
     return JsonResponse(represent_upload(upload), status=201)

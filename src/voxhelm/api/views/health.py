@@ -8,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 
 from voxhelm import __version__
 from voxhelm.api.decorators import api_view
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Operation
 from voxhelm.api.schemas import EngineStatus, HealthResponse, LivenessResponse, LoadedModel
 from voxhelm.stt.base import EngineState
 from voxhelm.stt.base import EngineStatus as SttEngineStatus
@@ -23,19 +23,16 @@ def default_engine_status() -> SttEngineStatus:
     return ENGINES.get(primary, stt_config).status()
 
 
-@operation(
-    Operation(
-        "/v1/health",
-        "get",
-        "Service health and STT engine readiness",
-        "health",
-        responses={200: HealthResponse},
-        errors=(401,),
-    )
+@Operation(
+    "/v1/health",
+    "get",
+    "Service health and STT engine readiness",
+    "health",
+    responses={200: HealthResponse},
+    errors=(401,),
 )
 @api_view(["GET"], auth="any")
 async def health(request: HttpRequest) -> JsonResponse:
-    stt_config = settings.VOXHELM.stt
     engine = default_engine_status()
     body = HealthResponse(
         status="degraded" if engine.state == EngineState.UNAVAILABLE else "ok",
@@ -53,22 +50,20 @@ async def health(request: HttpRequest) -> JsonResponse:
                 idle_seconds=round(resident.idle_seconds, 1),
                 pinned=resident.pinned,
             )
-            for resident in ENGINES.resident(stt_config)
+            for resident in ENGINES.resident(settings.VOXHELM.stt)
         ],
     )
     return JsonResponse(body.model_dump())
 
 
-@operation(
-    Operation(
-        "/v1/health/live",
-        "get",
-        "Liveness for container and load balancer probes (no token)",
-        "health",
-        responses={200: LivenessResponse, 503: LivenessResponse},
-        secured=False,
-        errors=(),
-    )
+@Operation(
+    "/v1/health/live",
+    "get",
+    "Liveness for container and load balancer probes (no token)",
+    "health",
+    responses={200: LivenessResponse, 503: LivenessResponse},
+    secured=False,
+    errors=(),
 )
 @api_view(["GET"], auth="none")
 async def live(request: HttpRequest) -> JsonResponse:

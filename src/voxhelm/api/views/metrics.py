@@ -89,10 +89,8 @@ _REGISTRY.register(_Scrape())
 
 
 def _plain(status: int, text: str, **headers: str) -> HttpResponse:
-    response = HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
-    for name, value in headers.items():
-        response[name] = value
-    return response
+    content_type = "text/plain; charset=utf-8"
+    return HttpResponse(text + "\n", status=status, content_type=content_type, headers=headers)
 
 
 @declare_body(BodyRule("metrics", "none"))

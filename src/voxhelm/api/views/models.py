@@ -16,7 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from pydantic import BaseModel, Field
 
 from voxhelm.api.decorators import api_view
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Operation, parameter
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, NotFound
 from voxhelm.modelcache.catalogue import Kind
@@ -113,55 +113,49 @@ def include_all(request: HttpRequest) -> bool:
     return value in ("true", "1")
 
 
-@operation(
-    Operation(
-        "/v1/models",
-        "get",
-        "List the transcription models (OpenAI-compatible)",
-        "models",
-        responses={200: ModelList},
-        errors=(400, 401),
-        parameters=[
-            {
-                "name": "all",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "boolean", "default": False},
-                "description": "Also list models that cannot serve here, with the reason.",
-            }
-        ],
-    )
+@Operation(
+    "/v1/models",
+    "get",
+    "List the transcription models (OpenAI-compatible)",
+    "models",
+    responses={200: ModelList},
+    errors=(400, 401),
+    parameters=[
+        parameter(
+            "all",
+            "query",
+            {"type": "boolean", "default": False},
+            "Also list models that cannot serve here, with the reason.",
+            required=False,
+        )
+    ],
 )
 @api_view(["GET"])
 async def list_models(request: HttpRequest) -> JsonResponse:
-    config: Config = settings.VOXHELM
-    body = ModelList(data=catalogue(config, include_all=include_all(request)))
+    body = ModelList(data=catalogue(settings.VOXHELM, include_all=include_all(request)))
     return JsonResponse(body.model_dump())
 
 
-@operation(
-    Operation(
-        "/v1/models/{model}",
-        "get",
-        "Retrieve one transcription model (OpenAI-compatible)",
-        "models",
-        responses={200: ModelObject},
-        errors=(401, 404),
-        parameters=[
-            {
-                "name": "model",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "A model id from /v1/models?all=true (may contain '/').",
-            }
-        ],
-    )
+@Operation(
+    "/v1/models/{model}",
+    "get",
+    "Retrieve one transcription model (OpenAI-compatible)",
+    "models",
+    responses={200: ModelObject},
+    errors=(401, 404),
+    parameters=[
+        parameter(
+            "model",
+            "path",
+            {"type": "string"},
+            "A model id from /v1/models?all=true (may contain '/').",
+            required=True,
+        )
+    ],
 )
 @api_view(["GET"])
 async def retrieve_model(request: HttpRequest, model: str) -> JsonResponse:
-    config: Config = settings.VOXHELM
-    found = next((m for m in catalogue(config, include_all=True) if m.id == model), None)
+    found = next((m for m in catalogue(settings.VOXHELM, include_all=True) if m.id == model), None)
     if found is None:
         raise NotFound(f"The model '{model}' does not exist.", code="model_not_found")
     return JsonResponse(found.model_dump())

@@ -11,9 +11,9 @@ from django.http import HttpRequest, JsonResponse
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Operation, parameter
 from voxhelm.api.schemas import isoformat
-from voxhelm.api.validation import json_object, parse
+from voxhelm.api.validation import json_body, parse
 from voxhelm.errors import NotFound
 from voxhelm.jobs.models import Job
 from voxhelm.jobs.transcript_schemas import (
@@ -25,15 +25,10 @@ from voxhelm.jobs.transcript_schemas import (
 from voxhelm.jobs.voiceprints import save_speaker
 from voxhelm.studio.models import LibrarySpeaker
 
-SPEAKER_ID = {
-    "name": "speaker_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
-}
+SPEAKER_ID = parameter("speaker_id", "path", {"type": "string", "format": "uuid"}, required=True)
 
 
-def speaker_body(voice: LibrarySpeaker) -> dict[str, object]:
+def speaker_out(voice: LibrarySpeaker) -> LibrarySpeakerOut:
     return LibrarySpeakerOut(
         id=str(voice.pk),
         name=voice.name,
@@ -42,7 +37,7 @@ def speaker_body(voice: LibrarySpeaker) -> dict[str, object]:
         source_job_id=str(voice.source_job_id) if voice.source_job_id else None,
         created_at=str(isoformat(voice.created_at)),
         updated_at=str(isoformat(voice.updated_at)),
-    ).model_dump(mode="json")
+    )
 
 
 def _save(producer: str, save: SpeakerSave) -> tuple[LibrarySpeaker, bool]:
@@ -63,56 +58,44 @@ def _save(producer: str, save: SpeakerSave) -> tuple[LibrarySpeaker, bool]:
 
 def _list(producer: str) -> dict[str, object]:
     voices = LibrarySpeaker.objects.for_producer(producer)
-    return LibrarySpeakerList(
-        data=[LibrarySpeakerOut.model_validate(speaker_body(voice)) for voice in voices]
-    ).model_dump(mode="json")
+    return LibrarySpeakerList(data=[speaker_out(voice) for voice in voices]).model_dump(mode="json")
 
 
-@operation(
-    Operation(
-        "/v1/speakers",
-        "get",
-        "List your speaker library: the voices later jobs can name",
-        "speakers",
-        responses={200: LibrarySpeakerList},
-        errors=(401, 500),
-    )
+@Operation(
+    "/v1/speakers",
+    "get",
+    "List your speaker library: the voices later jobs can name",
+    "speakers",
+    responses={200: LibrarySpeakerList},
+    errors=(401, 500),
 )
-@operation(
-    Operation(
-        "/v1/speakers",
-        "post",
-        "Save a speaker of a succeeded job as a known voice (replaces one of that name)",
-        "speakers",
-        request_body=SpeakerSave,
-        responses={200: LibrarySpeakerOut, 201: LibrarySpeakerOut},
-        errors=(400, 401, 404, 409, 429, 500, 503),
-    )
+@Operation(
+    "/v1/speakers",
+    "post",
+    "Save a speaker of a succeeded job as a known voice (replaces one of that name)",
+    "speakers",
+    request_body=SpeakerSave,
+    responses={200: LibrarySpeakerOut, 201: LibrarySpeakerOut},
+    errors=(400, 401, 404, 409, 429, 500, 503),
 )
 @api_view(["GET", "POST"])
 async def speakers(request: HttpRequest) -> JsonResponse:
     producer = principal(request)
     if request.method == "GET":
         return JsonResponse(await sync_to_async(_list)(producer))
-    if not (request.content_type or "").startswith("application/json"):
-        raise invalid_request(
-            "Saving a speaker requires application/json.", code="unsupported_content_type"
-        )
-    save = parse(SpeakerSave, json_object(request.body))
+    save = parse(SpeakerSave, json_body(request, "Saving a speaker"))
     voice, created = await sync_to_async(_save, thread_sensitive=False)(producer, save)
-    return JsonResponse(speaker_body(voice), status=201 if created else 200)
+    return JsonResponse(speaker_out(voice).model_dump(mode="json"), status=201 if created else 200)
 
 
-@operation(
-    Operation(
-        "/v1/speakers/{speaker_id}",
-        "delete",
-        "Delete a voice of your speaker library",
-        "speakers",
-        responses={200: LibrarySpeakerDeleted},
-        errors=(401, 404, 500),
-        parameters=[SPEAKER_ID],
-    )
+@Operation(
+    "/v1/speakers/{speaker_id}",
+    "delete",
+    "Delete a voice of your speaker library",
+    "speakers",
+    responses={200: LibrarySpeakerDeleted},
+    errors=(401, 404, 500),
+    parameters=[SPEAKER_ID],
 )
 @api_view(["DELETE"], body="none")
 def speaker_detail(request: HttpRequest, speaker_id: UUID) -> JsonResponse:

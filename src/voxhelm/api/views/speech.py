@@ -25,9 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voxhelm import capacity, tts
 from voxhelm.api.decorators import api_view
-from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation, operation
-from voxhelm.api.validation import exact, json_object, parse
+from voxhelm.api.openapi import Operation
+from voxhelm.api.validation import exact, json_body, parse
 from voxhelm.config import Config
 from voxhelm.encode import MIME_TYPES, StreamEncoder, encode
 from voxhelm.errors import Busy, InvalidInput
@@ -217,27 +216,21 @@ def _headers(response: HttpResponse | StreamingHttpResponse, job: _SpeechJob) ->
     response["X-Voxhelm-Sample-Rate"] = str(job.rate)
 
 
-@operation(
-    Operation(
-        "/v1/audio/speech",
-        "post",
-        "Synthesize speech (OpenAI-compatible)",
-        "audio",
-        request_body=SpeechRequest,
-        responses={
-            200: {MIME_TYPES[fmt]: {"type": "string", "format": "binary"} for fmt in SPEECH_FORMATS}
-        },
-        errors=(400, 401, 429, 500, 503),
-    )
+@Operation(
+    "/v1/audio/speech",
+    "post",
+    "Synthesize speech (OpenAI-compatible)",
+    "audio",
+    request_body=SpeechRequest,
+    responses={
+        200: {MIME_TYPES[fmt]: {"type": "string", "format": "binary"} for fmt in SPEECH_FORMATS}
+    },
+    errors=(400, 401, 429, 500, 503),
 )
 @api_view(["POST"])
 async def create_speech(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     config: Config = settings.VOXHELM
-    if not (request.content_type or "").startswith("application/json"):
-        raise invalid_request(
-            "Speech synthesis requires application/json.", code="unsupported_content_type"
-        )
-    data = json_object(request.body)
+    data = json_body(request, "Speech synthesis")
     data.setdefault("input", None)  # missing: the reference's message, not the generic one
     params = parse(SpeechRequest, data)
     speech = tts.stream(
@@ -298,20 +291,17 @@ async def _rest(
         pool.release()
 
 
-@operation(
-    Operation(
-        "/v1/audio/voices",
-        "get",
-        "List the speech voices",
-        "audio",
-        responses={200: VoiceList},
-        errors=(401, 500),
-    )
+@Operation(
+    "/v1/audio/voices",
+    "get",
+    "List the speech voices",
+    "audio",
+    responses={200: VoiceList},
+    errors=(401, 500),
 )
 @api_view(["GET"])
 def list_voices(request: HttpRequest) -> JsonResponse:
-    config: Config = settings.VOXHELM
-    catalog = tts.catalog(config.tts)
+    catalog = tts.catalog(settings.VOXHELM.tts)
     body = VoiceList(data=[_voice_object(v, catalog) for v in catalog.voices])
     return JsonResponse(body.model_dump())
 

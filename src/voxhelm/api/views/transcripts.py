@@ -9,20 +9,15 @@ from django.http import HttpRequest, JsonResponse
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Operation, parameter
 from voxhelm.api.schemas import isoformat
-from voxhelm.api.validation import json_object, parse
+from voxhelm.api.validation import json_body, parse
 from voxhelm.errors import NotFound
 from voxhelm.jobs.corrections import Correction, Revision, correct, current, original
 from voxhelm.jobs.models import Job
 from voxhelm.jobs.transcript_schemas import TranscriptOut, TranscriptPatch, TranscriptSegment
 
-JOB_ID = {
-    "name": "job_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
-}
+JOB_ID = parameter("job_id", "path", {"type": "string", "format": "uuid"}, required=True)
 
 
 def own_job(request: HttpRequest, job_id: UUID) -> Job:
@@ -72,28 +67,24 @@ def correction_of(patch: TranscriptPatch) -> Correction:
     return Correction(names=dict(patch.speakers), texts=texts, speakers=speakers)
 
 
-@operation(
-    Operation(
-        "/v1/jobs/{job_id}/transcript",
-        "get",
-        "Read a succeeded job's transcript as it stands (with its corrections)",
-        "transcripts",
-        responses={200: TranscriptOut},
-        errors=(401, 404, 409, 500, 503),
-        parameters=[JOB_ID],
-    )
+@Operation(
+    "/v1/jobs/{job_id}/transcript",
+    "get",
+    "Read a succeeded job's transcript as it stands (with its corrections)",
+    "transcripts",
+    responses={200: TranscriptOut},
+    errors=(401, 404, 409, 500, 503),
+    parameters=[JOB_ID],
 )
-@operation(
-    Operation(
-        "/v1/jobs/{job_id}/transcript",
-        "patch",
-        "Rename speakers and correct segments; every transcript artifact is rendered again",
-        "transcripts",
-        request_body=TranscriptPatch,
-        responses={200: TranscriptOut},
-        errors=(400, 401, 404, 409, 500, 503),
-        parameters=[JOB_ID],
-    )
+@Operation(
+    "/v1/jobs/{job_id}/transcript",
+    "patch",
+    "Rename speakers and correct segments; every transcript artifact is rendered again",
+    "transcripts",
+    request_body=TranscriptPatch,
+    responses={200: TranscriptOut},
+    errors=(400, 401, 404, 409, 500, 503),
+    parameters=[JOB_ID],
 )
 @api_view(["GET", "PATCH"])
 def job_transcript(request: HttpRequest, job_id: UUID) -> JsonResponse:
@@ -101,24 +92,18 @@ def job_transcript(request: HttpRequest, job_id: UUID) -> JsonResponse:
     config = settings.VOXHELM
     if request.method == "GET":
         return JsonResponse(transcript_body(job, current(job, config)))
-    if not (request.content_type or "").startswith("application/json"):
-        raise invalid_request(
-            "A transcript correction requires application/json.", code="unsupported_content_type"
-        )
-    patch = parse(TranscriptPatch, json_object(request.body))
+    patch = parse(TranscriptPatch, json_body(request, "A transcript correction"))
     return JsonResponse(transcript_body(job, correct(job, correction_of(patch), config)))
 
 
-@operation(
-    Operation(
-        "/v1/jobs/{job_id}/transcript/original",
-        "get",
-        "Read the machine's transcript of a job, as it was before any correction",
-        "transcripts",
-        responses={200: TranscriptOut},
-        errors=(401, 404, 409, 500, 503),
-        parameters=[JOB_ID],
-    )
+@Operation(
+    "/v1/jobs/{job_id}/transcript/original",
+    "get",
+    "Read the machine's transcript of a job, as it was before any correction",
+    "transcripts",
+    responses={200: TranscriptOut},
+    errors=(401, 404, 409, 500, 503),
+    parameters=[JOB_ID],
 )
 @api_view(["GET"])
 def job_transcript_original(request: HttpRequest, job_id: UUID) -> JsonResponse:

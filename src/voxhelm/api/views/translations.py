@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from voxhelm.api.decorators import api_view
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Operation
 from voxhelm.api.schemas import (
     TranslationMultipart,
     TranslationParams,
@@ -60,19 +60,17 @@ def _validate(sync: SyncRequest, config: Config) -> TranscriptionRequest:
     )
 
 
-@operation(
-    Operation(
-        "/v1/audio/translations",
-        "post",
-        "Translate speech into English text (OpenAI-compatible; multilingual models only)",
-        "audio",
-        request_body={
-            "multipart/form-data": TranslationMultipart,
-            "application/json": TranslationUrlRequest,
-        },
-        responses={200: TRANSCRIPT_RESPONSES},
-        errors=(400, 401, 413, 429, 500, 503),
-    )
+@Operation(
+    "/v1/audio/translations",
+    "post",
+    "Translate speech into English text (OpenAI-compatible; multilingual models only)",
+    "audio",
+    request_body={
+        "multipart/form-data": TranslationMultipart,
+        "application/json": TranslationUrlRequest,
+    },
+    responses={200: TRANSCRIPT_RESPONSES},
+    errors=(400, 401, 413, 429, 500, 503),
 )
 @api_view(["POST"], body="upload")
 async def create_translation(request: HttpRequest) -> HttpResponse:
