@@ -172,16 +172,20 @@ def _read(job: Job, artifact: JobArtifact, config: Config) -> Transcript:
     )
 
 
+def unknown_speaker(transcript: Transcript, label: str, *, param: str) -> InvalidInput:
+    shown = ", ".join(transcript.speakers) or "none"
+    return InvalidInput(
+        f"The transcript has no speaker {label!r} (its speakers: {shown}).",
+        param=param,
+        code="unknown_speaker",
+    )
+
+
 def _check(transcript: Transcript, correction: Correction) -> None:
     labels = set(transcript.speakers)
     for label in correction.names:
         if label not in labels:
-            shown = ", ".join(transcript.speakers) or "none"
-            raise InvalidInput(
-                f"The transcript has no speaker {label!r} (its speakers: {shown}).",
-                param=f"speakers.{label}",
-                code="unknown_speaker",
-            )
+            raise unknown_speaker(transcript, label, param=f"speakers.{label}")
     ids = {segment.id for segment in transcript.segments}
     for segment_id in (*correction.texts, *correction.speakers):
         if segment_id not in ids:

@@ -24,7 +24,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from voxhelm.artifacts.base import ArtifactStore, StoreError
+from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.keys import checkpoint_prefix, job_prefix
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.artifacts.stores import active_store, store_for_identity
@@ -74,9 +74,7 @@ def discard_if_deleted(job: Job, config: Config) -> bool:
     if not being_deleted(job.pk):
         return False
     try:
-        for store in _stores(job, config):
-            store.delete_tree(job_prefix(config.artifacts.prefix, job.pk))
-            store.delete_tree(checkpoint_prefix(config.artifacts.prefix, job.pk))
+        _delete_folders(job, config)
     except StoreError:
         logger.warning("job %s: objects written after its deletion were not removed", job.pk)
     return True
@@ -140,9 +138,7 @@ def _leave_remote_attempt(job: Job, config: Config) -> None:
 
 def _delete_objects(job: Job, config: Config) -> None:
     JobArtifact.objects.purge(job, config.artifacts)
-    for store in _stores(job, config):
-        store.delete_tree(job_prefix(config.artifacts.prefix, job.pk))
-        store.delete_tree(checkpoint_prefix(config.artifacts.prefix, job.pk))
+    _delete_folders(job, config)
     leased = job.leased_artifact_prefix.rstrip("/")
     if leased and job.leased_artifact_store:
         # A remote attempt writes under <its prefix>/jobs/<id>/attempt-N of the lease's store.
@@ -150,10 +146,13 @@ def _delete_objects(job: Job, config: Config) -> None:
         store_for_identity(job.leased_artifact_store, config.artifacts).delete_tree(base)
 
 
-def _stores(job: Job, config: Config) -> list[ArtifactStore]:
+def _delete_folders(job: Job, config: Config) -> None:
+    """The job's folder and checkpoints, in the active store and the one its lease named."""
     stores = [active_store(config.artifacts)]
     if job.leased_artifact_store:
         leased = store_for_identity(job.leased_artifact_store, config.artifacts)
         if leased is not stores[0]:
             stores.append(leased)
-    return stores
+    for store in stores:
+        store.delete_tree(job_prefix(config.artifacts.prefix, job.pk))
+        store.delete_tree(checkpoint_prefix(config.artifacts.prefix, job.pk))

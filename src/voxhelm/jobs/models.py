@@ -144,10 +144,6 @@ class Job(models.Model):
         return f"{self.job_type} job {self.pk} ({self.state})"
 
     @property
-    def is_terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
-
-    @property
     def request(self) -> JobRequest:
         """What this transcription job asks for (parsed from its stored request)."""
         return JobRequest(
@@ -364,10 +360,9 @@ class Job(models.Model):
         before ``now``; None if the lease was extended or the job moved on meanwhile."""
         seen = Q(state=JobState.RUNNING, attempt_count=self.attempt_count, lease_expires_at__lt=now)
         if self.attempt_count < self.max_attempts:
-            if self._update_if(seen, state=JobState.QUEUED, **LEASE_RESET):
-                return JobState.QUEUED
-            return None
-        if self._update_if(
+            requeued = self._update_if(seen, state=JobState.QUEUED, **LEASE_RESET)
+            return JobState.QUEUED if requeued else None
+        failed = self._update_if(
             seen,
             state=JobState.FAILED,
             error_code="lease_expired",
@@ -376,9 +371,8 @@ class Job(models.Model):
             worker_progress={},
             progress=0,
             phase=JobPhase.NONE,
-        ):
-            return JobState.FAILED
-        return None
+        )
+        return JobState.FAILED if failed else None
 
     def succeed_lease(
         self, worker_id: str, token: str, now: datetime, *, text: str, metadata: dict[str, Any]

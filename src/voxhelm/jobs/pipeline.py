@@ -33,20 +33,11 @@ from voxhelm.jobs.heartbeat import Heartbeat
 from voxhelm.jobs.joblog import log_outcome
 from voxhelm.jobs.models import Job, JobType
 from voxhelm.jobs.signals import transcript_changed
-from voxhelm.jobs.staged import checkpoints_of, materialize_upload, settle_upload
+from voxhelm.jobs.staged import checkpoints_of, materialize_upload, settle_upload, state_of
 from voxhelm.jobs.synthesis import synthesize_text
 from voxhelm.workdirs import Workdir, sweep
 
 logger = logging.getLogger("voxhelm.jobs")
-
-__all__ = [
-    "Attempt",
-    "JobAbandoned",
-    "finish",
-    "run",
-    "run_now",
-    "transcribe_input",
-]
 
 
 class JobAbandoned(Exception):
@@ -117,7 +108,7 @@ def finish(job: Job, steps: Callable[[], tuple[str, dict[str, Any]]]) -> bool:
         text, metadata = steps()
     except JobAbandoned:
         logger.info(
-            "job %s: attempt %d stopped; the job is %s", job.pk, job.attempt_count, _state(job)
+            "job %s: attempt %d stopped; the job is %s", job.pk, job.attempt_count, state_of(job)
         )
         return False
     except Exception as exc:
@@ -129,7 +120,7 @@ def finish(job: Job, steps: Callable[[], tuple[str, dict[str, Any]]]) -> bool:
         if job.job_type == JobType.TRANSCRIBE:
             transcript_changed.send(sender=Job, job=job)
         return True
-    logger.info("job %s: finished, but the job is %s; result dropped", job.pk, _state(job))
+    logger.info("job %s: finished, but the job is %s; result dropped", job.pk, state_of(job))
     return False
 
 
@@ -203,7 +194,3 @@ def run_now(
         message = job.error_detail or "The transcription was stopped."
         raise VoxhelmError(message, code=job.error_code or "job_abandoned")
     return job
-
-
-def _state(job: Job) -> str:
-    return str(Job.objects.filter(pk=job.pk).values_list("state", flat=True).first())

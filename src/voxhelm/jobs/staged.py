@@ -62,12 +62,13 @@ def attach_upload(job: Job, producer: str, upload_id: UUID, config: Config) -> N
 
 def materialize_upload(job: Job, config: Config, workdir: Path) -> FetchedFile:
     """Copy the job's staged upload to a local file, verifying its size and SHA-256."""
+    gone = UploadGone(
+        "The staged upload of this job no longer exists. Stage the media again.",
+        code="upload_gone",
+    )
     upload = StagedUpload.objects.filter(claimed_by_job=job).first()
     if upload is None:
-        raise UploadGone(
-            "The staged upload of this job no longer exists. Stage the media again.",
-            code="upload_gone",
-        )
+        raise gone
     store = store_for_identity(upload.storage_identity, config.artifacts)
     path = workdir / f"upload{PurePosixPath(upload.filename).suffix.lower()[:16]}"
     try:
@@ -77,10 +78,7 @@ def materialize_upload(job: Job, config: Config, workdir: Path) -> FetchedFile:
         ):
             shutil.copyfileobj(src, out, CHUNK_BYTES)
     except ObjectNotFound:
-        raise UploadGone(
-            "The staged upload of this job no longer exists. Stage the media again.",
-            code="upload_gone",
-        ) from None
+        raise gone from None
     except IntegrityError:
         raise UploadGone(
             "The staged upload was damaged in storage. Stage the media again.",
@@ -110,7 +108,7 @@ def settle_upload(job: Job, config: Config) -> None:
         _settle(job, config)
     except Exception:
         logger.exception("job %s: settling its staged upload failed; the sweep will retry", job.pk)
-    if _state_of(job) in TERMINAL_STATES:
+    if state_of(job) in TERMINAL_STATES:
         checkpoints_of(job, config).drop()
 
 
@@ -118,7 +116,7 @@ def _settle(job: Job, config: Config) -> None:
     upload = StagedUpload.objects.filter(claimed_by_job=job).first()
     if upload is None:
         return
-    state = _state_of(job)
+    state = state_of(job)
     if state == JobState.SUCCEEDED:
         if str(upload.pk) in referenced_upload_ids():
             # Also a known-speaker reference of an unfinished job: kept until it expires.
@@ -129,7 +127,7 @@ def _settle(job: Job, config: Config) -> None:
         logger.info("upload %s: released by job %s (%s)", upload.pk, job.pk, state)
 
 
-def _state_of(job: Job) -> str | None:
+def state_of(job: Job) -> str | None:
     return Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
 
 

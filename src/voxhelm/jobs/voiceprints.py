@@ -26,7 +26,7 @@ from voxhelm.config import Config
 from voxhelm.diarization.embedding import model_version, shared_embedder
 from voxhelm.diarization.known import voiceprint
 from voxhelm.errors import InvalidInput, ServiceUnavailable
-from voxhelm.jobs.corrections import current
+from voxhelm.jobs.corrections import current, unknown_speaker
 from voxhelm.jobs.models import Job
 from voxhelm.studio.models import LibrarySpeaker
 from voxhelm.workdirs import Workdir
@@ -47,12 +47,7 @@ def save_speaker(
     transcript = current(job, config).transcript
     spans = [(s.start, s.end) for s in transcript.segments if s.speaker == speaker]
     if not spans:
-        shown = ", ".join(transcript.speakers) or "none"
-        raise InvalidInput(
-            f"The transcript has no speaker {speaker!r} (its speakers: {shown}).",
-            param="speaker",
-            code="unknown_speaker",
-        )
+        raise unknown_speaker(transcript, speaker, param="speaker")
     recording = _job_audio(job, config)
     pieces = [
         recording.samples[max(0, round(start * SAMPLE_RATE)) : round(end * SAMPLE_RATE)]

@@ -123,7 +123,8 @@ def complete(job_id: UUID, worker_id: str, request: CompleteRequest, config: Con
             raise not_leased()
         JobArtifact.objects.filter(job_id=job_id).delete()
         JobArtifact.objects.bulk_create(
-            [_artifact_row(job, entry, lease) for entry in request.artifacts]
+            JobArtifact(job=job, storage_identity=dict(lease.store), **entry.model_dump())
+            for entry in request.artifacts
         )
         if not job.succeed_lease(
             worker_id, request.lease_token, now, text=request.result_text, metadata=metadata
@@ -133,22 +134,6 @@ def complete(job_id: UUID, worker_id: str, request: CompleteRequest, config: Con
     logger.info("job %s: attempt %d completed by worker %s", job.pk, job.attempt_count, worker_id)
     _after_success(job, config)
     return job
-
-
-def _artifact_row(job: Job, entry: ManifestArtifact, lease: Lease) -> JobArtifact:
-    return JobArtifact(
-        job=job,
-        name=entry.name,
-        kind=entry.kind,
-        format=entry.format,
-        storage_backend=entry.storage_backend,
-        storage_key=entry.storage_key,
-        storage_identity=dict(lease.store),
-        content_type=entry.content_type,
-        size_bytes=entry.size_bytes,
-        sha256=entry.sha256,
-        exposed=entry.exposed,
-    )
 
 
 def _is_own_success(job: Job, worker_id: str, token: str) -> bool:
@@ -163,21 +148,9 @@ def _repeat_completion(job: Job, worker_id: str, request: CompleteRequest) -> Jo
     """A repeated completion of a committed success: same result ⇒ 200, else 409. Only the
     structure is checked (the store may be down; the objects were verified the first time)."""
     check_structure(request.artifacts, lease_of(job))
+    fields = ManifestArtifact.model_fields
     stored = sorted(
-        (
-            {
-                "name": a.name,
-                "kind": a.kind,
-                "format": a.format,
-                "storage_backend": a.storage_backend,
-                "storage_key": a.storage_key,
-                "content_type": a.content_type,
-                "size_bytes": a.size_bytes,
-                "sha256": a.sha256,
-                "exposed": a.exposed,
-            }
-            for a in job.artifacts.all()
-        ),
+        ({field: getattr(row, field) for field in fields} for row in job.artifacts.all()),
         key=lambda entry: str(entry["name"]),
     )
     same = (

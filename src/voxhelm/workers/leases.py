@@ -93,27 +93,17 @@ def claim(
     # (bench/remote_workers.py).
     serial = _SQLITE_CLAIMS if connection.vendor == "sqlite" else contextlib.nullcontext()
     with serial:
-        return _claim(worker, capabilities, max_jobs, config, outcome)
-
-
-def _claim(
-    worker: Worker,
-    capabilities: Capabilities,
-    max_jobs: int,
-    config: Config,
-    outcome: ClaimOutcome,
-) -> ClaimOutcome:
-    for _ in range(RESCANS):
-        with transaction.atomic():
-            now = timezone.now()
-            if not _has_capacity(worker, max_jobs, now):
-                return outcome
-            eligible = _scan(capabilities, config, now)
-            if not eligible:
-                return outcome
-            outcome.claim = _lease_first(worker, eligible, config, outcome)
-        if outcome.claim is not None:
-            return outcome
+        for _ in range(RESCANS):
+            with transaction.atomic():
+                now = timezone.now()
+                if not _has_capacity(worker, max_jobs, now):
+                    break
+                eligible = _scan(capabilities, config, now)
+                if not eligible:
+                    break
+                outcome.claim = _lease_first(worker, eligible, config, outcome)
+            if outcome.claim is not None:
+                break
     return outcome
 
 
@@ -196,7 +186,8 @@ def _lease_first(
     for job in candidates:
         problem = url_problem(job, config)
         if problem is not None:
-            if _fail_disallowed(job, problem, now):
+            if job.fail_unclaimable(problem.code, problem.message, now):
+                logger.info("job %s: failed at claim time: %s", job.pk, problem.code)
                 outcome.failed.append(job)
             continue
         token = secrets.token_urlsafe(32)
@@ -221,13 +212,6 @@ def url_problem(job: Job, config: Config) -> VoxhelmError | None:
         except VoxhelmError as exc:
             return exc
     return None
-
-
-def _fail_disallowed(job: Job, problem: VoxhelmError, now: datetime) -> bool:
-    changed = job.fail_unclaimable(problem.code, problem.message, now)
-    if changed:
-        logger.info("job %s: failed at claim time: %s", job.pk, problem.code)
-    return changed
 
 
 def _lease(job: Job, worker_id: str, token: str, config: Config, now: datetime) -> bool:

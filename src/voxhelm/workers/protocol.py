@@ -46,10 +46,10 @@ from voxhelm.workers.limits import (
     name_list,
     positive_int,
 )
+from voxhelm.workers.metadata import clean_number
 
 WORKER_HEARTBEAT_PATH = "/v1/internal/workers/heartbeat"
 CLAIM_PATH = "/v1/internal/work/claim"
-INTERNAL_PREFIX = "/v1/internal/"
 
 
 def job_heartbeat_path(job_id: str) -> str:
@@ -71,6 +71,15 @@ SPEAKERS_KIND = "transcript_speakers"
 SPEAKERS_NAME = "transcript.speakers.json"
 SPEAKERS_FORMAT = "speakers"
 JSON_TYPE = "application/json"
+
+
+def _object(value: object, message: str, model: type = dict) -> object:
+    """An object field (a dict, or already a ``model``): absent is empty, else a 400."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict | model):
+        raise exact(message)
+    return value
 
 
 class _Request(BaseModel):
@@ -141,19 +150,9 @@ class Capabilities(BaseModel):
     @field_validator("diarization", mode="before")
     @classmethod
     def _diarization(cls, value: object) -> object:
-        if value is None:
-            return {}
-        if not isinstance(value, dict | DiarizationCapabilities):
-            raise exact("capabilities.diarization must be an object.")
-        return value
-
-
-def _capabilities(value: object) -> object:
-    if value is None:
-        return {}
-    if not isinstance(value, dict | Capabilities):
-        raise exact("capabilities must be an object.")
-    return value
+        return _object(
+            value, "capabilities.diarization must be an object.", DiarizationCapabilities
+        )
 
 
 # -- POST /v1/internal/workers/heartbeat -------------------------------------------------------
@@ -194,7 +193,7 @@ class WorkerHeartbeat(_Request):
     @field_validator("capabilities", mode="before")
     @classmethod
     def _capabilities(cls, value: object) -> object:
-        return _capabilities(value)
+        return _object(value, "capabilities must be an object.", Capabilities)
 
 
 class WorkerHeartbeatResponse(BaseModel):
@@ -221,7 +220,7 @@ class ClaimRequest(_Request):
     def _capabilities(cls, value: object) -> object:
         if value is None:
             raise exact("capabilities must be an object.")
-        return _capabilities(value)
+        return _object(value, "capabilities must be an object.", Capabilities)
 
 
 class StagedArtifact(BaseModel):
@@ -375,11 +374,8 @@ class Progress(BaseModel):
     @field_validator("eta_seconds", mode="before")
     @classmethod
     def _eta(cls, value: object) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        if not math.isfinite(value) or value < 0:
-            return None
-        return round(float(value), 1)
+        seconds = clean_number(value)  # finite, not negative
+        return None if seconds is None else round(float(seconds), 1)
 
 
 class JobHeartbeat(_LeasedRequest):
@@ -388,11 +384,7 @@ class JobHeartbeat(_LeasedRequest):
     @field_validator("progress", mode="before")
     @classmethod
     def _progress(cls, value: object) -> object:
-        if value is None:
-            return {}
-        if not isinstance(value, dict | Progress):
-            raise exact("progress must be an object.")
-        return value
+        return _object(value, "progress must be an object.", Progress)
 
 
 class JobHeartbeatResponse(BaseModel):
@@ -480,11 +472,7 @@ class CompleteRequest(_LeasedRequest):
     @field_validator("result_metadata", mode="before")
     @classmethod
     def _metadata(cls, value: object) -> object:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise exact("result_metadata must be an object.")
-        return value
+        return _object(value, "result_metadata must be an object.")
 
     @field_validator("artifacts", mode="before")
     @classmethod
@@ -530,26 +518,3 @@ class FailRequest(_LeasedRequest):
             return None
         bounded(value, "error_code", MAX_ERROR_CODE_CHARS)
         return value.lower() if value.isidentifier() else None
-
-
-__all__ = [
-    "CLAIM_PATH",
-    "WORKER_HEARTBEAT_PATH",
-    "Capabilities",
-    "ClaimRequest",
-    "ClaimResponse",
-    "ClaimedJob",
-    "ClaimedTextInput",
-    "CompleteRequest",
-    "DiarizationCapabilities",
-    "FailRequest",
-    "JobHeartbeat",
-    "JobHeartbeatResponse",
-    "ManifestArtifact",
-    "Progress",
-    "WorkerHeartbeat",
-    "WorkerHeartbeatResponse",
-    "complete_path",
-    "fail_path",
-    "job_heartbeat_path",
-]

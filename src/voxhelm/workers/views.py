@@ -206,11 +206,10 @@ def _beat(job_id: UUID, worker_id: str, beat: JobHeartbeat) -> dict[str, Any]:
     job = leases.beat(job_id, worker_id, beat.lease_token, beat.progress, settings.VOXHELM)
     if job is None or job.lease_expires_at is None:
         raise completion.not_leased()
-    now = timezone.now()
     return JobHeartbeatResponse(
         job_id=str(job.pk),
         lease_expires_at=str(isoformat(job.lease_expires_at)),
-        server_time=str(isoformat(now)),
+        server_time=str(isoformat(timezone.now())),
     ).model_dump()
 
 
