@@ -87,11 +87,6 @@ def parameter(
 _OPERATIONS: dict[tuple[str, str], Operation] = {}
 
 
-def operation(op: Operation) -> Callable[[F], F]:
-    """Register ``op`` for the document (as decorating the view with ``op`` itself does)."""
-    return op
-
-
 def _models(body: Body | None) -> Iterator[type[BaseModel]]:
     if body is None:
         return

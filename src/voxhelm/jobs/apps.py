@@ -7,7 +7,6 @@ class JobsConfig(AppConfig):
     name = "voxhelm.jobs"
     label = "voxhelm_jobs"
     verbose_name = "Voxhelm jobs"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from voxhelm.jobs import checks  # noqa: F401  (registers the system checks)

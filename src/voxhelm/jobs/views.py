@@ -19,7 +19,7 @@ from pydantic import RootModel
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation, operation
+from voxhelm.api.openapi import Operation
 from voxhelm.api.validation import json_object, parse
 from voxhelm.artifacts.base import CHUNK_BYTES
 from voxhelm.artifacts.models import JobArtifact
@@ -115,25 +115,21 @@ LIST_PARAMETERS: list[dict[str, Any]] = [
 ]
 
 
-@operation(
-    Operation(
-        "/v1/jobs",
-        "get",
-        "List the caller's jobs, newest first, a page at a time",
-        "jobs",
-        responses={200: JobList},
-        parameters=LIST_PARAMETERS,
-    )
+@Operation(
+    "/v1/jobs",
+    "get",
+    "List the caller's jobs, newest first, a page at a time",
+    "jobs",
+    responses={200: JobList},
+    parameters=LIST_PARAMETERS,
 )
-@operation(
-    Operation(
-        "/v1/jobs",
-        "post",
-        "Submit a batch job: transcribe media, or synthesize speech",
-        "jobs",
-        request_body=JobRequest,
-        responses={200: JobOut, 201: JobOut},
-    )
+@Operation(
+    "/v1/jobs",
+    "post",
+    "Submit a batch job: transcribe media, or synthesize speech",
+    "jobs",
+    request_body=JobRequest,
+    responses={200: JobOut, 201: JobOut},
 )
 @api_view(["GET", "POST"])
 async def jobs(request: HttpRequest) -> JsonResponse:
@@ -208,27 +204,23 @@ async def _create_job(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=201 if submitted.created else 200)
 
 
-@operation(
-    Operation(
-        "/v1/jobs/{job_id}",
-        "get",
-        "Read a job: state, progress, result or error",
-        "jobs",
-        responses={200: JobOut},
-        errors=(401, 404, 500),
-        parameters=[JOB_ID],
-    )
+@Operation(
+    "/v1/jobs/{job_id}",
+    "get",
+    "Read a job: state, progress, result or error",
+    "jobs",
+    responses={200: JobOut},
+    errors=(401, 404, 500),
+    parameters=[JOB_ID],
 )
-@operation(
-    Operation(
-        "/v1/jobs/{job_id}",
-        "delete",
-        "Delete a finished job with its artifacts (a running job must be canceled first)",
-        "jobs",
-        responses={200: JobDeleted},
-        errors=(401, 404, 409, 500, 503),
-        parameters=[JOB_ID],
-    )
+@Operation(
+    "/v1/jobs/{job_id}",
+    "delete",
+    "Delete a finished job with its artifacts (a running job must be canceled first)",
+    "jobs",
+    responses={200: JobDeleted},
+    errors=(401, 404, 409, 500, 503),
+    parameters=[JOB_ID],
 )
 @api_view(["GET", "DELETE"], body="none")
 def job_detail(request: HttpRequest, job_id: UUID) -> JsonResponse:
@@ -239,16 +231,14 @@ def job_detail(request: HttpRequest, job_id: UUID) -> JsonResponse:
     return JsonResponse(represent(job))
 
 
-@operation(
-    Operation(
-        "/v1/jobs/{job_id}/cancel",
-        "post",
-        "Cancel a queued or running job",
-        "jobs",
-        responses={200: JobOut},
-        errors=(401, 404, 409, 500),
-        parameters=[JOB_ID],
-    )
+@Operation(
+    "/v1/jobs/{job_id}/cancel",
+    "post",
+    "Cancel a queued or running job",
+    "jobs",
+    responses={200: JobOut},
+    errors=(401, 404, 409, 500),
+    parameters=[JOB_ID],
 )
 @api_view(["POST"])
 def cancel_job(request: HttpRequest, job_id: UUID) -> JsonResponse:
@@ -281,16 +271,14 @@ async def _chunks(stream: BinaryIO) -> AsyncIterator[bytes]:
         await asyncio.to_thread(stream.close)
 
 
-@operation(
-    Operation(
-        "/v1/jobs/{job_id}/artifacts/{name}",
-        "get",
-        "Download an artifact of a succeeded job",
-        "jobs",
-        responses={200: {"application/octet-stream": {"type": "string"}}},
-        errors=(401, 404, 500),
-        parameters=[JOB_ID, ARTIFACT_NAME],
-    )
+@Operation(
+    "/v1/jobs/{job_id}/artifacts/{name}",
+    "get",
+    "Download an artifact of a succeeded job",
+    "jobs",
+    responses={200: {"application/octet-stream": {"type": "string"}}},
+    errors=(401, 404, 500),
+    parameters=[JOB_ID, ARTIFACT_NAME],
 )
 @api_view(["GET"])
 async def job_artifact(request: HttpRequest, job_id: UUID, name: str) -> StreamingHttpResponse:

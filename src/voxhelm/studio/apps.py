@@ -7,4 +7,3 @@ class StudioConfig(AppConfig):
     name = "voxhelm.studio"
     label = "voxhelm_studio"
     verbose_name = "Voxhelm transcript corrections and speaker library"
-    default_auto_field = "django.db.models.BigAutoField"

@@ -7,7 +7,6 @@ class WorkersConfig(AppConfig):
     name = "voxhelm.workers"
     label = "voxhelm_workers"
     verbose_name = "Voxhelm remote workers"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from voxhelm.workers import topology  # noqa: F401  (registers the W005 check)

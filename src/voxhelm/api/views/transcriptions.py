@@ -25,7 +25,7 @@ from voxhelm import audio, capacity
 from voxhelm.api import diarized, sse
 from voxhelm.api.decorators import api_view
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Content, OneOf, Operation, operation
+from voxhelm.api.openapi import Content, OneOf, Operation
 from voxhelm.api.schemas import (
     AudioParams,
     ServerVad,
@@ -290,30 +290,28 @@ TRANSCRIPT_RESPONSES: Content = {
 """The 200 bodies of a transcription (and a translation), by ``response_format``."""
 
 
-@operation(
-    Operation(
-        "/v1/audio/transcriptions",
-        "post",
-        "Transcribe audio (OpenAI-compatible; stream=true for server-sent events)",
-        "audio",
-        request_body={
-            "multipart/form-data": TranscriptionMultipart,
-            "application/json": TranscriptionUrlRequest,
-        },
-        responses={
-            200: {
-                **TRANSCRIPT_RESPONSES,
-                "application/json": OneOf(
-                    (TranscriptionText, TranscriptionVerbose, TranscriptionDiarized)
-                ),
-                "text/event-stream": OneOf(
-                    (TranscriptTextDelta, TranscriptTextSegment, TranscriptTextDone),
-                    STREAM_DESCRIPTION,
-                ),
-            }
-        },
-        errors=(400, 401, 413, 429, 500, 503),
-    )
+@Operation(
+    "/v1/audio/transcriptions",
+    "post",
+    "Transcribe audio (OpenAI-compatible; stream=true for server-sent events)",
+    "audio",
+    request_body={
+        "multipart/form-data": TranscriptionMultipart,
+        "application/json": TranscriptionUrlRequest,
+    },
+    responses={
+        200: {
+            **TRANSCRIPT_RESPONSES,
+            "application/json": OneOf(
+                (TranscriptionText, TranscriptionVerbose, TranscriptionDiarized)
+            ),
+            "text/event-stream": OneOf(
+                (TranscriptTextDelta, TranscriptTextSegment, TranscriptTextDone),
+                STREAM_DESCRIPTION,
+            ),
+        }
+    },
+    errors=(400, 401, 413, 429, 500, 503),
 )
 @api_view(["POST"], body="upload")
 async def create_transcription(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
