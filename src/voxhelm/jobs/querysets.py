@@ -10,10 +10,11 @@ from uuid import UUID
 from django.db import models
 from django.db.models import Count, F, Q
 
+from voxhelm.errors import NotFound
 from voxhelm.jobs.choices import NOT_REUSABLE_STATES, ExecutionMode, JobState
 
 if TYPE_CHECKING:
-    from voxhelm.jobs.models import Job  # noqa: F401 - named in the base class below
+    from voxhelm.jobs.models import Job
 
 
 def hash_token(token: str) -> str:
@@ -24,6 +25,13 @@ def hash_token(token: str) -> str:
 class JobQuerySet(models.QuerySet["Job"]):
     def for_producer(self, producer: str) -> JobQuerySet:
         return self.filter(producer=producer)
+
+    def owned(self, producer: str, job_id: UUID) -> Job:
+        """``producer``'s job ``job_id``; another producer's, or none, is not found (404)."""
+        job = self.for_producer(producer).filter(pk=job_id).first()
+        if job is None:
+            raise NotFound("Job not found.", code="job_not_found")
+        return job
 
     def local(self) -> JobQuerySet:
         """Jobs the local workers run."""

@@ -19,7 +19,7 @@ from pydantic import RootModel
 
 from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
-from voxhelm.api.openapi import Operation
+from voxhelm.api.openapi import Operation, parameter
 from voxhelm.api.validation import json_object, parse
 from voxhelm.artifacts.base import CHUNK_BYTES
 from voxhelm.artifacts.models import JobArtifact
@@ -41,27 +41,15 @@ from voxhelm.jobs.staged import settle_upload
 from voxhelm.jobs.submit import Submitted, submit, submit_synthesis
 from voxhelm.jobs.synthesis import SynthesisSubmission
 
-JOB_ID = {
-    "name": "job_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
-}
-ARTIFACT_NAME = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "transcript.txt, transcript.json, transcript.vtt, transcript.srt, "
+JOB_ID = parameter("job_id", "path", {"type": "string", "format": "uuid"}, required=True)
+ARTIFACT_NAME = parameter(
+    "name",
+    "path",
+    {"type": "string"},
+    "transcript.txt, transcript.json, transcript.vtt, transcript.srt, "
     "transcript.dote.json or transcript.podlove.json",
-}
-
-
-def _own_job(request: HttpRequest, job_id: UUID) -> Job:
-    job = Job.objects.for_producer(principal(request)).filter(pk=job_id).first()
-    if job is None:
-        raise NotFound("Job not found.", code="job_not_found")
-    return job
+    required=True,
+)
 
 
 class JobRequest(RootModel[JobSubmission | SynthesisSubmission]):
@@ -224,7 +212,7 @@ async def _create_job(request: HttpRequest) -> JsonResponse:
 )
 @api_view(["GET", "DELETE"], body="none")
 def job_detail(request: HttpRequest, job_id: UUID) -> JsonResponse:
-    job = _own_job(request, job_id)
+    job = Job.objects.owned(principal(request), job_id)
     if request.method == "DELETE":
         delete_job(job, settings.VOXHELM)
         return JsonResponse(JobDeleted(id=str(job_id), deleted=True).model_dump(mode="json"))
@@ -242,7 +230,7 @@ def job_detail(request: HttpRequest, job_id: UUID) -> JsonResponse:
 )
 @api_view(["POST"])
 def cancel_job(request: HttpRequest, job_id: UUID) -> JsonResponse:
-    job = _own_job(request, job_id)
+    job = Job.objects.owned(principal(request), job_id)
     if not job.cancel():
         raise Conflict(f"The job has already finished ({job.state}).", code="job_finished")
     if job.state == JobState.CANCELED:

@@ -12,19 +12,11 @@ from voxhelm.api.errors import invalid_request
 from voxhelm.api.openapi import Operation, parameter
 from voxhelm.api.schemas import isoformat
 from voxhelm.api.validation import json_body, parse
-from voxhelm.errors import NotFound
 from voxhelm.jobs.corrections import Correction, Revision, correct, current, original
 from voxhelm.jobs.models import Job
 from voxhelm.jobs.transcript_schemas import TranscriptOut, TranscriptPatch, TranscriptSegment
 
 JOB_ID = parameter("job_id", "path", {"type": "string", "format": "uuid"}, required=True)
-
-
-def own_job(request: HttpRequest, job_id: UUID) -> Job:
-    job = Job.objects.for_producer(principal(request)).filter(pk=job_id).first()
-    if job is None:
-        raise NotFound("Job not found.", code="job_not_found")
-    return job
 
 
 def transcript_body(job: Job, revision: Revision) -> dict[str, object]:
@@ -88,7 +80,7 @@ def correction_of(patch: TranscriptPatch) -> Correction:
 )
 @api_view(["GET", "PATCH"])
 def job_transcript(request: HttpRequest, job_id: UUID) -> JsonResponse:
-    job = own_job(request, job_id)
+    job = Job.objects.owned(principal(request), job_id)
     config = settings.VOXHELM
     if request.method == "GET":
         return JsonResponse(transcript_body(job, current(job, config)))
@@ -107,5 +99,5 @@ def job_transcript(request: HttpRequest, job_id: UUID) -> JsonResponse:
 )
 @api_view(["GET"])
 def job_transcript_original(request: HttpRequest, job_id: UUID) -> JsonResponse:
-    job = own_job(request, job_id)
+    job = Job.objects.owned(principal(request), job_id)
     return JsonResponse(transcript_body(job, original(job, settings.VOXHELM)))
