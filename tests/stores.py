@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxhelm.artifacts.filesystem import TEMP_PREFIX
-from voxhelm.artifacts.s3 import S3Store
-from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config
+from voxhelm.storage.filesystem import TEMP_PREFIX
+from voxhelm.storage.s3 import S3Store
+from voxhelm.storage.stores import active_store
 
 
 def list_names(config: Config, folder: str) -> list[str]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_config
-from voxhelm.artifacts.base import InvalidKey, ObjectNotFound, StoreError
-from voxhelm.artifacts.filesystem import TEMP_PREFIX, FilesystemStore
-from voxhelm.artifacts.stores import active_store, store_for_identity
 from voxhelm.config import ArtifactsConfig
+from voxhelm.storage.base import InvalidKey, ObjectNotFound, StoreError
+from voxhelm.storage.filesystem import TEMP_PREFIX, FilesystemStore
+from voxhelm.storage.stores import active_store, store_for_identity
 
 
 def every_file(root: Path) -> list[str]:

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from voxhelm.artifacts.base import InvalidKey
-from voxhelm.artifacts.keys import job_artifact_key, job_prefix, validate_key
+from voxhelm.storage.base import InvalidKey
+from voxhelm.storage.keys import job_artifact_key, job_prefix, validate_key
 
 JOB = uuid.UUID("12345678-1234-5678-1234-567812345678")
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.s3server import ACCESS_KEY, SECRET_KEY, S3Server
-from voxhelm.artifacts.base import ObjectNotFound, StoredObject, StoreError
-from voxhelm.artifacts.s3 import PART_BYTES, S3Store
+from voxhelm.storage.base import ObjectNotFound, StoredObject, StoreError
+from voxhelm.storage.s3 import PART_BYTES, S3Store
 
 KEY = "voxhelm/jobs/j/source.wav"
 

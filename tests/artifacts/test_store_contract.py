@@ -12,10 +12,10 @@ import pytest
 
 from tests.conftest import make_config
 from tests.s3server import S3Server
-from voxhelm.artifacts.base import ArtifactStore, IntegrityError, ObjectNotFound, StoreError
-from voxhelm.artifacts.s3 import PART_BYTES, S3Store
-from voxhelm.artifacts.stores import active_store, store_for_identity
 from voxhelm.config import Config
+from voxhelm.storage.base import ArtifactStore, IntegrityError, ObjectNotFound, StoreError
+from voxhelm.storage.s3 import PART_BYTES, S3Store
+from voxhelm.storage.stores import active_store, store_for_identity
 
 
 @pytest.fixture(params=["filesystem", "s3"])

@@ -14,13 +14,13 @@ from django.test import Client
 
 from tests.jobs.test_views import succeed
 from tests.stores import list_keys
-from voxhelm.artifacts.keys import job_prefix
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.batch.request import JobOutputs, JobRequest, UploadSource, UrlSource
 from voxhelm.config import Config
 from voxhelm.console.operators import bootstrap_operator
 from voxhelm.jobs.models import DispatchMode, Job, JobState
 from voxhelm.jobs.submit import submit_request
+from voxhelm.storage.keys import job_prefix
 from voxhelm.uploads.models import StagedUpload
 
 PRODUCER = "operator:olivia"

@@ -22,7 +22,7 @@ from tests.s3server import S3Server
 from tests.workers.cluster import object_keys, wait_for
 
 GATE_DIR = Path(__file__).resolve().parent / "gate"
-TEMP_PREFIX = ".voxhelm-tmp-"  # voxhelm.artifacts.filesystem.TEMP_PREFIX
+TEMP_PREFIX = ".voxhelm-tmp-"  # voxhelm.storage.filesystem.TEMP_PREFIX
 FORMATS = ["text", "json", "vtt", "srt"]
 TRANSCRIPTS = ("transcript.txt", "transcript.json", "transcript.vtt", "transcript.srt")
 EXPECTED_ARTIFACTS = sorted(("source.wav", *TRANSCRIPTS))

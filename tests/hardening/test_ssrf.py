@@ -38,7 +38,7 @@ from tests.hardening.hostile import STANDIN_ADDRESS
 from voxhelm import fetch
 from voxhelm.errors import InvalidInput
 from voxhelm.remote_worker.runner import materialize
-from voxhelm.workers.protocol import ClaimedJob, ClaimedUrlInput
+from voxhelm.worker_protocol.messages import ClaimedJob, ClaimedUrlInput
 
 pytestmark = pytest.mark.hardening
 

@@ -20,16 +20,16 @@ from tests.jobs.conftest import JobsApi, job_body
 from tests.jobs.test_views import succeed
 from tests.s3server import S3Server
 from tests.stores import leave_interrupted_write, list_keys
-from voxhelm.artifacts.filesystem import FilesystemStore
-from voxhelm.artifacts.keys import checkpoint_prefix, job_prefix
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config
 from voxhelm.errors import NotFound
 from voxhelm.jobs.corrections import Correction, correct
 from voxhelm.jobs.deletion import LEFTOVER_GRACE, discard_if_deleted, sweep_leftovers
 from voxhelm.jobs.models import Job, LeftoverTree
 from voxhelm.jobs.staged import checkpoints_of
+from voxhelm.storage.filesystem import FilesystemStore
+from voxhelm.storage.keys import checkpoint_prefix, job_prefix
+from voxhelm.storage.stores import active_store
 from voxhelm.studio.models import TranscriptRevision
 from voxhelm.uploads.models import StagedUpload
 

@@ -24,7 +24,6 @@ from tests.speech import synthesize, word_error_rate
 from tests.stores import leave_interrupted_write, list_names
 from voxhelm.api.validation import parse
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.artifacts.stores import active_store
 from voxhelm.audio import Audio
 from voxhelm.config import Config
 from voxhelm.jobs import pipeline
@@ -32,6 +31,7 @@ from voxhelm.jobs.models import Job, JobState
 from voxhelm.jobs.schemas import JobSubmission
 from voxhelm.jobs.submit import submit
 from voxhelm.jobs.sweeper import sweep
+from voxhelm.storage.stores import active_store
 from voxhelm.stt.registry import ENGINES
 from voxhelm.transcript import Segment, Transcript
 

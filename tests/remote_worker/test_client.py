@@ -22,7 +22,7 @@ import trustme
 
 from tests.loopback import ThreadedServer
 from voxhelm.remote_worker.client import USER_AGENT, ApiFailure, Unreachable, WorkerClient
-from voxhelm.workers.protocol import (
+from voxhelm.worker_protocol.messages import (
     CLAIM_PATH,
     WORKER_HEARTBEAT_PATH,
     Capabilities,

@@ -186,7 +186,7 @@ def test_a_job_whose_upload_vanished_fails_clearly(
     upload_id = stage(api, speech_wav)
     job_id = api.submit(upload_id).json()["id"]
     for key in staged(config):
-        from voxhelm.artifacts.stores import active_store
+        from voxhelm.storage.stores import active_store
 
         active_store(config.artifacts).delete(key)
     job = run(job_id, config)

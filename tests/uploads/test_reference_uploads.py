@@ -16,10 +16,10 @@ from django.utils import timezone
 from tests.conftest import OTHER_PRODUCER_TOKEN
 from tests.uploads.conftest import UploadsApi
 from tests.uploads.test_lifecycle import expire, run, stage, staged
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job, JobState
 from voxhelm.jobs.staged import sweep_uploads
+from voxhelm.storage.stores import store_for_identity
 from voxhelm.stt.registry import ENGINES
 from voxhelm.transcript import Segment, Transcript
 from voxhelm.uploads.models import StagedUpload

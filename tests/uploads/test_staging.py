@@ -13,8 +13,8 @@ from tests.media import speech_in
 from tests.speech import synthesize
 from tests.stores import list_keys
 from tests.uploads.conftest import SENTENCE, UploadsApi
-from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config
+from voxhelm.storage.stores import active_store
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import looks_like_text, safe_filename, staged_key
 

@@ -12,10 +12,10 @@ import pytest
 from django.test import Client
 
 from tests.jobs.conftest import JobsApi
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.formats import ARTIFACT_FORMATS
-from voxhelm.workers.capabilities import advertised
+from voxhelm.storage.stores import store_for_identity
+from voxhelm.worker_protocol.capabilities import advertised
 
 WORKER_TOKEN = "worker-token"
 OTHER_WORKER_TOKEN = "worker-token-2"

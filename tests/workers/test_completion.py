@@ -13,9 +13,9 @@ from tests.jobs.test_views import body_of
 from tests.workers.conftest import WorkerApi, completion, entry, upload_results
 from tests.workers.test_claim import error, submit
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job, JobState
+from voxhelm.storage.stores import store_for_identity
 from voxhelm.workers import leases
 from voxhelm.workers.models import Worker
 

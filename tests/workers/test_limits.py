@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from voxhelm.workers.limits import MAX_RESULT_TEXT_CHARS
-from voxhelm.workers.protocol import (
+from voxhelm.worker_protocol.limits import MAX_RESULT_TEXT_CHARS
+from voxhelm.worker_protocol.messages import (
     ClaimRequest,
     CompleteRequest,
     FailRequest,

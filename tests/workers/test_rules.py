@@ -13,8 +13,6 @@ import pytest
 
 from tests.conftest import make_config
 from tests.s3server import S3Server
-from voxhelm.artifacts.s3 import S3Store
-from voxhelm.artifacts.stores import active_store
 from voxhelm.batch.request import DiarizationRequest
 from voxhelm.diarization.base import COUNTS
 from voxhelm.diarization.base import KNOWN_STRATEGY as KNOWN
@@ -22,9 +20,11 @@ from voxhelm.errors import InvalidInput
 from voxhelm.jobs.diarization_options import COUNTS as OPTION_COUNTS
 from voxhelm.jobs.diarization_options import KNOWN_STRATEGY as OPTION_KNOWN
 from voxhelm.remote_worker.cli import EnvFileError, _warm_up_store, read_env_file
-from voxhelm.workers.capabilities import KNOWN_STRATEGY, advertised, matches, requirements
-from voxhelm.workers.metadata import is_url_like, known_speaker_summary, worker_fields
-from voxhelm.workers.protocol import Capabilities
+from voxhelm.storage.s3 import S3Store
+from voxhelm.storage.stores import active_store
+from voxhelm.worker_protocol.capabilities import KNOWN_STRATEGY, advertised, matches, requirements
+from voxhelm.worker_protocol.messages import Capabilities
+from voxhelm.worker_protocol.metadata import is_url_like, known_speaker_summary, worker_fields
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from tests.jobs.conftest import JobsApi
 from tests.jobs.test_views import body_of
 from tests.workers.conftest import WorkerApi, entry
 from tests.workers.test_claim import error
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job, JobState
+from voxhelm.storage.stores import store_for_identity
 from voxhelm.tts import catalog
 
 TEXT = "The lighthouse keeper counted seven ships."

@@ -1,1 +1,2 @@
-"""Artifact storage: the store interface, the filesystem store, keys, and artifact rows."""
+"""Artifact rows: ``JobArtifact`` records where each stored output lives (the stores
+themselves are ``voxhelm.storage``)."""

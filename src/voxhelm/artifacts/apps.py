@@ -1,4 +1,4 @@
-"""The artifacts app: job artifact rows and the stores their bytes live in."""
+"""The artifacts app: job artifact rows (the stores their bytes live in are ``voxhelm.storage``)."""
 
 from django.apps import AppConfig
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 from django.db import models
 
 from voxhelm import boundedjson
-from voxhelm.artifacts.base import ArtifactStore
-from voxhelm.artifacts.keys import job_artifact_key, job_prefix
-from voxhelm.artifacts.stores import active_store, store_for_identity
 from voxhelm.config import ArtifactsConfig
+from voxhelm.storage.base import ArtifactStore
+from voxhelm.storage.keys import job_artifact_key, job_prefix
+from voxhelm.storage.stores import active_store, store_for_identity
 
 if TYPE_CHECKING:
     from voxhelm.jobs.models import Job
@@ -118,7 +118,7 @@ class JobArtifact(models.Model):
 
     def open(self, config: ArtifactsConfig) -> BinaryIO:
         """The artifact's bytes; reading to the end verifies them against the recorded
-        size and SHA-256 (:class:`~voxhelm.artifacts.base.IntegrityError` on a mismatch)."""
+        size and SHA-256 (:class:`~voxhelm.storage.base.IntegrityError` on a mismatch)."""
         store = self.store(config)
         if not self.sha256:
             return store.open(self.storage_key)

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from voxhelm import audio, capacity
-from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import DiarizationRequest, KnownSpeaker, ReferenceAudio
 from voxhelm.batch.sink import DIARIZE, DIARIZING, Artifact, Sink
@@ -42,6 +40,8 @@ from voxhelm.diarization.registry import diarizer
 from voxhelm.errors import InvalidInput
 from voxhelm.fetch import FetchPolicy, fetch_to_file
 from voxhelm.formats.encoding import dump_artifact_json
+from voxhelm.storage.base import CHUNK_BYTES, StoreError
+from voxhelm.storage.stores import store_for_identity
 from voxhelm.transcript import Transcript
 from voxhelm.workdirs import Workdir
 

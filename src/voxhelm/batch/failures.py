@@ -13,8 +13,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from voxhelm.artifacts.base import StoreError
 from voxhelm.errors import Busy, ServiceUnavailable, VoxhelmError
+from voxhelm.storage.base import StoreError
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
 from voxhelm.jobs.downloads import source_name as named_source
 from voxhelm.jobs.listing import JobFilter, list_jobs
 from voxhelm.jobs.models import TERMINAL_STATES, DispatchMode, Job, JobState, JobType
+from voxhelm.storage.base import StoreError
 
 logger = logging.getLogger("voxhelm.console")
 

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from django.http import HttpResponse, StreamingHttpResponse
 
-from voxhelm.artifacts.base import CHUNK_BYTES
+from voxhelm.storage.base import CHUNK_BYTES
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 

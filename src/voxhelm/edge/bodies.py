@@ -54,7 +54,8 @@ FIXED_CAPS: dict[BodyKind, int] = {
     "sign_in": 16 * KIB,
     "form": 64 * KIB,
     "json": 256 * KIB,
-    # A completion carries the transcript's text: hundreds of hours of speech (workers.limits).
+    # A completion carries the transcript's text: hundreds of hours of speech
+    # (worker_protocol.limits).
     "result": 24 * MIB,
 }
 # Room for the multipart envelope and the small form fields around the file.

@@ -13,9 +13,9 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
-from voxhelm.artifacts.base import StoreError
-from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config
+from voxhelm.storage.base import StoreError
+from voxhelm.storage.stores import active_store
 
 
 def job_messages(config: Config) -> list[CheckMessage]:

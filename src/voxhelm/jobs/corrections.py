@@ -21,7 +21,6 @@ from typing import Any
 from django.db import IntegrityError
 
 from voxhelm import boundedjson
-from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
@@ -30,6 +29,7 @@ from voxhelm.formats.openai_json import read_transcript_json
 from voxhelm.jobs.deletion import being_deleted, discard_if_deleted
 from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.signals import transcript_changed
+from voxhelm.storage.base import StoreError
 from voxhelm.studio.models import TranscriptRevision
 from voxhelm.transcript import Transcript
 

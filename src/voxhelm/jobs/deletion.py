@@ -24,15 +24,15 @@ from typing import Any
 
 from django.utils import timezone
 
-from voxhelm.artifacts.base import StoreError
-from voxhelm.artifacts.keys import checkpoint_prefix, job_prefix
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.artifacts.stores import active_store, store_for_identity
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound, ServiceUnavailable
 from voxhelm.jobs.choices import TERMINAL_STATES
 from voxhelm.jobs.models import Job, LeftoverTree
 from voxhelm.jobs.staged import settle_upload
+from voxhelm.storage.base import StoreError
+from voxhelm.storage.keys import checkpoint_prefix, job_prefix
+from voxhelm.storage.stores import active_store, store_for_identity
 from voxhelm.studio.models import TranscriptRevision
 
 logger = logging.getLogger("voxhelm.jobs")

@@ -27,12 +27,12 @@ from uuid import UUID
 
 from django.utils import timezone
 
-from voxhelm.artifacts.stores import active_store, same_store
 from voxhelm.batch.request import DiarizationRequest, JobOutputs, ReferenceAudio
 from voxhelm.config import Config
 from voxhelm.diarization.base import KNOWN_STRATEGY
 from voxhelm.errors import InvalidInput
 from voxhelm.jobs.models import Job
+from voxhelm.storage.stores import active_store, same_store
 from voxhelm.uploads.models import StagedUpload
 
 PARAM = "diarization.known_speakers[].references[].audio.upload_id"

@@ -14,7 +14,6 @@ from dataclasses import replace
 
 from django.utils import timezone
 
-from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.batch.request import UploadSource
 from voxhelm.config import Config
@@ -22,6 +21,7 @@ from voxhelm.errors import Conflict, InvalidInput
 from voxhelm.jobs.choices import NOT_REUSABLE_STATES
 from voxhelm.jobs.models import Job
 from voxhelm.jobs.submit import submit_request
+from voxhelm.storage.base import CHUNK_BYTES, StoreError
 from voxhelm.uploads.models import StagedUpload
 from voxhelm.uploads.staging import stage_file
 from voxhelm.workdirs import Workdir

@@ -29,10 +29,6 @@ from uuid import UUID
 from django.db.models import Q
 from django.utils import timezone
 
-from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound
-from voxhelm.artifacts.checkpoints import StoreCheckpoints
-from voxhelm.artifacts.keys import checkpoint_prefix
-from voxhelm.artifacts.stores import active_store, store_for_identity
 from voxhelm.batch.request import UploadSource
 from voxhelm.config import Config
 from voxhelm.errors import VoxhelmError
@@ -40,6 +36,10 @@ from voxhelm.fetch import FetchedFile
 from voxhelm.jobs.choices import TERMINAL_STATES
 from voxhelm.jobs.models import Job, JobState
 from voxhelm.jobs.reference_uploads import referenced_upload_ids
+from voxhelm.storage.base import CHUNK_BYTES, IntegrityError, ObjectNotFound
+from voxhelm.storage.checkpoints import StoreCheckpoints
+from voxhelm.storage.keys import checkpoint_prefix
+from voxhelm.storage.stores import active_store, store_for_identity
 from voxhelm.uploads import lifecycle
 from voxhelm.uploads.models import StagedUpload
 

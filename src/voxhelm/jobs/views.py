@@ -21,7 +21,6 @@ from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import invalid_request
 from voxhelm.api.openapi import Operation, parameter
 from voxhelm.api.validation import json_object, parse
-from voxhelm.artifacts.base import CHUNK_BYTES
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.errors import Conflict, NotFound
 from voxhelm.jobs import listing
@@ -40,6 +39,7 @@ from voxhelm.jobs.schemas import (
 from voxhelm.jobs.staged import settle_upload
 from voxhelm.jobs.submit import Submitted, submit, submit_synthesis
 from voxhelm.jobs.synthesis import SynthesisSubmission
+from voxhelm.storage.base import CHUNK_BYTES
 
 JOB_ID = parameter("job_id", "path", {"type": "string", "format": "uuid"}, required=True)
 ARTIFACT_NAME = parameter(

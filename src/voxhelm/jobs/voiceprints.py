@@ -19,7 +19,6 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from voxhelm import audio, capacity
-from voxhelm.artifacts.base import CHUNK_BYTES, StoreError
 from voxhelm.audio import SAMPLE_RATE
 from voxhelm.batch.request import DiarizationRequest, KnownSpeaker
 from voxhelm.config import Config
@@ -28,6 +27,7 @@ from voxhelm.diarization.known import voiceprint
 from voxhelm.errors import InvalidInput, ServiceUnavailable
 from voxhelm.jobs.corrections import current, unknown_speaker
 from voxhelm.jobs.models import Job
+from voxhelm.storage.base import CHUNK_BYTES, StoreError
 from voxhelm.studio.models import LibrarySpeaker
 from voxhelm.workdirs import Workdir
 

@@ -30,17 +30,17 @@ from types import FrameType
 from pydantic import ValidationError
 
 from voxhelm import __version__
-from voxhelm.artifacts.s3 import S3Store
-from voxhelm.artifacts.stores import active_store
 from voxhelm.config import Config, load_config
 from voxhelm.logformat import TextFormatter
 from voxhelm.modelstore.pull import PullFailed
 from voxhelm.modelstore.startup import let_engines_pull, pull_missing_default
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
 from voxhelm.remote_worker.runner import Runner, Settings
+from voxhelm.storage.s3 import S3Store
+from voxhelm.storage.stores import active_store
 from voxhelm.stt.registry import warm_up_default
 from voxhelm.workdirs import sweep
-from voxhelm.workers.protocol import WorkerHeartbeat
+from voxhelm.worker_protocol.messages import WorkerHeartbeat
 
 logger = logging.getLogger("voxhelm.remote_worker")
 
@@ -142,7 +142,7 @@ def _resolve(args: argparse.Namespace, config: Config) -> tuple[str, str, str]:
 
 def check_identity(worker_id: str, hostname: str) -> None:
     """Refuse at start a worker id or hostname that the server would refuse at every
-    heartbeat (``voxhelm.workers.limits``)."""
+    heartbeat (``voxhelm.worker_protocol.limits``)."""
     try:
         WorkerHeartbeat(worker_id=worker_id, hostname=hostname)
     except ValidationError as exc:

@@ -25,9 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from voxhelm.artifacts.base import CHUNK_BYTES, ArtifactStore
-from voxhelm.artifacts.checkpoints import StoreCheckpoints
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.batch.failures import classify
 from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import (
@@ -44,10 +41,13 @@ from voxhelm.batch.transcribe import Outcome, transcribe_media
 from voxhelm.config import Config
 from voxhelm.fetch import FetchedFile, check_url, fetch_to_file
 from voxhelm.remote_worker.client import ApiFailure, Unreachable, WorkerClient
+from voxhelm.storage.base import CHUNK_BYTES, ArtifactStore
+from voxhelm.storage.checkpoints import StoreCheckpoints
+from voxhelm.storage.stores import store_for_identity
 from voxhelm.workdirs import Workdir, sweep
-from voxhelm.workers.capabilities import advertised
-from voxhelm.workers.limits import MAX_ERROR_CHARS
-from voxhelm.workers.protocol import (
+from voxhelm.worker_protocol.capabilities import advertised
+from voxhelm.worker_protocol.limits import MAX_ERROR_CHARS
+from voxhelm.worker_protocol.messages import (
     CLAIM_PATH,
     WORKER_HEARTBEAT_PATH,
     ClaimedJob,

@@ -17,11 +17,11 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
 from voxhelm.config import Config
 from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.search.models import IndexedSegment
+from voxhelm.storage.base import StoreError
 
 logger = logging.getLogger("voxhelm.search")
 

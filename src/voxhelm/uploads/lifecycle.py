@@ -20,10 +20,10 @@ from uuid import UUID
 from django.db.models import Q
 from django.utils import timezone
 
-from voxhelm.artifacts.base import StoreError
-from voxhelm.artifacts.stores import active_store, same_store, store_for_identity
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, InvalidInput
+from voxhelm.storage.base import StoreError
+from voxhelm.storage.stores import active_store, same_store, store_for_identity
 from voxhelm.uploads.models import StagedUpload
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Staging a multipart upload: the file streams from the request into the artifact store.
 
 A Django upload handler receives the ``file`` part chunk by chunk and writes it straight to
-an :class:`~voxhelm.artifacts.base.ObjectWriter` (a temporary file renamed into place, or an
+an :class:`~voxhelm.storage.base.ObjectWriter` (a temporary file renamed into place, or an
 S3 multipart upload), so nothing larger than one chunk is held in memory and no second copy
 is made. The media type is decided from the name and declared type before the first byte is
 stored, the first bytes are checked to be binary media rather than text (playlists, HTML),
@@ -26,13 +26,13 @@ from django.db import close_old_connections
 from django.http import HttpRequest
 from django.utils import timezone
 
-from voxhelm.artifacts.base import ObjectWriter, StoredObject
-from voxhelm.artifacts.keys import prefixed_key
-from voxhelm.artifacts.stores import active_store
 from voxhelm.batch.inputs import MEDIA_SUFFIXES, SUFFIXES_BY_TYPE
 from voxhelm.batch.sink import OCTET_STREAM
 from voxhelm.config import Config
 from voxhelm.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+from voxhelm.storage.base import ObjectWriter, StoredObject
+from voxhelm.storage.keys import prefixed_key
+from voxhelm.storage.stores import active_store
 from voxhelm.units import human_bytes
 from voxhelm.uploads.models import StagedUpload
 

@@ -1,6 +1,6 @@
-"""Remote pull workers: the ``/v1/internal/`` protocol, leases, and the ``Worker`` registry.
+"""Remote pull workers, the server's side: the ``/v1/internal/`` views, leases, completion,
+and the ``Worker`` registry.
 
-``protocol``, ``capabilities``, ``manifest`` and ``metadata`` are framework-free (the
-remote worker imports ``protocol`` and ``capabilities``); ``models``, ``leases``,
-``completion`` and ``views`` are the Django side.
+The protocol itself (bodies, limits, capability matching, the manifest and metadata checks)
+is framework-free and shared with ``voxhelm-remote-worker``: ``voxhelm.worker_protocol``.
 """

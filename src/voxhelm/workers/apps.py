@@ -1,4 +1,4 @@
-"""The workers app: the remote pull-worker protocol (``/v1/internal/...``)."""
+"""The workers app: the server's side of the remote pull-worker protocol (``/v1/internal/...``)."""
 
 from django.apps import AppConfig
 

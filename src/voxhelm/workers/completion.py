@@ -21,18 +21,18 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from voxhelm.artifacts.base import StoreError
 from voxhelm.artifacts.models import JobArtifact
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.batch.request import UrlSource
 from voxhelm.config import Config
 from voxhelm.errors import Conflict, NotFound
 from voxhelm.jobs.models import ExecutionMode, Job, JobState, JobType, hash_token
 from voxhelm.jobs.signals import transcript_changed
 from voxhelm.jobs.staged import settle_upload
-from voxhelm.workers.manifest import Lease, check_objects, check_structure, normalized
-from voxhelm.workers.metadata import known_speaker_summary, worker_fields
-from voxhelm.workers.protocol import CompleteRequest, FailRequest, ManifestArtifact
+from voxhelm.storage.base import StoreError
+from voxhelm.storage.stores import store_for_identity
+from voxhelm.worker_protocol.manifest import Lease, check_objects, check_structure, normalized
+from voxhelm.worker_protocol.messages import CompleteRequest, FailRequest, ManifestArtifact
+from voxhelm.worker_protocol.metadata import known_speaker_summary, worker_fields
 
 logger = logging.getLogger("voxhelm.workers")
 

@@ -32,8 +32,6 @@ from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
-from voxhelm.artifacts.keys import job_prefix
-from voxhelm.artifacts.stores import active_store
 from voxhelm.batch.inputs import batch_fetch_policy
 from voxhelm.batch.request import UrlSource
 from voxhelm.config import Config
@@ -42,9 +40,11 @@ from voxhelm.fetch import check_url
 from voxhelm.jobs.models import Job, JobState, JobType
 from voxhelm.jobs.periodic import start_periodic
 from voxhelm.jobs.staged import settle_upload
-from voxhelm.workers.capabilities import Requirements, job_requirements, matches
+from voxhelm.storage.keys import job_prefix
+from voxhelm.storage.stores import active_store
+from voxhelm.worker_protocol.capabilities import Requirements, job_requirements, matches
+from voxhelm.worker_protocol.messages import Capabilities, Progress
 from voxhelm.workers.models import Worker
-from voxhelm.workers.protocol import Capabilities, Progress
 
 logger = logging.getLogger("voxhelm.workers")
 

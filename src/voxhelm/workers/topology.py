@@ -43,15 +43,15 @@ from voxhelm.batch.request import DiarizationRequest
 from voxhelm.config import REMOTE_EXECUTION, Config
 from voxhelm.errors import VoxhelmError
 from voxhelm.jobs.models import ExecutionMode, Job, JobState, JobType, LocalWorker
-from voxhelm.workers.capabilities import (
+from voxhelm.worker_protocol.capabilities import (
     SYNTHESIZE,
     Requirements,
     job_requirements,
     matches,
     requirements,
 )
+from voxhelm.worker_protocol.messages import Capabilities
 from voxhelm.workers.models import Worker
-from voxhelm.workers.protocol import Capabilities
 
 STALLED = timedelta(minutes=5)  # queued this long while nobody took work: stuck
 MIN_SEEN = timedelta(minutes=1)

@@ -2,7 +2,7 @@
 
 Each endpoint: POST, worker authentication before anything else, a JSON object body, a
 ``worker_id`` in the body (if given) equal to the token's label (else 403), then the
-protocol model (``voxhelm.workers.protocol``). The database work runs on its own thread and
+protocol model (``voxhelm.worker_protocol.messages``). The database work runs on its own thread and
 connection, so concurrent claims really race to the database (the shared sync-view thread
 would serialize them and hide a broken claim).
 """
@@ -24,15 +24,13 @@ from voxhelm.api.decorators import api_view, principal
 from voxhelm.api.errors import ApiError, invalid_request
 from voxhelm.api.schemas import isoformat
 from voxhelm.api.validation import json_object, parse
-from voxhelm.artifacts.keys import checkpoint_prefix
 from voxhelm.batch.request import UploadSource
 from voxhelm.jobs.models import JobType
 from voxhelm.jobs.schemas import represent
 from voxhelm.jobs.staged import settle_upload
+from voxhelm.storage.keys import checkpoint_prefix
 from voxhelm.uploads.models import StagedUpload
-from voxhelm.workers import completion, leases
-from voxhelm.workers.models import Worker
-from voxhelm.workers.protocol import (
+from voxhelm.worker_protocol.messages import (
     ClaimedJob,
     ClaimedOutput,
     ClaimedTextInput,
@@ -48,6 +46,8 @@ from voxhelm.workers.protocol import (
     WorkerHeartbeat,
     WorkerHeartbeatResponse,
 )
+from voxhelm.workers import completion, leases
+from voxhelm.workers.models import Worker
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")

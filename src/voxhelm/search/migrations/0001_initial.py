@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import migrations, models
 
 from voxhelm import boundedjson
-from voxhelm.artifacts.base import StoreError
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.search.index import SegmentText, segments_from_json, segments_from_text
+from voxhelm.storage.base import StoreError
+from voxhelm.storage.stores import store_for_identity
 
 SQLITE_CREATE = [
     "CREATE VIRTUAL TABLE voxhelm_search_segment_fts USING fts5(text, "

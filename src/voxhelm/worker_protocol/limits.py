@@ -1,4 +1,4 @@
-"""The limits on what a worker may send, and the checks of ``voxhelm.workers.protocol``.
+"""The limits on what a worker may send, and the checks of ``voxhelm.worker_protocol.messages``.
 
 A field over its limit is refused (a 400 naming the field and the limit), never cut short
 and stored: the checks run while the request body is validated, before any lookup, so

@@ -6,7 +6,7 @@ the same models. Framework-free: importing this module never imports Django.
 
 Validation failures carry the reference's exact messages (the error type ``voxhelm_exact``
 is what ``voxhelm.api.validation.parse`` passes through verbatim). Every string and list a
-worker sends is bounded (``voxhelm.workers.limits``): over a limit is a 400, not a value
+worker sends is bounded (``voxhelm.worker_protocol.limits``): over a limit is a 400, not a value
 cut short.
 """
 
@@ -26,7 +26,7 @@ from voxhelm.batch.sink import (
     SYNTHESIZING,
     TRANSCRIBING,
 )
-from voxhelm.workers.limits import (
+from voxhelm.worker_protocol.limits import (
     MAX_ARTIFACT_CHARS,
     MAX_ARTIFACTS,
     MAX_CONCURRENCY,
@@ -46,7 +46,7 @@ from voxhelm.workers.limits import (
     name_list,
     positive_int,
 )
-from voxhelm.workers.metadata import clean_number
+from voxhelm.worker_protocol.metadata import clean_number
 
 WORKER_HEARTBEAT_PATH = "/v1/internal/workers/heartbeat"
 CLAIM_PATH = "/v1/internal/work/claim"

@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voxhelm.artifacts.base import CHUNK_BYTES, IntegrityError, ObjectNotFound, StoreError
-from voxhelm.artifacts.keys import validate_key
-from voxhelm.artifacts.stores import store_for_identity
 from voxhelm.batch.synthesize import speech_artifact
 from voxhelm.config import ArtifactsConfig
 from voxhelm.errors import InvalidInput
 from voxhelm.formats import ARTIFACT_FORMATS
-from voxhelm.workers.protocol import (
+from voxhelm.storage.base import CHUNK_BYTES, IntegrityError, ObjectNotFound, StoreError
+from voxhelm.storage.keys import validate_key
+from voxhelm.storage.stores import store_for_identity
+from voxhelm.worker_protocol.messages import (
     EXTRACTED_AUDIO_KIND,
     JSON_TYPE,
     SOURCE_KIND,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from voxhelm.artifacts.base import InvalidKey
+from voxhelm.storage.base import InvalidKey
 
 MAX_KEY_LENGTH = 1024
 

@@ -26,8 +26,8 @@ from voxhelm.diarization.base import KNOWN_STRATEGY
 from voxhelm.diarization.embedding import MODEL_NAME as EMBEDDING_MODEL
 from voxhelm.formats import ARTIFACT_FORMATS
 from voxhelm.stt.registry import concrete_models, resolve
-from voxhelm.workers.limits import MAX_NAMES
-from voxhelm.workers.protocol import (
+from voxhelm.worker_protocol.limits import MAX_NAMES
+from voxhelm.worker_protocol.messages import (
     SPEAKERS_FORMAT,
     SPEAKERS_KIND,
     Capabilities,

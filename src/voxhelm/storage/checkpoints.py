@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from voxhelm.artifacts.base import ArtifactStore, ObjectNotFound, StoreError
-from voxhelm.artifacts.keys import validate_key, validate_name
+from voxhelm.storage.base import ArtifactStore, ObjectNotFound, StoreError
+from voxhelm.storage.keys import validate_key, validate_name
 
 logger = logging.getLogger("voxhelm.artifacts")
 
@@ -21,7 +21,7 @@ MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # a chunk's transcript is far smaller
 
 class StoreCheckpoints:
     """The checkpoints of one job: the objects under ``folder`` in ``store`` (see
-    :func:`voxhelm.artifacts.keys.checkpoint_prefix`). An empty folder keeps nothing."""
+    :func:`voxhelm.storage.keys.checkpoint_prefix`). An empty folder keeps nothing."""
 
     def __init__(self, store: ArtifactStore, folder: str) -> None:
         self.store = store

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from voxhelm.artifacts.base import ArtifactStore, StoreError
-from voxhelm.artifacts.filesystem import FilesystemStore
-from voxhelm.artifacts.s3 import S3Store
 from voxhelm.config import ArtifactsConfig
+from voxhelm.storage.base import ArtifactStore, StoreError
+from voxhelm.storage.filesystem import FilesystemStore
+from voxhelm.storage.s3 import S3Store
 
 
 @functools.cache

@@ -3,7 +3,7 @@
 A write goes to a temporary file in the target's own folder, is flushed and fsynced, then
 renamed over the target (``os.replace`` is atomic within a filesystem), and the folder is
 fsynced so the rename survives a power cut. Keys are checked twice: syntactically
-(:func:`~voxhelm.artifacts.keys.validate_key`) and by resolving the path, so a symlink
+(:func:`~voxhelm.storage.keys.validate_key`) and by resolving the path, so a symlink
 planted inside the root cannot lead a key outside it.
 """
 
@@ -17,14 +17,14 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from voxhelm.artifacts.base import (
+from voxhelm.storage.base import (
     ArtifactStore,
     InvalidKey,
     ObjectNotFound,
     ObjectWriter,
     StoreError,
 )
-from voxhelm.artifacts.keys import validate_key
+from voxhelm.storage.keys import validate_key
 
 TEMP_PREFIX = ".voxhelm-tmp-"
 """Name prefix of in-flight writes; no key segment may start with it."""

@@ -13,13 +13,13 @@ import io
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from voxhelm.artifacts.base import (
+from voxhelm.storage.base import (
     ArtifactStore,
     ObjectNotFound,
     ObjectWriter,
     StoreError,
 )
-from voxhelm.artifacts.keys import validate_key
+from voxhelm.storage.keys import validate_key
 
 S3Client = Any  # boto3 ships no type information
 
