@@ -67,6 +67,14 @@ def slot(config: LanesConfig, admission: Admission) -> Iterator[None]:
 
 
 @contextmanager
+def spare_slot(config: LanesConfig, admission: Admission) -> Iterator[bool]:
+    """Hold a slot of the admission's lane only if one is free now and nobody waits ahead;
+    yields whether it does (see :meth:`voxhelm.lanes.LaneScheduler.spare`)."""
+    with lanes.spare(config, admission.lane) as ticket:
+        yield ticket is not None
+
+
+@contextmanager
 def model_work(config: Config, admission: Admission = BATCH) -> Iterator[None]:
     """Hold a slot (a batch job's, unless a request waits: ``SYNC``) and the diarization
     lock (diarization and speaker embeddings); raises :class:`Busy` when either did not

@@ -95,6 +95,7 @@ class FasterWhisperConfig:
     device: str  # auto | cpu | cuda
     compute_type: str  # auto = int8 on CPU, float16 on CUDA
     beam_size: int
+    batch_size: int  # windows of one request decoded in one batched call (1 = one by one)
     cpu_threads: int  # 0 = the cores shared out among the workers (at least 1 each)
     num_workers: int  # engine calls one process runs at the same time
     vad_filter: bool
@@ -332,6 +333,7 @@ def _stt(env: EnvReader, var_dir: Path, lanes: LanesConfig) -> SttConfig:
             device=env.choice("VOXHELM_FASTERWHISPER_DEVICE", "auto", ("auto", "cpu", "cuda")),
             compute_type=env.string("VOXHELM_FASTERWHISPER_COMPUTE_TYPE", "auto").lower(),
             beam_size=env.integer("VOXHELM_FASTERWHISPER_BEAM_SIZE", 5, minimum=1, maximum=20),
+            batch_size=env.integer("VOXHELM_FASTERWHISPER_BATCH_SIZE", 1, minimum=1, maximum=64),
             cpu_threads=env.integer("VOXHELM_FASTERWHISPER_CPU_THREADS", 0, minimum=0),
             # One engine call per slot a process may hold at once.
             num_workers=env.integer(

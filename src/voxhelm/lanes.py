@@ -132,12 +132,32 @@ class LaneScheduler:
             round(ticket.waited_seconds * 1000),
             os.getpid(),
         )
-        _held.ticket = ticket
-        try:
+        with _holding(ticket, fd):
             yield ticket
-        finally:
-            _held.ticket = None
-            _unlock(fd)
+
+    @contextlib.contextmanager
+    def spare(self, lane: str) -> Iterator[Ticket | None]:
+        """Hold a slot for the ``with`` block only if one is free now and nobody waits
+        ahead; yields None otherwise, without waiting or counting a timeout.
+
+        For work that may go faster on idle slots but needs none of them: a long
+        transcription runs extra windows side by side this way (see
+        :mod:`voxhelm.stt.windows`), and gives way to anyone who waits.
+        """
+        if lane not in LANES:
+            raise ValueError(f"unknown lane {lane!r}; use one of {', '.join(LANES)}")
+        if getattr(_held, "ticket", None) is not None:
+            raise RuntimeError("lane admission is not re-entrant: this thread holds a slot")
+        if not self.enabled:
+            yield Ticket(lane, None, 0.0)
+            return
+        try:
+            fd, slot = self._acquire(lane, deadline=time.monotonic())
+        except Busy:
+            yield None
+            return
+        with _holding(Ticket(lane, slot, 0.0), fd) as ticket:
+            yield ticket
 
     # -- waiting -----------------------------------------------------------------------
     def _acquire(self, lane: str, deadline: float) -> tuple[int, int]:
@@ -295,6 +315,17 @@ def _waiter_name(lane: str) -> str:
     )
 
 
+@contextlib.contextmanager
+def _holding(ticket: Ticket, fd: int) -> Iterator[Ticket]:
+    """Mark this thread as holding ``ticket``'s slot (locked by ``fd``) for the block."""
+    _held.ticket = ticket
+    try:
+        yield ticket
+    finally:
+        _held.ticket = None
+        _unlock(fd)
+
+
 def _unlock(fd: int) -> None:
     # Unlock before closing: a process forked meanwhile shares this lock and would keep it.
     try:
@@ -326,6 +357,12 @@ def scheduler(config: LanesConfig) -> LaneScheduler:
 def _scheduler(directory: Path, slots: int, interactive_slots: int, enabled: bool) -> LaneScheduler:
     # Two threads may both build one at first: a scheduler holds no state but its settings.
     return LaneScheduler(directory, slots, interactive_slots=interactive_slots, enabled=enabled)
+
+
+def spare(config: LanesConfig, lane: str) -> contextlib.AbstractContextManager[Ticket | None]:
+    """``with spare(config, lane) as ticket:`` holds a slot only if one is free now (else
+    ``ticket`` is None); see :meth:`LaneScheduler.spare`."""
+    return scheduler(config).spare(lane)
 
 
 def admit(

@@ -134,6 +134,22 @@ class Transcript:
         segments = tuple(segments)
         return cls(join_segment_texts(segments), language, duration, segments, backend, model, task)
 
+    @classmethod
+    def joined(
+        cls, pieces: Sequence[Transcript], language: str | None, duration: float | None
+    ) -> Transcript:
+        """The ``pieces`` of one recording (timed from its start, in order) as one
+        transcript, segments renumbered; the engine and task are the first piece's."""
+        first = pieces[0]
+        return cls.from_segments(
+            (segment for piece in pieces for segment in piece.segments),
+            language=language,
+            duration=duration,
+            backend=first.backend,
+            model=first.model,
+            task=first.task,
+        ).renumbered()
+
     @property
     def words(self) -> tuple[Word, ...]:
         """Every word of every segment, in order."""

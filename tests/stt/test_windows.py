@@ -158,3 +158,43 @@ def test_the_silent_windows_of_long_audio_are_skipped(
     assert transcript.language == "en"
     assert transcript.segments[0].start > 60  # nothing heard in the leading silence
     assert transcript.duration == pytest.approx(len(samples) / 16000)
+
+
+def test_long_audio_alone_runs_its_windows_side_by_side_on_the_free_slots(
+    tmp_path: Path, engine_calls: list[dict[str, Any]]
+) -> None:
+    config = make_config(tmp_path)  # two shared slots and the reserved interactive one
+    speech = passage(BOOK)
+    long_audio = audio.decode(speech.wav_bytes())
+    transcript = windows.transcribe(
+        long_audio, "auto", TranscriptionRequest(), config, admission=Admission(NON_INTERACTIVE)
+    )
+    assert len(engine_calls) == 2
+    first, second = engine_calls
+    assert second["started"] < first["ended"] and first["started"] < second["ended"]
+    assert word_error_rate(speech.text, transcript.text) <= 0.15
+    starts = [s.start for s in transcript.segments]
+    assert starts == sorted(starts) and starts[-1] > 40
+
+
+def test_a_spare_slot_is_taken_only_when_one_is_free_now(tmp_path: Path) -> None:
+    config = make_config(tmp_path, VOXHELM_LANE_SLOTS="1", VOXHELM_LANE_INTERACTIVE_SLOTS="0")
+    lanes = scheduler(config.lanes)
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lanes.admit(NON_INTERACTIVE, timeout=5):
+            taken.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    started = time.monotonic()
+    with lanes.spare(NON_INTERACTIVE) as ticket:
+        assert ticket is None  # held elsewhere: no wait, no slot
+    assert time.monotonic() - started < 1.0
+    release.set()
+    holder.join(10)
+    with lanes.spare(NON_INTERACTIVE) as ticket:
+        assert ticket is not None and ticket.slot == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -100,6 +100,34 @@ class Backend(ABC):
     @abstractmethod
     def transcribe(self, audio: Audio, request: TranscriptionRequest) -> Transcript:
         """Transcribe 16 kHz mono audio. Raises BackendUnavailable or TranscriptionFailed."""
+
+    def window_batch(self) -> int:
+        """How many windows one :meth:`transcribe_windows` call decodes at once (1: it
+        decodes them one by one, and a caller gains nothing from handing it several)."""
+        return 1
+
+    def only_language(self) -> str | None:
+        """The one language the model speaks (``"en"`` for an English-only Whisper model),
+        so that no audio is needed to know it; None for multilingual models. May load the
+        model."""
+        return None
+
+    def transcribe_windows(
+        self, audio: Audio, bounds: Sequence[tuple[int, int]], request: TranscriptionRequest
+    ) -> Transcript:
+        """Transcribe the back-to-back windows ``bounds`` (``(start, end)`` sample offsets
+        into ``audio``, in order, each at most 30 s) as one transcript timed from the start
+        of ``audio``. Each window is decoded on its own, with ``request`` (its prompt too).
+
+        Engines that decode several windows in one batched call override it (and
+        :meth:`window_batch`); this default decodes them one after another.
+        """
+        rate = audio.sample_rate
+        pieces = [
+            self.transcribe(Audio(audio.samples[start:end], rate), request).shifted(start / rate)
+            for start, end in bounds
+        ]
+        return Transcript.joined(pieces, pieces[0].language, audio.duration)
 
     def check(self) -> list[str]:
         """Problems that would make this engine unavailable, each with a hint; [] if none."""

@@ -43,6 +43,9 @@ logger = logging.getLogger("voxhelm.stt")
 BUNDLED_MODEL_NAME = "tiny.en"
 # Temperatures tried in turn when a decode looks degenerate (Whisper's own schedule).
 TEMPERATURE_SCHEDULE = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+TAIL_SECONDS = 1.0
+"""A batched window whose segments end more than this before it does has its rest decoded
+again (:meth:`FasterWhisperBackend._with_tails`)."""
 
 
 def bundled_model_path() -> Path | None:
@@ -325,6 +328,101 @@ class FasterWhisperBackend(Backend):
             model=self.model,
             task=request.task,
         ).renumbered()
+
+    def window_batch(self) -> int:
+        # With faster-whisper's own VAD on, its cuts replace the windows: one by one.
+        return 1 if self.config.vad_filter else self.config.batch_size
+
+    def only_language(self) -> str | None:
+        return None if self._loaded_model().model.is_multilingual else "en"
+
+    def transcribe_windows(
+        self, audio: Audio, bounds: Sequence[tuple[int, int]], request: TranscriptionRequest
+    ) -> Transcript:
+        """Up to :meth:`window_batch` windows at a time in one batched call
+        (``BatchedInferencePipeline``): the encoder and the beam search run on all of them
+        at once, which on a CPU takes about half the time of one call per window.
+
+        Batched decoding tries the first temperature only; loop repair re-decodes a window
+        that looks degenerate with the whole schedule, as after a plain pass.
+        """
+        if len(bounds) < 2 or self.window_batch() < 2:
+            return super().transcribe_windows(audio, bounds, request)
+        model = self._loaded_model()
+        self._refuse_unsupported(model, request)
+        from faster_whisper import BatchedInferencePipeline
+
+        rate = audio.sample_rate
+        clips = [{"start": start / rate, "end": end / rate} for start, end in bounds]
+        try:
+            raw_segments, info = BatchedInferencePipeline(model).transcribe(
+                audio.samples,
+                language=request.language,
+                task=request.task,
+                beam_size=self.config.beam_size,
+                temperature=self.temperatures(request)[0],
+                compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
+                initial_prompt=request.prompt or None,
+                hotwords=", ".join(request.hotwords) or None,
+                word_timestamps=request.word_timestamps,
+                without_timestamps=False,  # segments of a sentence or so, as a plain pass
+                clip_timestamps=clips,
+                batch_size=self.window_batch(),
+            )
+            segments = [self._segment(index, raw) for index, raw in enumerate(raw_segments)]
+            segments = self._with_tails(
+                model, audio, bounds, segments, request, language=info.language
+            )
+            segments = repair_loops(segments, self._redecoder(model, audio, request, info.language))
+        except Exception as exc:
+            raise TranscriptionFailed(f"faster-whisper failed: {exc}") from exc
+        return Transcript.from_segments(
+            segments,
+            language=info.language,
+            duration=audio.duration,
+            backend=self.name,
+            model=self.model,
+            task=request.task,
+        ).renumbered()
+
+    def _with_tails(
+        self,
+        model: Any,
+        audio: Audio,
+        bounds: Sequence[tuple[int, int]],
+        segments: list[Segment],
+        request: TranscriptionRequest,
+        *,
+        language: str,
+    ) -> list[Segment]:
+        """``segments`` with what a batched decode left out at the end of each window.
+
+        Whisper stops a window at the last segment it takes for complete; a plain pass goes
+        on from there in its next window, but a batched one has no next window, so the
+        last sentence of a window is sometimes missing. Whatever follows a window's last
+        segment by more than :data:`TAIL_SECONDS` is decoded again on its own, as a plain
+        pass would (silence comes back empty).
+        """
+        rate = audio.sample_rate
+        result: list[Segment] = []
+        for start, end in bounds:
+            inside = [s for s in segments if start / rate <= s.start < end / rate]
+            result += inside
+            heard_to = max((s.end for s in inside), default=start / rate)
+            first = max(int(heard_to * rate), start)
+            if (end - first) / rate > TAIL_SECONDS:
+                tail, _ = self._decode(
+                    model,
+                    audio.samples[first:end],
+                    request,
+                    language=language,
+                    temperatures=self.temperatures(request),
+                    condition_on_previous_text=False,
+                    prompt=None,
+                    offset=first / rate,
+                )
+                result += tail
+        return result
 
     def refuse_unsupported(self, request: TranscriptionRequest) -> None:
         self._refuse_unsupported(self._loaded_model(), request)

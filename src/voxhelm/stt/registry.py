@@ -25,7 +25,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -323,9 +323,16 @@ class Engines:
             self._pinned.add((invocation.backend, invocation.model))
 
     def transcribe(
-        self, audio: Audio, model: str, request: TranscriptionRequest, config: SttConfig
+        self,
+        audio: Audio,
+        model: str,
+        request: TranscriptionRequest,
+        config: SttConfig,
+        *,
+        windows: Sequence[tuple[int, int]] = (),
     ) -> Transcript:
-        """Run the request on the first available backend for ``model``.
+        """Run the request on the first available backend for ``model``: on the windows
+        ``windows`` of ``audio`` when given (:meth:`Backend.transcribe_windows`).
 
         ``request.on_segment`` sees every segment: as the engine decodes it for streaming
         engines, all at the end for the others.
@@ -339,7 +346,12 @@ class Engines:
             try:
                 with self._in_use((invocation.backend, invocation.model)):
                     started = time.monotonic()
-                    transcript = backend.transcribe(audio, with_hotwords(request, backend, config))
+                    engine_request = with_hotwords(request, backend, config)
+                    transcript = (
+                        backend.transcribe_windows(audio, windows, engine_request)
+                        if windows
+                        else backend.transcribe(audio, engine_request)
+                    )
                     seconds = time.monotonic() - started
             except BackendUnavailable as exc:
                 logger.warning("stt backend %s unavailable: %s", invocation.backend, exc)
@@ -355,6 +367,19 @@ class Engines:
         raise ServiceUnavailable(
             "No configured STT backend is available.", code="backend_unavailable"
         )
+
+    def windowing(self, model: str, config: SttConfig) -> tuple[int, str | None]:
+        """How the engine for ``model`` takes windows: how many in one call
+        (:meth:`Backend.window_batch`), and the one language it speaks, if any
+        (:meth:`Backend.only_language`). ``(1, None)`` when it cannot load: the
+        transcription itself then says why."""
+        invocation = resolve(model, config)[0]
+        backend = self.get(invocation, config)
+        try:
+            with self._in_use((invocation.backend, invocation.model)):
+                return backend.window_batch(), backend.only_language()
+        except BackendUnavailable:
+            return 1, None
 
     def refuse_unsupported(
         self, model: str, request: TranscriptionRequest, config: SttConfig

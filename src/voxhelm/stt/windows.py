@@ -9,6 +9,20 @@ quietest 100 ms near the end of each window so that it rarely splits a word.
 Audio of one window or less, and all audio while the scheduler is off, is one engine call,
 exactly as without windows.
 
+*Side by side.* One window keeps about one core busy, so long audio alone on an idle
+machine would leave the other cores idle. The windows after the first run on up to
+``VOXHELM_LANE_SLOTS`` threads: one waits for its slot as any caller does, the others take a
+slot only while one is free and nobody waits for it (:func:`voxhelm.capacity.spare_slot`),
+so a long request speeds up on idle slots and gives them up to anyone who comes. Engines
+that decode several windows in one batched call (faster-whisper, up to
+``VOXHELM_FASTERWHISPER_BATCH_SIZE``) get consecutive windows shared out evenly among the
+threads, each group one call; windows are then at most 30 s. The first window runs on its
+own first when it carries a prompt or must tell the language (a multilingual model and no
+language requested). Batches need the reserved interactive slot
+(``VOXHELM_LANE_INTERACTIVE_SLOTS``): without one a voice command waits for a shared slot,
+and so for at most one window, never a batch. A streamed request (``on_segment``) runs its
+windows one by one, in order, so that its first words come as early as possible.
+
 A caller that names :class:`SpeechPauses` (OpenAI's ``server_vad`` chunking) has the cut put
 in a pause that Silero VAD hears instead, by the caller's rules; long audio is then cut into
 windows with the scheduler off too, since the cuts are what was asked for.
@@ -20,8 +34,13 @@ decoding turns to zeros) would otherwise cost a full decode per window for that.
 
 from __future__ import annotations
 
+import collections
+import contextvars
 import dataclasses
+import queue
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +57,8 @@ from voxhelm.transcript import Transcript
 WINDOW_SECONDS = 30.0
 SEARCH_SECONDS = 8.0  # the cut is looked for in the last this-many seconds of a window
 MIN_TAIL_SECONDS = 5.0  # a shorter rest joins the window before it instead
+BATCH_TAIL_SECONDS = 1.0  # the same, for windows decoded in batches (at most 30 s each)
+SPARE_POLL_SECONDS = 0.25  # how often an idle helper looks for a free slot
 FRAME_SECONDS = 0.1
 SILENCE_PEAK = 0.5 / 32767
 """Audio whose every sample is smaller than this is digital silence: half a step of 16-bit
@@ -68,10 +89,15 @@ class SpeechPauses:
 
 
 def window_bounds(
-    audio: Audio, window_seconds: float = WINDOW_SECONDS, pauses: SpeechPauses | None = None
+    audio: Audio,
+    window_seconds: float = WINDOW_SECONDS,
+    pauses: SpeechPauses | None = None,
+    *,
+    tail_seconds: float = MIN_TAIL_SECONDS,
 ) -> list[tuple[int, int]]:
     """``(start, end)`` sample offsets of the windows covering ``audio``, in order; the
-    cuts follow ``pauses`` when given."""
+    cuts follow ``pauses`` when given. A rest of up to ``tail_seconds`` joins the last
+    window."""
     rate = audio.sample_rate
 
     def cut(begin: int, end: int) -> int:
@@ -82,7 +108,7 @@ def window_bounds(
     return split(
         len(audio.samples),
         size=int(window_seconds * rate),
-        tail=int(MIN_TAIL_SECONDS * rate),
+        tail=int(tail_seconds * rate),
         search=int(SEARCH_SECONDS * rate),
         cut=cut,
     )
@@ -154,19 +180,21 @@ def transcribe(
     on_window: Callable[[float, float], None] | None = None,
     pauses: SpeechPauses | None = None,
 ) -> Transcript:
-    """Transcribe ``audio`` on ``model``, holding a lane slot for one window at a time.
+    """Transcribe ``audio`` on ``model``, holding a lane slot for one engine call at a time.
 
     ``admission`` names the lane and bounds each wait for a slot
     (:mod:`voxhelm.capacity`); a wait that runs out raises :class:`~voxhelm.errors.Busy`.
+    Long audio is cut into windows; how they run is the module doc's *Side by side*.
     With no language requested, the language detected in the first window is kept for the
     rest, as Whisper does; the prompt is given to the first window only, as faster-whisper
     does without ``condition_on_previous_text``. Digital silence (:func:`is_silent`) is not
     transcribed: it takes no slot and has no segments (nor a prompt or a language).
 
-    ``on_window(done_seconds, total_seconds)`` is called after each window, with the slot
-    already given back: a batch job reports progress there, and may raise to stop.
-    ``pauses`` puts the cuts in pauses by its rules (:class:`SpeechPauses`), with the
-    scheduler off too; it changes nothing for audio of one window.
+    ``on_window(done_seconds, total_seconds)`` is called on this thread after each engine
+    call, with its slot already given back: a batch job reports progress there, and may
+    raise to stop (calls under way on other threads finish first). ``pauses`` puts the cuts
+    in pauses by its rules (:class:`SpeechPauses`), with the scheduler off too; it changes
+    nothing for audio of one window.
     """
     one_call = not config.lanes.enabled and pauses is None
     if one_call or audio.duration <= window_seconds + MIN_TAIL_SECONDS:
@@ -178,30 +206,117 @@ def transcribe(
         if on_window is not None:
             on_window(audio.duration, audio.duration)
         return whole
+    streaming = request.on_segment is not None
+    batch, language = (1, None) if streaming else ENGINES.windowing(model, config.stt)
+    if not config.lanes.interactive_slots:
+        batch = 1  # interactive work shares the slots: it waits for one window at most
+    if batch > 1:  # at most 30 s each, all that a batched decode reads of a window
+        bounds = window_bounds(
+            audio, window_seconds - BATCH_TAIL_SECONDS, pauses, tail_seconds=BATCH_TAIL_SECONDS
+        )
+    else:
+        bounds = window_bounds(audio, window_seconds, pauses)
+    rate = audio.sample_rate
+    heard = [(s, e) for s, e in bounds if not is_silent(Audio(audio.samples[s:e], rate))]
+    run = _Run(audio, model, config, admission, on_window)
+    run.done = sum(end - start for start, end in bounds) - sum(e - s for s, e in heard)
     pieces: list[Transcript] = []
-    window_request = request
-    for start, end in window_bounds(audio, window_seconds, pauses):
-        window = Audio(audio.samples[start:end], audio.sample_rate)
-        if is_silent(window):
-            piece = _nothing_heard(window, model, window_request, config)
-        else:
-            with capacity.slot(config.lanes, admission):
-                piece = ENGINES.transcribe(window, model, window_request, config.stt)
-            window_request = dataclasses.replace(
-                window_request, prompt=None, language=window_request.language or piece.language
-            )
-        pieces.append(piece.shifted(start / audio.sample_rate))
+    language = request.language or language
+    if heard and (streaming or language is None or request.prompt):
+        # The first window on its own: it carries the prompt and tells the language.
+        pieces += run.groups([heard[:1]], request, workers=1)
+        heard = heard[1:]
+        language = language or pieces[0].language
+    rest = dataclasses.replace(request, prompt=None, language=language)
+    workers = 1 if streaming else max(1, min(config.lanes.slots, len(heard)))
+    size = max(1, min(batch, -(-len(heard) // workers)))
+    pieces += run.groups([heard[i : i + size] for i in range(0, len(heard), size)], rest, workers)
+    if not pieces:
         if on_window is not None:
-            on_window(end / audio.sample_rate, audio.duration)
-    first = pieces[0]
-    return Transcript.from_segments(
-        (segment for piece in pieces for segment in piece.segments),
-        language=window_request.language,
-        duration=audio.duration,
-        backend=first.backend,
-        model=first.model,
-        task=first.task,
-    ).renumbered()
+            on_window(audio.duration, audio.duration)
+        return _nothing_heard(audio, model, request, config)
+    return Transcript.joined(pieces, language, audio.duration)
+
+
+class _Run:
+    """The engine calls of one windowed transcription: groups of windows, each one call
+    under its own admission, on up to ``workers`` threads (the module doc's *Side by
+    side*)."""
+
+    def __init__(
+        self,
+        audio: Audio,
+        model: str,
+        config: Config,
+        admission: Admission,
+        on_window: Callable[[float, float], None] | None,
+    ) -> None:
+        self.audio = audio
+        self.model = model
+        self.config = config
+        self.admission = admission
+        self.on_window = on_window
+        self.done = 0  # samples transcribed, or skipped as silence
+
+    def groups(
+        self, groups: list[list[tuple[int, int]]], request: TranscriptionRequest, workers: int
+    ) -> list[Transcript]:
+        """The transcripts of ``groups`` (timed from the audio's start), in order."""
+        if not groups:
+            return []
+        pending = collections.deque(enumerate(groups))
+        finished: queue.SimpleQueue[tuple[int, Transcript | BaseException]] = queue.SimpleQueue()
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def take() -> tuple[int, list[tuple[int, int]]] | None:
+            with lock:
+                return pending.popleft() if pending and not stop.is_set() else None
+
+        def lead() -> None:
+            while (item := take()) is not None:
+                with capacity.slot(self.config.lanes, self.admission):
+                    finished.put((item[0], self._decode(item[1], request)))
+
+        def spare() -> None:
+            while pending and not stop.is_set():
+                with capacity.spare_slot(self.config.lanes, self.admission) as free:
+                    if free and (item := take()) is not None:
+                        finished.put((item[0], self._decode(item[1], request)))
+                        continue
+                stop.wait(SPARE_POLL_SECONDS)
+
+        def guarded(work: Callable[[], None]) -> None:
+            try:
+                work()
+            except BaseException as exc:  # handed to the calling thread, which raises it
+                finished.put((-1, exc))
+
+        results: dict[int, Transcript] = {}
+        with ThreadPoolExecutor(workers, thread_name_prefix="voxhelm-window") as pool:
+            for work in [lead] + [spare] * (workers - 1):
+                pool.submit(contextvars.copy_context().run, guarded, work)
+            try:
+                while len(results) < len(groups):
+                    index, outcome = finished.get()
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    results[index] = outcome
+                    self.done += sum(end - start for start, end in groups[index])
+                    if self.on_window is not None:
+                        rate = self.audio.sample_rate
+                        self.on_window(self.done / rate, self.audio.duration)
+            finally:
+                stop.set()  # calls under way finish; no new one starts
+        return [results[index] for index in range(len(groups))]
+
+    def _decode(self, group: list[tuple[int, int]], request: TranscriptionRequest) -> Transcript:
+        """One engine call on the windows of ``group``: the span they cover, cut into them."""
+        first, last = group[0][0], group[-1][1]
+        span = Audio(self.audio.samples[first:last], self.audio.sample_rate)
+        windows = [(start - first, end - first) for start, end in group] if len(group) > 1 else ()
+        piece = ENGINES.transcribe(span, self.model, request, self.config.stt, windows=windows)
+        return piece.shifted(first / self.audio.sample_rate)
 
 
 def is_silent(audio: Audio) -> bool:
