@@ -9,6 +9,7 @@ loop repair (:mod:`voxhelm.stt.loops`), which re-decodes degenerate windows with
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -17,6 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from voxhelm import metrics
 from voxhelm.audio import Audio
@@ -43,9 +46,7 @@ logger = logging.getLogger("voxhelm.stt")
 BUNDLED_MODEL_NAME = "tiny.en"
 # Temperatures tried in turn when a decode looks degenerate (Whisper's own schedule).
 TEMPERATURE_SCHEDULE = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-TAIL_SECONDS = 1.0
-"""A batched window whose segments end more than this before it does has its rest decoded
-again (:meth:`FasterWhisperBackend._with_tails`)."""
+WINDOW_SECONDS = 30  # all that Whisper reads of a window
 
 
 def bundled_model_path() -> Path | None:
@@ -344,7 +345,8 @@ class FasterWhisperBackend(Backend):
         at once, which on a CPU takes about half the time of one call per window.
 
         Batched decoding tries the first temperature only; loop repair re-decodes a window
-        that looks degenerate with the whole schedule, as after a plain pass.
+        that looks degenerate with the whole schedule, as after a plain pass. Windows longer
+        than 30 s would lose their end: :mod:`voxhelm.stt.windows` cuts them shorter.
         """
         if len(bounds) < 2 or self.window_batch() < 2:
             return super().transcribe_windows(audio, bounds, request)
@@ -353,10 +355,19 @@ class FasterWhisperBackend(Backend):
         from faster_whisper import BatchedInferencePipeline
 
         rate = audio.sample_rate
-        clips = [{"start": start / rate, "end": end / rate} for start, end in bounds]
+        # Each window alone in 30 s, the rest digital silence: a batched decode pads what it
+        # reads to 30 s after computing the spectrogram, with values that are not silence,
+        # and Whisper then takes the window's last sentence for cut off and leaves it out.
+        size = WINDOW_SECONDS * rate
+        laid_out = np.zeros(len(bounds) * size, dtype=np.float32)
+        for index, (start, end) in enumerate(bounds):
+            laid_out[index * size : index * size + end - start] = audio.samples[start:end]
+        clips = [
+            {"start": i * size / rate, "end": (i + 1) * size / rate} for i in range(len(bounds))
+        ]
         try:
             raw_segments, info = BatchedInferencePipeline(model).transcribe(
-                audio.samples,
+                laid_out,
                 language=request.language,
                 task=request.task,
                 beam_size=self.config.beam_size,
@@ -369,10 +380,12 @@ class FasterWhisperBackend(Backend):
                 clip_timestamps=clips,
                 batch_size=self.window_batch(),
             )
-            segments = [self._segment(index, raw) for index, raw in enumerate(raw_segments)]
-            segments = self._with_tails(
-                model, audio, bounds, segments, request, language=info.language
-            )
+            segments = []
+            for index, raw in enumerate(raw_segments):
+                window = min(int(raw.start * rate) // size, len(bounds) - 1)
+                start, end = bounds[window]
+                segment = self._segment(index, raw).shifted(start / rate - window * size / rate)
+                segments.append(_within(segment, end / rate))
             segments = repair_loops(segments, self._redecoder(model, audio, request, info.language))
         except Exception as exc:
             raise TranscriptionFailed(f"faster-whisper failed: {exc}") from exc
@@ -384,45 +397,6 @@ class FasterWhisperBackend(Backend):
             model=self.model,
             task=request.task,
         ).renumbered()
-
-    def _with_tails(
-        self,
-        model: Any,
-        audio: Audio,
-        bounds: Sequence[tuple[int, int]],
-        segments: list[Segment],
-        request: TranscriptionRequest,
-        *,
-        language: str,
-    ) -> list[Segment]:
-        """``segments`` with what a batched decode left out at the end of each window.
-
-        Whisper stops a window at the last segment it takes for complete; a plain pass goes
-        on from there in its next window, but a batched one has no next window, so the
-        last sentence of a window is sometimes missing. Whatever follows a window's last
-        segment by more than :data:`TAIL_SECONDS` is decoded again on its own, as a plain
-        pass would (silence comes back empty).
-        """
-        rate = audio.sample_rate
-        result: list[Segment] = []
-        for start, end in bounds:
-            inside = [s for s in segments if start / rate <= s.start < end / rate]
-            result += inside
-            heard_to = max((s.end for s in inside), default=start / rate)
-            first = max(int(heard_to * rate), start)
-            if (end - first) / rate > TAIL_SECONDS:
-                tail, _ = self._decode(
-                    model,
-                    audio.samples[first:end],
-                    request,
-                    language=language,
-                    temperatures=self.temperatures(request),
-                    condition_on_previous_text=False,
-                    prompt=None,
-                    offset=first / rate,
-                )
-                result += tail
-        return result
 
     def refuse_unsupported(self, request: TranscriptionRequest) -> None:
         self._refuse_unsupported(self._loaded_model(), request)
@@ -532,3 +506,13 @@ class FasterWhisperBackend(Backend):
             tokens=tuple(raw.tokens),
             words=words,
         )
+
+
+def _within(segment: Segment, end: float) -> Segment:
+    """``segment`` ending no later than ``end`` (its window's), and its words too."""
+    if segment.end <= end:
+        return segment
+    words = tuple(
+        dataclasses.replace(w, start=min(w.start, end), end=min(w.end, end)) for w in segment.words
+    )
+    return dataclasses.replace(segment, start=min(segment.start, end), end=end, words=words)
