@@ -333,7 +333,7 @@ def _stt(env: EnvReader, var_dir: Path, lanes: LanesConfig) -> SttConfig:
             device=env.choice("VOXHELM_FASTERWHISPER_DEVICE", "auto", ("auto", "cpu", "cuda")),
             compute_type=env.string("VOXHELM_FASTERWHISPER_COMPUTE_TYPE", "auto").lower(),
             beam_size=env.integer("VOXHELM_FASTERWHISPER_BEAM_SIZE", 5, minimum=1, maximum=20),
-            batch_size=env.integer("VOXHELM_FASTERWHISPER_BATCH_SIZE", 4, minimum=1, maximum=64),
+            batch_size=env.integer("VOXHELM_FASTERWHISPER_BATCH_SIZE", 2, minimum=1, maximum=64),
             cpu_threads=env.integer("VOXHELM_FASTERWHISPER_CPU_THREADS", 0, minimum=0),
             # One engine call per slot a process may hold at once.
             num_workers=env.integer(
