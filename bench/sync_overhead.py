@@ -2,10 +2,13 @@
 
 Same audio (Piper speech), same model (bundled tiny.en, int8 on CPU), same decoding options.
 Runs are interleaved so that machine noise hits both sides alike. Prints a table with the
-median wall times, their ratio (goal <= 1.05), the realtime factors, and the peak RSS of the
-server process.
+median wall times, their ratio, the realtime factors, the word error rates and the peak RSS
+of the server process: once for a clip of ``--seconds`` (one window: the overhead of the
+service, goal <= 1.05) and once for ``--long-seconds`` (several windows, which the server
+runs side by side on the idle slots: goal <= 0.6 for 2-5 minutes; 0 skips it).
 
-    uv run python bench/sync_overhead.py [--runs 7] [--seconds 30] [--json figures.json]
+    uv run python bench/sync_overhead.py [--runs 7] [--seconds 30] [--long-seconds 150]
+        [--json figures.json]
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import PRODUCER_TOKEN, start_server  # noqa: E402
-from tests.speech import EPISODE, Speech, passage  # noqa: E402
+from tests.speech import EPISODE, Speech, passage, word_error_rate  # noqa: E402
 
 from voxhelm.config import load_config  # noqa: E402
 from voxhelm.stt.faster_whisper import TEMPERATURE_SCHEDULE, bundled_model_path  # noqa: E402
@@ -49,7 +52,7 @@ def raw_engine():  # type: ignore[no-untyped-def]
     return WhisperModel(str(bundled_model_path()), device="cpu", compute_type="int8")
 
 
-def raw_call(model, wav: Path) -> float:  # type: ignore[no-untyped-def]
+def raw_call(model, wav: Path) -> tuple[float, str]:  # type: ignore[no-untyped-def]
     """What a user would write without Voxhelm: decode the file and transcribe it."""
     fw = load_config({}).stt.fasterwhisper
     started = time.perf_counter()
@@ -63,10 +66,10 @@ def raw_call(model, wav: Path) -> float:  # type: ignore[no-untyped-def]
     text = " ".join(s.text.strip() for s in segments)
     elapsed = time.perf_counter() - started
     assert text
-    return elapsed
+    return elapsed, text
 
 
-def http_call(client: httpx.Client, data: bytes) -> float:
+def http_call(client: httpx.Client, data: bytes) -> tuple[float, str]:
     started = time.perf_counter()
     response = client.post(
         "/v1/audio/transcriptions",
@@ -75,8 +78,9 @@ def http_call(client: httpx.Client, data: bytes) -> float:
     )
     elapsed = time.perf_counter() - started
     response.raise_for_status()
-    assert response.json()["text"]
-    return elapsed
+    text = response.json()["text"]
+    assert text
+    return elapsed, text
 
 
 class PeakRss:
@@ -104,14 +108,8 @@ class PeakRss:
         return self.peak
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--seconds", type=float, default=30.0, help="audio length")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
-
-    speech = speech_of(args.seconds)
+def measure(speech: Speech, runs: int) -> dict[str, float]:
+    """Median wall times, WERs and the server's peak RSS for ``speech``, both sides."""
     data = speech.wav_bytes()
     with tempfile.TemporaryDirectory(prefix="voxhelm-bench-") as tmp:
         wav = Path(tmp) / "speech.wav"
@@ -119,8 +117,8 @@ def main() -> None:
         server = start_server(Path(tmp), command="web")
         rss = PeakRss(server.process.pid)
         model = raw_engine()
-        http_times: list[float] = []
-        raw_times: list[float] = []
+        http: list[tuple[float, str]] = []
+        raw: list[tuple[float, str]] = []
         try:
             with httpx.Client(
                 base_url=server.url,
@@ -129,37 +127,52 @@ def main() -> None:
             ) as client:
                 http_call(client, data)  # warm-up: model load and first-call costs
                 raw_call(model, wav)
-                for _ in range(args.runs):
-                    http_times.append(http_call(client, data))
-                    raw_times.append(raw_call(model, wav))
+                for _ in range(runs):
+                    http.append(http_call(client, data))
+                    raw.append(raw_call(model, wav))
         finally:
             peak = rss.stop()
             server.stop()
+    http_median = statistics.median(t for t, _ in http)
+    raw_median = statistics.median(t for t, _ in raw)
+    return {
+        "audio_seconds": round(speech.duration, 1),
+        "runs": runs,
+        "http_median_seconds": round(http_median, 4),
+        "raw_median_seconds": round(raw_median, 4),
+        "ratio": round(http_median / raw_median, 4),
+        "http_realtime_factor": round(speech.duration / http_median, 2),
+        "raw_realtime_factor": round(speech.duration / raw_median, 2),
+        "http_wer": round(statistics.mean(word_error_rate(speech.text, t) for _, t in http), 4),
+        "raw_wer": round(statistics.mean(word_error_rate(speech.text, t) for _, t in raw), 4),
+        "peak_rss_mb": round(peak / 2**20),
+    }
 
-    http_median = statistics.median(http_times)
-    raw_median = statistics.median(raw_times)
-    print(f"audio: {speech.duration:.1f} s Piper speech, model tiny.en int8 CPU, runs: {args.runs}")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio length")
+    parser.add_argument("--long-seconds", type=float, default=150.0, help="long audio; 0: none")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    figures: dict[str, object] = dict(measure(speech_of(args.seconds), args.runs))
+    if args.long_seconds:
+        figures["long"] = measure(speech_of(args.long_seconds), max(3, args.runs // 2))
+    print("model tiny.en int8 CPU; HTTP is voxhelm web, in-process is a plain faster-whisper call")
     print()
-    print("| measure | HTTP (voxhelm web) | in-process faster-whisper |")
-    print("|---|---|---|")
-    print(f"| median wall time | {http_median:.3f} s | {raw_median:.3f} s |")
-    print(
-        f"| realtime factor (audio s / wall s) | {speech.duration / http_median:.1f}x "
-        f"| {speech.duration / raw_median:.1f}x |"
-    )
-    print(f"| overhead ratio HTTP / in-process | {http_median / raw_median:.3f} | 1 |")
-    print(f"| peak RSS of the server | {peak / 2**20:.0f} MB | |")
+    print("| measure | audio | HTTP | in-process | ratio | WER HTTP / in-process | peak RSS |")
+    print("|---|---|---|---|---|---|---|")
+    for row in (figures, figures.get("long")):
+        if isinstance(row, dict):
+            print(
+                f"| median of {row['runs']} | {row['audio_seconds']} s "
+                f"| {row['http_median_seconds']:.3f} s | {row['raw_median_seconds']:.3f} s "
+                f"| {row['ratio']:.3f} | {row['http_wer']:.3f} / {row['raw_wer']:.3f} "
+                f"| {row['peak_rss_mb']} MB |"
+            )
     if args.json:
-        figures = {
-            "audio_seconds": round(speech.duration, 1),
-            "runs": args.runs,
-            "http_median_seconds": round(http_median, 4),
-            "raw_median_seconds": round(raw_median, 4),
-            "ratio": round(http_median / raw_median, 4),
-            "http_realtime_factor": round(speech.duration / http_median, 2),
-            "raw_realtime_factor": round(speech.duration / raw_median, 2),
-            "peak_rss_mb": round(peak / 2**20),
-        }
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
 

@@ -137,12 +137,14 @@ class LaneScheduler:
 
     @contextlib.contextmanager
     def spare(self, lane: str) -> Iterator[Ticket | None]:
-        """Hold a slot for the ``with`` block only if one is free now and nobody waits
-        ahead; yields None otherwise, without waiting or counting a timeout.
+        """Hold a slot for the ``with`` block only if one is free now, nobody waits ahead
+        and no interactive work runs on a reserved slot; yields None otherwise, without
+        waiting or counting a timeout.
 
         For work that may go faster on idle slots but needs none of them: a long
         transcription runs extra windows side by side this way (see
-        :mod:`voxhelm.stt.windows`), and gives way to anyone who waits.
+        :mod:`voxhelm.stt.windows`), and gives way to anyone who waits, and to a voice
+        command that runs (it would share the cores with one more call).
         """
         if lane not in LANES:
             raise ValueError(f"unknown lane {lane!r}; use one of {', '.join(LANES)}")
@@ -151,6 +153,9 @@ class LaneScheduler:
         if not self.enabled:
             yield Ticket(lane, None, 0.0)
             return
+        if self._interactive_running():
+            yield None
+            return
         try:
             fd, slot = self._acquire(lane, deadline=time.monotonic())
         except Busy:
@@ -158,6 +163,22 @@ class LaneScheduler:
             return
         with _holding(Ticket(lane, slot, 0.0), fd) as ticket:
             yield ticket
+
+    def _interactive_running(self) -> bool:
+        """Whether a reserved interactive slot is held (a shared look: microseconds)."""
+        self._prepare()
+        for slot in range(self.slots, self.slots + self.interactive_slots):
+            fd = self._open_slot(slot)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return True
+            except BaseException:
+                os.close(fd)
+                raise
+            _unlock(fd)
+        return False
 
     # -- waiting -----------------------------------------------------------------------
     def _acquire(self, lane: str, deadline: float) -> tuple[int, int]:

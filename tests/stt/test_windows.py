@@ -198,3 +198,25 @@ def test_a_spare_slot_is_taken_only_when_one_is_free_now(tmp_path: Path) -> None
     holder.join(10)
     with lanes.spare(NON_INTERACTIVE) as ticket:
         assert ticket is not None and ticket.slot == 0
+
+
+def test_no_spare_slot_is_taken_while_a_voice_command_runs(tmp_path: Path) -> None:
+    config = make_config(tmp_path, VOXHELM_LANE_SLOTS="2", VOXHELM_LANE_INTERACTIVE_SLOTS="1")
+    lanes = scheduler(config.lanes)
+    taken, release = threading.Event(), threading.Event()
+
+    def command() -> None:
+        with lanes.admit(INTERACTIVE, timeout=5) as ticket:
+            assert ticket.slot == 2  # the reserved slot
+            taken.set()
+            release.wait(10)
+
+    voice = threading.Thread(target=command)
+    voice.start()
+    assert taken.wait(10)
+    with lanes.spare(NON_INTERACTIVE) as ticket:
+        assert ticket is None  # two shared slots free, but a command is being decoded
+    release.set()
+    voice.join(10)
+    with lanes.spare(NON_INTERACTIVE) as ticket:
+        assert ticket is not None

@@ -45,9 +45,10 @@ SUITE: tuple[Benchmark, ...] = (
     Benchmark(
         "sync_overhead",
         "HTTP transcription vs a plain in-process faster-whisper call, same audio",
-        ("--runs", "7", "--seconds", "30"),  # the two sides swing by 10-20 % run to run
-        ("--runs", "2"),
-        (70, 40),
+        # the two sides swing by 10-20 % run to run; then 3 runs of 150 s
+        ("--runs", "7", "--seconds", "30", "--long-seconds", "150"),
+        ("--runs", "2", "--long-seconds", "60"),
+        (150, 70),
     ),
     Benchmark(
         "engine_speed",

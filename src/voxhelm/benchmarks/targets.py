@@ -20,6 +20,7 @@ REPORTED = "reported"
 NOT_MEASURED = "not measured"
 
 SYNC_OVERHEAD_MAX = 1.05
+SYNC_LONG_MAX = 0.6
 BATCHED_SPEEDUP_MIN = 1.3
 WYOMING_SPEEDUP_MIN = 1.2
 UNDER_LOAD_MAX = 1.5
@@ -72,6 +73,20 @@ def judge_sync_overhead(f: Figures, _: Results) -> tuple[str, bool | None]:
         f"on {f['audio_seconds']} s of audio)"
     )
     return text, ratio <= SYNC_OVERHEAD_MAX
+
+
+def judge_sync_long(f: Figures, _: Results) -> tuple[str, bool | None]:
+    long = f.get("long")
+    if not isinstance(long, dict):
+        return "not measured (--long-seconds 0)", None
+    ratio = float(long["ratio"])
+    points = (float(long["http_wer"]) - float(long["raw_wer"])) * 100
+    text = (
+        f"{ratio:.3f} ({long['http_median_seconds']:.3f} s vs {long['raw_median_seconds']:.3f} s "
+        f"on {long['audio_seconds']} s of audio; WER {points:+.1f} points vs the plain pass, "
+        f"peak RSS {long['peak_rss_mb']} MB)"
+    )
+    return text, ratio <= SYNC_LONG_MAX and points <= WER_POINTS_MAX
 
 
 def judge_realtime_factors(f: Figures, results: Results) -> tuple[str, bool | None]:
@@ -160,6 +175,13 @@ TARGETS: tuple[Target, ...] = (
         f"wall(HTTP) / wall(in-process faster-whisper) <= {SYNC_OVERHEAD_MAX}",
         "sync_overhead",
         judge_sync_overhead,
+    ),
+    Target(
+        "sync transcription of long audio",
+        f"wall(HTTP) / wall(in-process faster-whisper) <= {SYNC_LONG_MAX} on 2-5 min, idle "
+        f"machine, WER within {WER_POINTS_MAX:.0f} point",
+        "sync_overhead",
+        judge_sync_long,
     ),
     Target(
         "engine speed: realtime factor",
