@@ -4,9 +4,10 @@ An hour-long episode is cut into chunks of about ``VOXHELM_CHUNK_SECONDS`` (600)
 is put in the longest pause that Silero VAD finds in the last stretch before the target
 length, so no word is split (without any pause there, the quietest 100 ms is taken).
 Chunks are independent engine work: up to ``VOXHELM_CHUNK_WORKERS`` of them run at once,
-each through :func:`voxhelm.stt.windows.transcribe`, so each still takes a lane slot one
-window at a time and interactive requests go first. One Whisper decode keeps about one core
-busy, so two chunks side by side finish a long job in about half the time of one pass.
+each through :func:`voxhelm.stt.windows.transcribe`, so each still takes a lane slot for
+one engine call at a time (a window, or a small batch of them) and interactive requests go
+first. One Whisper decode keeps about one core busy, so two chunks side by side finish a
+long job in about half the time of one pass.
 
 Each finished chunk is saved through a :class:`Checkpoints` store under a fingerprint of its
 audio and of the request; a job that runs again (its worker was killed, the job re-claimed)

@@ -215,7 +215,7 @@ def transcribe_sync(
     clips = diarized.reference_clips(speakers, config) if speakers else []
     decoded, shape = _decode(sync, config)
     started = time.monotonic()
-    # Only the engine calls hold a lane slot (window by window for long audio), not the
+    # Only the engine calls hold a lane slot (a window or a few for long audio), not the
     # fetch or the decode.
     transcript = windows.transcribe(
         decoded,
