@@ -115,9 +115,10 @@ class Backend(ABC):
     def transcribe_windows(
         self, audio: Audio, bounds: Sequence[tuple[int, int]], request: TranscriptionRequest
     ) -> Transcript:
-        """Transcribe the back-to-back windows ``bounds`` (``(start, end)`` sample offsets
-        into ``audio``, in order, each at most 30 s) as one transcript timed from the start
-        of ``audio``. Each window is decoded on its own, with ``request`` (its prompt too).
+        """Transcribe the windows ``bounds`` of ``audio`` (``(start, end)`` sample offsets,
+        in order, each at most 30 s; what lies between two is not transcribed) as one
+        transcript timed from the start of ``audio``. Each window is decoded on its own,
+        with ``request`` (its prompt too).
 
         Engines that decode several windows in one batched call override it (and
         :meth:`window_batch`); this default decodes them one after another.
