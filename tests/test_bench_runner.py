@@ -150,6 +150,60 @@ def test_unreadable_figures_are_not_measured(bench_dir: Path, tmp_path: Path) ->
     assert verdict == "not measured"
 
 
+def test_a_skipped_peer_is_not_measured_and_no_failure(bench_dir: Path, tmp_path: Path) -> None:
+    skipped = {"skipped": True, "reason": "no Python 3.12 found"}
+    write_script(bench_dir, "peer_speaches", WRITES_JSON, skipped)
+    output = tmp_path / "report.md"
+
+    code = run(only="peer_speaches", output=output, bench_dir=bench_dir, out=io.StringIO())
+
+    assert code == 0
+    rows = targets_table(output.read_text(encoding="utf-8"))
+    peer_rows = {what: row for what, row in rows.items() if what.startswith("vs speaches")}
+    assert len(peer_rows) == 4
+    assert set(peer_rows.values()) == {("skipped: no Python 3.12 found", "not measured")}
+
+
+def test_the_peer_comparison_is_judged_on_speed_accuracy_and_memory(
+    bench_dir: Path, tmp_path: Path
+) -> None:
+    side = {
+        "long_median_seconds": 6.0,
+        "long_wer": 0.03,
+        "short_median_seconds": 0.5,
+        "short_wer": 0.0,
+        "requests_per_second": 3.0,
+        "errors": 0,
+        "peak_rss_mb": 400,
+    }
+    peer = {**side, "long_median_seconds": 9.0, "short_median_seconds": 1.0, "peak_rss_mb": 1500}
+    figures = {
+        "long_audio_seconds": 150.2,
+        "short_audio_seconds": 11.0,
+        "clients": 8,
+        "servers": {"voxhelm": {**side, "long_wer": 0.05}, "speaches": {**peer, "long_wer": 0.03}},
+        "long_speedup": 1.5,
+        "short_speedup": 2.0,
+        "throughput_ratio": 1.0,
+        "rss_ratio": 0.267,
+    }
+    write_script(bench_dir, "peer_speaches", WRITES_JSON, figures)
+    output = tmp_path / "report.md"
+
+    code = run(only="peer_speaches", output=output, bench_dir=bench_dir, out=io.StringIO())
+
+    assert code == 0
+    rows = targets_table(output.read_text(encoding="utf-8"))
+    # Fast enough, but two points more word errors than the peer: not met.
+    assert rows["vs speaches: long audio"] == (
+        "1.50x (6.00 s vs 9.00 s on 150.2 s; WER 5.0 % vs 3.0 %)",
+        "not met",
+    )
+    assert rows["vs speaches: short clip"][1] == "met"
+    assert rows["vs speaches: throughput"][1] == "not met"
+    assert rows["vs speaches: memory"] == ("0.27 (peak 400 MB vs 1500 MB)", "met")
+
+
 def test_an_unknown_name_is_refused(bench_dir: Path, tmp_path: Path) -> None:
     out = io.StringIO()
     code = run(only="cold_start,warp_speed", bench_dir=bench_dir, out=out)

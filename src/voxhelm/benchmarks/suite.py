@@ -133,6 +133,15 @@ SUITE: tuple[Benchmark, ...] = (
         (12, 6),
         json_mode="stdout",
     ),
+    Benchmark(
+        "peer_speaches",
+        "Voxhelm vs the speaches server: long audio, a short clip, 8 clients, RSS",
+        # --no-install: the peer's 8 GB environment is set up by running the script alone
+        # once; until then (or without its snapshot or Python 3.12) the script skips.
+        ("--runs", "5", "--no-install"),
+        ("--runs", "1", "--long-seconds", "60", "--requests", "1", "--no-install"),
+        (300, 120),
+    ),
 )
 
 

@@ -2,7 +2,9 @@
 
 Each target reads the JSON figures of one benchmark (and maybe others, for context) and
 gives a measured value as text and a verdict: met, not met, reported (a figure with no
-threshold), or not measured (its benchmark did not run, failed, or lacks the figure).
+threshold), or not measured (its benchmark did not run, failed, lacks the figure, or skipped:
+a script that cannot measure here, e.g. for want of a peer server, writes ``{"skipped": true,
+"reason": ...}``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ RSS_MAX_MB = 450.0
 SOAK_GROWTH_MAX_PERCENT = 10.0
 COLD_START_MAX_SECONDS = 5.0
 WER_POINTS_MAX = 1.0  # "same accuracy": word error rate within one point
+# Against the speaches server: speedups are its wall time over Voxhelm's, ratios Voxhelm's
+# figure over its.
+PEER_LONG_SPEEDUP_MIN = 1.3
+PEER_SHORT_SPEEDUP_MIN = 1.5
+PEER_THROUGHPUT_MIN = 1.2
+PEER_RSS_RATIO_MAX = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,8 @@ class Target:
         figures = results.get(self.source)
         if figures is None:
             return Outcome(NOT_MEASURED, NOT_MEASURED)
+        if figures.get("skipped"):
+            return Outcome(f"skipped: {figures.get('reason', 'no reason given')}", NOT_MEASURED)
         try:
             measured, met = self.judge(figures, results)
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
@@ -169,6 +179,41 @@ def judge_cold_start(f: Figures, _: Results) -> tuple[str, bool | None]:
     return f"{median:.2f} s (median of {f['runs']})", median <= COLD_START_MAX_SECONDS
 
 
+def judge_peer_speed(length: str) -> Callable[[Figures, Results], tuple[str, bool | None]]:
+    """The judge of the ``long`` or ``short`` audio row against speaches."""
+    least = PEER_LONG_SPEEDUP_MIN if length == "long" else PEER_SHORT_SPEEDUP_MIN
+
+    def judge(f: Figures, _: Results) -> tuple[str, bool | None]:
+        mine, peer = f["servers"]["voxhelm"], f["servers"]["speaches"]
+        speedup = float(f[f"{length}_speedup"])
+        wers = mine[f"{length}_wer"], peer[f"{length}_wer"]
+        text = (
+            f"{speedup:.2f}x ({mine[f'{length}_median_seconds']:.2f} s vs "
+            f"{peer[f'{length}_median_seconds']:.2f} s on {f[f'{length}_audio_seconds']} s; "
+            f"WER {format_wer(wers[0])} vs {format_wer(wers[1])})"
+        )
+        return text, speedup >= least and (wers[0] - wers[1]) * 100 <= WER_POINTS_MAX
+
+    return judge
+
+
+def judge_peer_throughput(f: Figures, _: Results) -> tuple[str, bool | None]:
+    mine, peer = f["servers"]["voxhelm"], f["servers"]["speaches"]
+    ratio = float(f["throughput_ratio"])
+    text = (
+        f"{ratio:.2f}x ({mine['requests_per_second']:.2f} vs {peer['requests_per_second']:.2f} "
+        f"requests/s, {f['clients']} clients; errors {mine['errors']} vs {peer['errors']})"
+    )
+    return text, ratio >= PEER_THROUGHPUT_MIN and mine["errors"] == 0
+
+
+def judge_peer_rss(f: Figures, _: Results) -> tuple[str, bool | None]:
+    mine, peer = f["servers"]["voxhelm"], f["servers"]["speaches"]
+    ratio = float(f["rss_ratio"])
+    text = f"{ratio:.2f} (peak {mine['peak_rss_mb']} MB vs {peer['peak_rss_mb']} MB)"
+    return text, ratio <= PEER_RSS_RATIO_MAX
+
+
 TARGETS: tuple[Target, ...] = (
     Target(
         "sync API overhead",
@@ -238,6 +283,32 @@ TARGETS: tuple[Target, ...] = (
         f"voxhelm serve to first successful transcription <= {COLD_START_MAX_SECONDS:.0f} s",
         "cold_start",
         judge_cold_start,
+    ),
+    Target(
+        "vs speaches: long audio",
+        f"speaches / Voxhelm wall time >= {PEER_LONG_SPEEDUP_MIN} (2-5 min), "
+        f"WER within {WER_POINTS_MAX:.0f} point",
+        "peer_speaches",
+        judge_peer_speed("long"),
+    ),
+    Target(
+        "vs speaches: short clip",
+        f"speaches / Voxhelm wall time >= {PEER_SHORT_SPEEDUP_MIN} (~10 s), "
+        f"WER within {WER_POINTS_MAX:.0f} point",
+        "peer_speaches",
+        judge_peer_speed("short"),
+    ),
+    Target(
+        "vs speaches: throughput",
+        f"Voxhelm / speaches requests/s >= {PEER_THROUGHPUT_MIN} (8 clients), no Voxhelm errors",
+        "peer_speaches",
+        judge_peer_throughput,
+    ),
+    Target(
+        "vs speaches: memory",
+        "Voxhelm / speaches peak RSS <= 1/3",
+        "peer_speaches",
+        judge_peer_rss,
     ),
 )
 
