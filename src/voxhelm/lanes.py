@@ -110,11 +110,7 @@ class LaneScheduler:
         and RuntimeError when this thread already holds a slot (admission is not
         re-entrant).
         """
-        if lane not in LANES:
-            raise ValueError(f"unknown lane {lane!r}; use one of {', '.join(LANES)}")
-        if getattr(_held, "ticket", None) is not None:
-            raise RuntimeError("lane admission is not re-entrant: this thread holds a slot")
-        if not self.enabled:
+        if not self._admissible(lane):
             yield Ticket(lane, None, 0.0)
             return
         started = time.monotonic()
@@ -146,11 +142,7 @@ class LaneScheduler:
         :mod:`voxhelm.stt.windows`), and gives way to anyone who waits, and to a voice
         command that runs (it would share the cores with one more call).
         """
-        if lane not in LANES:
-            raise ValueError(f"unknown lane {lane!r}; use one of {', '.join(LANES)}")
-        if getattr(_held, "ticket", None) is not None:
-            raise RuntimeError("lane admission is not re-entrant: this thread holds a slot")
-        if not self.enabled:
+        if not self._admissible(lane):
             yield Ticket(lane, None, 0.0)
             return
         if self._interactive_running():
@@ -163,6 +155,15 @@ class LaneScheduler:
             return
         with _holding(Ticket(lane, slot, 0.0), fd) as ticket:
             yield ticket
+
+    def _admissible(self, lane: str) -> bool:
+        """Whether a slot must be taken for ``lane`` (False: the scheduler is off). Raises
+        ValueError for an unknown lane, RuntimeError when this thread holds a slot."""
+        if lane not in LANES:
+            raise ValueError(f"unknown lane {lane!r}; use one of {', '.join(LANES)}")
+        if getattr(_held, "ticket", None) is not None:
+            raise RuntimeError("lane admission is not re-entrant: this thread holds a slot")
+        return self.enabled
 
     def _interactive_running(self) -> bool:
         """Whether a reserved interactive slot is held (a shared look: microseconds)."""

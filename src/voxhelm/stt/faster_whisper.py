@@ -321,9 +321,14 @@ class FasterWhisperBackend(Backend):
             raise
         except Exception as exc:
             raise TranscriptionFailed(f"faster-whisper failed: {exc}") from exc
+        return self._transcript(segments, info.language, audio, request)
+
+    def _transcript(
+        self, segments: list[Segment], language: str, audio: Audio, request: TranscriptionRequest
+    ) -> Transcript:
         return Transcript.from_segments(
             segments,
-            language=info.language,
+            language=language,
             duration=audio.duration,
             backend=self.name,
             model=self.model,
@@ -390,14 +395,7 @@ class FasterWhisperBackend(Backend):
             segments = repair_loops(segments, self._redecoder(model, audio, request, info.language))
         except Exception as exc:
             raise TranscriptionFailed(f"faster-whisper failed: {exc}") from exc
-        return Transcript.from_segments(
-            segments,
-            language=info.language,
-            duration=audio.duration,
-            backend=self.name,
-            model=self.model,
-            task=request.task,
-        ).renumbered()
+        return self._transcript(segments, info.language, audio, request)
 
     def refuse_unsupported(self, request: TranscriptionRequest) -> None:
         self._refuse_unsupported(self._loaded_model(), request)
