@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
 import subprocess
@@ -79,6 +81,23 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def slot_is_free(self, slot: int = 0) -> bool:
+        """Whether lane slot ``slot`` is unlocked (the lock files are plain flocks; one not
+        made yet was never taken)."""
+        try:
+            fd = os.open(self.var_dir / "lane-scheduler" / f"slot-{slot}.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        return True
 
     def client(self, token: str | None = PRODUCER_TOKEN, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

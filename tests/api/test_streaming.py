@@ -6,11 +6,8 @@ long audio runs window by window); the client is the official ``openai`` package
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import http.server
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -114,21 +111,6 @@ def test_errors_before_the_first_event_are_json_envelopes(oai: openai.OpenAI) ->
     assert wrong_format.value.param == "response_format"
 
 
-def slot_is_free(server: ServerProcess, slot: int = 0) -> bool:
-    """Whether the lane slot is unlocked (the server's lock files are plain flocks)."""
-    path = server.var_dir / "lane-scheduler" / f"slot-{slot}.lock"
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-    return True
-
-
 def test_a_client_that_disconnects_stops_the_transcription(server: ServerProcess) -> None:
     book = passage(BOOK, pause_seconds=0.6)
     # About two minutes of speech: five 30-second windows, each its own engine call.
@@ -159,14 +141,14 @@ def test_a_client_that_disconnects_stops_the_transcription(server: ServerProcess
     deadline = left + 20
     while time.monotonic() < deadline:
         samples = scrape(server)
-        if value(samples, "voxhelm_inference_in_flight") == 0 and slot_is_free(server):
+        if value(samples, "voxhelm_inference_in_flight") == 0 and server.slot_is_free():
             break
         time.sleep(0.1)
     else:
         pytest.fail("the transcription went on after the client left")
     stopped_after = time.monotonic() - left
     time.sleep(1.0)  # a transcription still going would take the slot for its next window
-    assert slot_is_free(server)
+    assert server.slot_is_free()
 
     after = scrape(server)
     done = value(after, "voxhelm_stt_audio_seconds_total", backend="fasterwhisper") - audio_before

@@ -11,7 +11,6 @@ CPU time per second of wall time in the web process); the command takes the rese
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import threading
 import time
@@ -37,20 +36,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def held(slot_file: Path) -> bool:
-    """Whether another process holds the lock of a lane slot."""
-    if not slot_file.exists():
-        return False
-    fd = os.open(slot_file, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")
 def test_a_long_sync_request_uses_the_idle_cores_and_a_voice_command_still_goes_first(
     tmp_path: Path,
@@ -62,7 +47,6 @@ def test_a_long_sync_request_uses_the_idle_cores_and_a_voice_command_still_goes_
     book.write_wav(recording)
     web = start_server(tmp_path, command="web")
     voice = start_wyoming(tmp_path)
-    slots = [web.var_dir / "lane-scheduler" / f"slot-{n}.lock" for n in (0, 1)]
     command = synthesize(COMMAND)
     result: dict[str, Any] = {}
     try:
@@ -86,7 +70,7 @@ def test_a_long_sync_request_uses_the_idle_cores_and_a_voice_command_still_goes_
         thread = threading.Thread(target=request)
         thread.start()
         deadline = time.monotonic() + 120
-        while not all(held(slot) for slot in slots):
+        while web.slot_is_free(0) or web.slot_is_free(1):
             assert time.monotonic() < deadline, "the request never held both shared slots"
             assert thread.is_alive(), "the request ended without two windows side by side"
             time.sleep(0.02)
