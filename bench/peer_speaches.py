@@ -51,6 +51,7 @@ from openai import OpenAI
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.sync_overhead import PeakRss  # noqa: E402
 from tests.conftest import PRODUCER_TOKEN, free_port, start_server, stop_process  # noqa: E402
 from tests.speech import BOOK, EPISODE, SENTENCES, Speech, passage, word_error_rate  # noqa: E402
 
@@ -297,17 +298,10 @@ def throughput(server: Server, data: bytes, clients: int, requests: int) -> dict
     return {"requests_per_second": (clients * requests - errors) / wall, "errors": errors}
 
 
-class TreeRss:
+class TreeRss(PeakRss):
     """Samples the summed RSS of a process and its children every 50 ms."""
 
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def now(self) -> int:
+    def sample(self) -> int:
         total = 0
         for process in [self.process, *self.process.children(recursive=True)]:
             try:
@@ -316,15 +310,10 @@ class TreeRss:
                 continue
         return total
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.now())
-
-    def stop(self) -> tuple[int, int]:
-        """RSS now and the peak, in bytes."""
-        self._stop.set()
-        self._thread.join()
-        now = self.now()
+    def now_and_peak(self) -> tuple[int, int]:
+        """RSS now and the peak, in bytes; stops the sampling."""
+        self.halt()
+        now = self.sample()
         return now, max(self.peak, now)
 
 
@@ -339,7 +328,7 @@ def measure(args: argparse.Namespace, servers: list[Server]) -> dict[str, object
     loads = {s.name: throughput(s, short.wav_bytes(), args.clients, args.requests) for s in servers}
     sides: dict[str, dict[str, float]] = {}
     for name, sampler in rss.items():
-        now, peak = sampler.stop()
+        now, peak = sampler.now_and_peak()
         sides[name] = {
             "long_median_seconds": round(long_figures[name]["median_seconds"], 3),
             "long_wer": round(long_figures[name]["wer"], 4),

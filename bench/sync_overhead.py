@@ -93,13 +93,20 @@ class PeakRss:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def sample(self) -> int:
+        """The RSS now, in bytes."""
+        return int(self.process.memory_info().rss)
+
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.peak = max(self.peak, self.sample())
 
-    def stop(self) -> int:
+    def halt(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def stop(self) -> int:
+        self.halt()
         status = Path(f"/proc/{self.process.pid}/status")
         if status.exists():
             for line in status.read_text().splitlines():
